@@ -1,0 +1,256 @@
+//! HTTP/1.1 upgrade handshake, both sides.
+//!
+//! The server reads the request head itself (rather than letting a WebSocket
+//! library do it) so that one port can answer `/healthz`, `/metrics`, and
+//! reject an upgrade with 401/403/503 and a body before any frame is sent.
+
+use base64::Engine as _;
+use bytes::BytesMut;
+use sha1::{Digest, Sha1};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+const MAX_HEAD: usize = 16 * 1024;
+const MAX_HEADERS: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandshakeError {
+    #[error("i/o error during handshake: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("connection closed during handshake")]
+    Closed,
+    #[error("malformed HTTP: {0}")]
+    Malformed(String),
+    #[error("HTTP head larger than {MAX_HEAD} bytes")]
+    TooLarge,
+    #[error("server answered HTTP {status}: {body}")]
+    Status { status: u16, body: String },
+    #[error("bad Sec-WebSocket-Accept from server")]
+    BadAccept,
+}
+
+/// A parsed request head. Header names are lower-cased.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    /// Path including any query string, e.g. `/ws?token=abc`.
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or("")
+    }
+
+    /// First value of a query parameter (no percent-decoding beyond `%XX`).
+    pub fn query(&self, key: &str) -> Option<String> {
+        let q = self.target.split_once('?')?.1;
+        q.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (k == key).then(|| percent_decode(v))
+        })
+    }
+
+    /// The `Sec-WebSocket-Key` when this is a valid upgrade request.
+    pub fn websocket_key(&self) -> Option<&str> {
+        let upgrade = self.header("upgrade")?;
+        let connection = self.header("connection")?;
+        let is_upgrade = upgrade.eq_ignore_ascii_case("websocket")
+            && connection
+                .split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+        (self.method == "GET" && is_upgrade)
+            .then(|| self.header("sec-websocket-key"))
+            .flatten()
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let decoded = match bytes[i] {
+            b'%' if i + 2 < bytes.len() => hex(bytes[i + 1]).zip(hex(bytes[i + 2])),
+            _ => None,
+        };
+        match (decoded, bytes[i]) {
+            (Some((hi, lo)), _) => {
+                out.push(hi << 4 | lo);
+                i += 3;
+                continue;
+            }
+            (None, b'+') => out.push(b' '),
+            (None, b) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `Sec-WebSocket-Accept` for a given key.
+pub fn accept_key(key: &str) -> String {
+    let mut h = Sha1::new();
+    h.update(key.as_bytes());
+    h.update(GUID.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(h.finalize())
+}
+
+/// Reads one request head. Returns the request and any bytes read past it.
+pub async fn read_request(stream: &mut TcpStream) -> Result<(Request, BytesMut), HandshakeError> {
+    let mut buf = BytesMut::with_capacity(1024);
+    loop {
+        if stream.read_buf(&mut buf).await? == 0 {
+            return Err(HandshakeError::Closed);
+        }
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(&buf) {
+            Ok(httparse::Status::Complete(n)) => {
+                let request = Request {
+                    method: req.method.unwrap_or("").to_owned(),
+                    target: req.path.unwrap_or("").to_owned(),
+                    headers: req
+                        .headers
+                        .iter()
+                        .map(|h| {
+                            (
+                                h.name.to_ascii_lowercase(),
+                                String::from_utf8_lossy(h.value).into_owned(),
+                            )
+                        })
+                        .collect(),
+                };
+                let rest = buf.split_off(n);
+                return Ok((request, rest));
+            }
+            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => continue,
+            Ok(httparse::Status::Partial) => return Err(HandshakeError::TooLarge),
+            Err(e) => return Err(HandshakeError::Malformed(e.to_string())),
+        }
+    }
+}
+
+/// The 101 response head for an accepted upgrade.
+pub fn switching_protocols(key: &str) -> String {
+    format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+        accept_key(key)
+    )
+}
+
+/// A complete, connection-closing plain HTTP response.
+pub fn http_response(status: u16, reason: &str, content_type: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// Client side: sends the upgrade request on an already-connected stream and
+/// validates the 101 answer. Returns bytes the server sent after the head
+/// (a welcome frame may arrive in the same segment).
+pub async fn client_handshake(
+    stream: &mut TcpStream,
+    host: &str,
+    target: &str,
+    extra_headers: &[(String, String)],
+) -> Result<BytesMut, HandshakeError> {
+    let key_bytes: [u8; 16] = rand::random();
+    let key = base64::engine::general_purpose::STANDARD.encode(key_bytes);
+    let mut req = format!(
+        "GET {target} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+    );
+    for (k, v) in extra_headers {
+        req.push_str(k);
+        req.push_str(": ");
+        req.push_str(v);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes()).await?;
+
+    let mut buf = BytesMut::with_capacity(512);
+    loop {
+        if stream.read_buf(&mut buf).await? == 0 {
+            return Err(HandshakeError::Closed);
+        }
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut resp = httparse::Response::new(&mut headers);
+        match resp.parse(&buf) {
+            Ok(httparse::Status::Complete(n)) => {
+                let status = resp.code.unwrap_or(0);
+                if status != 101 {
+                    let content_len = resp
+                        .headers
+                        .iter()
+                        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                        .and_then(|h| std::str::from_utf8(h.value).ok())
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0)
+                        .min(4096);
+                    let mut body = buf.split_off(n);
+                    while body.len() < content_len {
+                        if stream.read_buf(&mut body).await? == 0 {
+                            break;
+                        }
+                    }
+                    return Err(HandshakeError::Status {
+                        status,
+                        body: String::from_utf8_lossy(&body).trim().to_owned(),
+                    });
+                }
+                let accept = resp
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-accept"))
+                    .map(|h| h.value);
+                if accept != Some(accept_key(&key).as_bytes()) {
+                    return Err(HandshakeError::BadAccept);
+                }
+                return Ok(buf.split_off(n));
+            }
+            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => continue,
+            Ok(httparse::Status::Partial) => return Err(HandshakeError::TooLarge),
+            Err(e) => return Err(HandshakeError::Malformed(e.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_key_matches_rfc_example() {
+        assert_eq!(
+            accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn query_parsing_decodes_percent_escapes() {
+        let r = Request {
+            method: "GET".into(),
+            target: "/ws?user=a%20b&token=x.y.z".into(),
+            headers: vec![],
+        };
+        assert_eq!(r.path(), "/ws");
+        assert_eq!(r.query("user").as_deref(), Some("a b"));
+        assert_eq!(r.query("token").as_deref(), Some("x.y.z"));
+        assert_eq!(r.query("missing"), None);
+    }
+}

@@ -1,0 +1,156 @@
+//! Per-connection WebSocket I/O on a raw `TcpStream`.
+//!
+//! Reads are non-blocking (`try_read`) after `readable()`, so a connection
+//! task can `select!` on input and on its outbound queue without splitting
+//! the stream. The read buffer is released whenever it is empty, so an idle
+//! connection holds no buffer at all. Outbound frames are `Bytes` encoded
+//! once and possibly shared by many connections; one vectored write drains
+//! as much of the queue as the socket takes.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::net::TcpStream;
+
+use super::frame::{Decoder, Message, ProtocolError, Role};
+
+/// Most slices passed to one `writev` (Linux IOV_MAX is 1024).
+const MAX_IOV: usize = 128;
+
+#[derive(Debug)]
+pub struct WsIo {
+    stream: TcpStream,
+    read_chunk: usize,
+    rbuf: BytesMut,
+    decoder: Decoder,
+    out: VecDeque<Bytes>,
+    out_bytes: usize,
+}
+
+/// Result of one non-blocking read attempt.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Fill {
+    /// Bytes were read; decode again.
+    Data,
+    /// Nothing more right now; await `readable()`.
+    WouldBlock,
+    /// The peer closed the TCP stream.
+    Eof,
+}
+
+impl WsIo {
+    /// `leftover` holds bytes already read past the HTTP head.
+    pub fn new(
+        stream: TcpStream,
+        role: Role,
+        max_message_size: usize,
+        read_chunk: usize,
+        leftover: BytesMut,
+    ) -> Self {
+        Self {
+            stream,
+            read_chunk: read_chunk.max(256),
+            rbuf: leftover,
+            decoder: Decoder::new(role, max_message_size),
+            out: VecDeque::new(),
+            out_bytes: 0,
+        }
+    }
+
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// Decodes the next buffered message, if a complete one is buffered.
+    pub fn decode(&mut self) -> Result<Option<Message>, ProtocolError> {
+        if self.rbuf.is_empty() {
+            return Ok(None);
+        }
+        self.decoder.decode(&mut self.rbuf)
+    }
+
+    /// One non-blocking read into the buffer.
+    pub fn fill(&mut self) -> io::Result<Fill> {
+        if self.rbuf.capacity() - self.rbuf.len() < self.read_chunk / 2 {
+            self.rbuf.reserve(self.read_chunk);
+        }
+        match self.stream.try_read_buf(&mut self.rbuf) {
+            Ok(0) => Ok(Fill::Eof),
+            Ok(_) => Ok(Fill::Data),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.release_if_empty();
+                Ok(Fill::WouldBlock)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Drops the read buffer when nothing is pending, so idle connections hold none.
+    pub fn release_if_empty(&mut self) {
+        if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
+            self.rbuf = BytesMut::new();
+        }
+    }
+
+    pub fn queue(&mut self, frame: Bytes) {
+        self.out_bytes += frame.len();
+        self.out.push_back(frame);
+    }
+
+    pub fn pending_bytes(&self) -> usize {
+        self.out_bytes
+    }
+
+    pub fn pending_frames(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Writes as much queued output as the socket accepts without blocking.
+    /// Returns true when the queue is empty afterwards.
+    pub fn try_flush(&mut self) -> io::Result<bool> {
+        while !self.out.is_empty() {
+            let slices: Vec<IoSlice<'_>> = self
+                .out
+                .iter()
+                .take(MAX_IOV)
+                .map(|b| IoSlice::new(b))
+                .collect();
+            let written = match self.stream.try_write_vectored(&slices) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(e),
+            };
+            self.consume(written);
+        }
+        if self.out.capacity() > 16 {
+            self.out.shrink_to_fit();
+        }
+        Ok(true)
+    }
+
+    fn consume(&mut self, mut n: usize) {
+        self.out_bytes -= n;
+        while n > 0 {
+            let Some(front) = self.out.front_mut() else {
+                break;
+            };
+            if front.len() <= n {
+                n -= front.len();
+                self.out.pop_front();
+            } else {
+                front.advance(n);
+                n = 0;
+            }
+        }
+    }
+
+    /// Writes the whole queue, waiting for the socket as needed.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        while !self.try_flush()? {
+            self.stream.writable().await?;
+        }
+        Ok(())
+    }
+}

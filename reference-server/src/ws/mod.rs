@@ -1,0 +1,19 @@
+//! A small WebSocket implementation (RFC 6455, no extensions) shared by the
+//! reference server and the load generator.
+//!
+//! Why not tungstenite: its per-connection read buffer (128 KiB by default,
+//! still several KiB when shrunk) dominates memory at 15k+ connections, and
+//! server fan-out wants each frame encoded once and shared by every
+//! recipient. Interoperability is tested against tokio-tungstenite, Node `ws`
+//! and Socket.IO.
+
+pub mod frame;
+pub mod handshake;
+pub mod io;
+
+pub use frame::{
+    client_frame, close_code, close_payload, encode_frame, server_frame, CloseFrame, Decoder,
+    Message, OpCode, ProtocolError, Role,
+};
+pub use handshake::{HandshakeError, Request};
+pub use io::{Fill, WsIo};

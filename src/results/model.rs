@@ -1,0 +1,299 @@
+//! `results.json`: the versioned result of one run.
+//!
+//! This is the contract between the engine (which fills it), the exporters
+//! (JSON, HTML, JUnit, Markdown), `bench compare` and `bench capacity`.
+//! `docs/results-schema.json` describes the same shape; bump
+//! [`SCHEMA_VERSION`] on any incompatible change.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunResults {
+    pub schema_version: u32,
+    pub name: String,
+    /// RFC 3339 wall-clock start.
+    pub started_at: String,
+    pub duration_s: f64,
+    pub interrupted: bool,
+    /// Why the run stopped early (Ctrl-C, target down, failed stage, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupt_reason: Option<String>,
+    /// Latency summaries in ms. Corrected variants use the plain name
+    /// (`delivery_latency`); service-time variants end in `_service`.
+    pub metrics: BTreeMap<String, LatencySummary>,
+    pub counters: Counters,
+    pub throughput: Throughput,
+    pub server: ServerStats,
+    pub generator: GeneratorStats,
+    pub machine: MachineStats,
+    pub thresholds: Vec<ThresholdResult>,
+    pub stages: Vec<StageWindow>,
+    pub timeseries: Vec<Snapshot>,
+    /// With `--repeat N`: the gated metric values of each repeat, for noise-aware compare.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repeats: Vec<BTreeMap<String, f64>>,
+    /// The resolved plan, as run.
+    pub scenario: serde_json::Value,
+    pub environment: Environment,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LatencySummary {
+    pub count: u64,
+    pub min: f64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+    /// (percentile, ms) points of the HDR distribution, for percentile plots.
+    #[serde(default)]
+    pub distribution: Vec<(f64, f64)>,
+    /// The full histogram (HdrHistogram V2 + base64), for exact merging.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hdr: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Counters {
+    pub connections_opened: u64,
+    /// Failed connection attempts by reason: `refused`, `timeout`, `http_401`, ...
+    pub connections_failed: BTreeMap<String, u64>,
+    /// Closes received, by close code (`"1000"`, `"1013"`, ..., `"abnormal"` for TCP drops).
+    pub closes: BTreeMap<String, u64>,
+    pub reconnects: u64,
+    pub frames_sent: u64,
+    pub frames_received: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub chat_sent: u64,
+    pub acks_received: u64,
+    pub deliveries_received: u64,
+    pub deliveries_expected: u64,
+    /// Per-room seq gaps that no resume filled.
+    pub lost: u64,
+    pub duplicates: u64,
+    pub out_of_order: u64,
+    /// Error frames received, by code.
+    pub errors: BTreeMap<String, u64>,
+    /// Sends that started later than intended by more than the lag tolerance.
+    pub late_sends: u64,
+}
+
+impl Counters {
+    pub fn connections_failed_total(&self) -> u64 {
+        self.connections_failed.values().sum()
+    }
+
+    pub fn error_frames_total(&self) -> u64 {
+        self.errors.values().sum()
+    }
+
+    /// Errors: failed connections, error frames, and closes that were not
+    /// normal (1000), going-away (1001) or planned by the scenario.
+    pub fn errors_total(&self) -> u64 {
+        let bad_closes: u64 = self
+            .closes
+            .iter()
+            .filter(|(code, _)| !matches!(code.as_str(), "1000" | "1001"))
+            .map(|(_, n)| n)
+            .sum();
+        self.connections_failed_total() + self.error_frames_total() + bad_closes
+    }
+
+    /// Errors per operation (connection attempts plus frames sent).
+    pub fn error_rate(&self) -> f64 {
+        let ops = self.connections_opened + self.connections_failed_total() + self.frames_sent;
+        if ops == 0 {
+            0.0
+        } else {
+            self.errors_total() as f64 / ops as f64
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Throughput {
+    pub chat_sent_per_s: f64,
+    pub deliveries_per_s: f64,
+    pub deliveries_per_s_peak: f64,
+    pub bytes_received_per_s: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ServerStats {
+    pub pids: Vec<u32>,
+    pub rss_peak_bytes: Option<u64>,
+    /// Slope of RSS against connected clients (least squares), bytes.
+    pub memory_per_connection_bytes: Option<f64>,
+    pub memory_fit: Option<LinearFit>,
+    pub cpu_percent_mean: Option<f64>,
+    pub cpu_percent_peak: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct LinearFit {
+    pub slope: f64,
+    pub intercept: f64,
+    pub r2: f64,
+    pub points: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GeneratorStats {
+    pub cpu_percent_mean: f64,
+    pub cpu_percent_peak: f64,
+    pub rss_peak_bytes: u64,
+    pub memory_per_client_bytes: Option<f64>,
+    /// True when the generator, not the target, limited the run.
+    pub saturated: bool,
+    pub saturation_reasons: Vec<String>,
+    /// Share of generator CPU spent recording metrics, when measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording_cpu_share: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MachineStats {
+    /// Whole-machine CPU busy %, from /proc/stat, including softirq.
+    pub cpu_percent_mean: f64,
+    pub softirq_percent_mean: f64,
+    pub cores: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ThresholdResult {
+    pub metric: String,
+    pub condition: String,
+    /// The measured value (None when the metric was not measured, which fails).
+    pub value: Option<f64>,
+    pub pass: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StageWindow {
+    pub index: usize,
+    pub start_s: f64,
+    pub end_s: f64,
+    pub target: u32,
+}
+
+/// Short percentile summary used in per-second snapshots.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Pcts {
+    pub count: u64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+/// One second of the run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Seconds since the run started (end of this interval).
+    pub t: f64,
+    pub stage: usize,
+    pub clients_connected: u64,
+    pub clients_target: f64,
+    pub chat_sent: u64,
+    pub deliveries: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub errors: u64,
+    pub closes: u64,
+    pub lost: u64,
+    pub connects_failed: u64,
+    pub delivery_latency: Pcts,
+    pub ack_latency: Pcts,
+    pub server_rss_bytes: Option<u64>,
+    pub server_cpu_percent: Option<f64>,
+    pub generator_cpu_percent: f64,
+    pub machine_cpu_percent: f64,
+    pub softirq_percent: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Environment {
+    pub bench_version: String,
+    pub git_commit: Option<String>,
+    pub cpu_model: String,
+    pub cores: usize,
+    pub os: String,
+    pub kernel: String,
+}
+
+impl RunResults {
+    /// Resolves a metric path used by thresholds, compare and capacity:
+    /// `<latency>.<stat>` (e.g. `delivery_latency.p99`, in ms),
+    /// `errors.rate`, `errors.count`, `delivery.lost`, `delivery.duplicates`,
+    /// `delivery.out_of_order`, `delivery.loss_rate`, `counters.<name>`,
+    /// `throughput.<field>`, `server.<field>`, `generator.<field>`,
+    /// and `memory_per_connection` (bytes, server).
+    pub fn metric_value(&self, path: &str) -> Option<f64> {
+        let c = &self.counters;
+        let (head, tail) = path.split_once('.').unwrap_or((path, ""));
+        match (head, tail) {
+            ("errors", "rate") => Some(c.error_rate()),
+            ("errors", "count") => Some(c.errors_total() as f64),
+            ("delivery", "lost") => Some(c.lost as f64),
+            ("delivery", "duplicates") => Some(c.duplicates as f64),
+            ("delivery", "out_of_order") => Some(c.out_of_order as f64),
+            ("delivery", "loss_rate") => Some(if c.deliveries_expected == 0 {
+                0.0
+            } else {
+                c.lost as f64 / c.deliveries_expected as f64
+            }),
+            ("memory_per_connection", "") => self.server.memory_per_connection_bytes,
+            ("throughput", field) => match field {
+                "chat_sent_per_s" => Some(self.throughput.chat_sent_per_s),
+                "deliveries_per_s" => Some(self.throughput.deliveries_per_s),
+                "deliveries_per_s_peak" => Some(self.throughput.deliveries_per_s_peak),
+                "bytes_received_per_s" => Some(self.throughput.bytes_received_per_s),
+                _ => None,
+            },
+            ("server", field) => match field {
+                "rss_peak_bytes" => self.server.rss_peak_bytes.map(|v| v as f64),
+                "memory_per_connection_bytes" => self.server.memory_per_connection_bytes,
+                "cpu_percent_mean" => self.server.cpu_percent_mean,
+                "cpu_percent_peak" => self.server.cpu_percent_peak,
+                _ => None,
+            },
+            ("generator", field) => match field {
+                "cpu_percent_mean" => Some(self.generator.cpu_percent_mean),
+                "rss_peak_bytes" => Some(self.generator.rss_peak_bytes as f64),
+                "memory_per_client_bytes" => self.generator.memory_per_client_bytes,
+                _ => None,
+            },
+            ("counters", name) => {
+                let v = serde_json::to_value(c).ok()?;
+                match v.get(name)? {
+                    serde_json::Value::Number(n) => n.as_f64(),
+                    serde_json::Value::Object(m) => {
+                        Some(m.values().filter_map(|x| x.as_f64()).sum())
+                    }
+                    _ => None,
+                }
+            }
+            (name, stat) => {
+                let m = self.metrics.get(name)?;
+                Some(match stat {
+                    "count" => m.count as f64,
+                    "min" => m.min,
+                    "mean" => m.mean,
+                    "p50" => m.p50,
+                    "p90" => m.p90,
+                    "p99" => m.p99,
+                    "p999" => m.p999,
+                    "max" => m.max,
+                    _ => return None,
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Scenarios: TOML (+ flags) → validated [`Plan`].
+
+pub mod plan;
+
+pub use plan::*;

@@ -1,0 +1,229 @@
+//! The validated run plan: what `bench run` executes.
+//!
+//! Stage two of the two-stage configuration (raw TOML + flags → `Plan`).
+//! Everything here has been checked; engine code never re-validates and never
+//! sees a raw string where a typed value belongs. No socket opens before a
+//! `Plan` exists.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub name: String,
+    pub seed: u64,
+    /// The scenario file this plan came from, if any.
+    pub source: Option<PathBuf>,
+    pub target: TargetPlan,
+    pub stages: Vec<Stage>,
+    pub rooms: RoomPlan,
+    pub populations: Vec<Population>,
+    pub thresholds: Vec<Threshold>,
+    pub output: OutputPlan,
+    pub run: RunOptions,
+}
+
+impl Plan {
+    /// Total scheduled duration of all stages.
+    pub fn duration(&self) -> Duration {
+        self.stages.iter().map(|s| s.duration).sum()
+    }
+
+    /// Highest client count any stage reaches.
+    pub fn peak_clients(&self) -> u32 {
+        self.stages.iter().map(|s| s.target).max().unwrap_or(0)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetPlan {
+    pub endpoint: Endpoint,
+    pub protocol: Protocol,
+    pub auth: Option<AuthPlan>,
+    /// Extra processes to sample (server_pid / server_process), besides a spawned child.
+    pub server_pids: Vec<u32>,
+    pub server_process: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Endpoint {
+    /// An already-running server.
+    Url(WsUrl),
+    /// Start the bundled reference server (`bench serve`) on a free loopback port.
+    Bundled { args: Vec<String> },
+    /// Start an arbitrary server command (e.g. a Node peer), then connect to `url`.
+    Command {
+        argv: Vec<String>,
+        url: WsUrl,
+        ready_timeout: Duration,
+    },
+}
+
+/// A parsed `ws://` / `wss://` URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WsUrl {
+    pub secure: bool,
+    pub host: String,
+    pub port: u16,
+    /// Path and query, e.g. `/ws?x=1`.
+    pub path: String,
+}
+
+impl std::fmt::Display for WsUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = if self.secure { "wss" } else { "ws" };
+        write!(f, "{scheme}://{}:{}{}", self.host, self.port, self.path)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    /// Reference protocol v1 (JSON text frames).
+    Chat,
+    /// Engine.IO v4 + Socket.IO v5.
+    Socketio,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMode {
+    Query,
+    Header,
+    FirstMessage,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuthPlan {
+    pub mode: AuthMode,
+    /// HS256 secret, already resolved from `env:NAME` if given that way.
+    #[serde(skip_serializing)]
+    pub secret: String,
+    /// Lifetime of each minted token (`exp` = now + ttl).
+    pub ttl: Duration,
+}
+
+/// One `[[stages]]` entry: ramp linearly to `target` clients over `duration`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Stage {
+    pub duration: Duration,
+    pub target: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RoomPlan {
+    pub count: u32,
+    pub per_client: u32,
+    pub distribution: RoomDistribution,
+    /// Room names are `{prefix}{index}`.
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RoomDistribution {
+    Uniform,
+    Zipf { exponent: f64 },
+}
+
+/// One `[[clients]]` population.
+#[derive(Debug, Clone, Serialize)]
+pub struct Population {
+    pub name: String,
+    /// Normalised share of all clients (weights sum to 1).
+    pub share: f64,
+    /// Mean chat messages per second per client (Poisson); 0 = lurker.
+    pub chat_rate: f64,
+    pub message_size: SizeRange,
+    pub typing: bool,
+    /// Mean time between planned disconnects (exponential); None = never.
+    pub reconnect_every: Option<Duration>,
+    pub reconnect_backoff: Backoff,
+    pub resume: bool,
+    /// Application-level ping every this often, for `ping_rtt`; None = off.
+    pub ping_interval: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SizeRange {
+    pub min: u32,
+    pub max: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+    /// Fraction of each delay randomised, 0..=1.
+    pub jitter: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum CmpOp {
+    #[serde(rename = "<")]
+    Lt,
+    #[serde(rename = "<=")]
+    Le,
+    #[serde(rename = ">")]
+    Gt,
+    #[serde(rename = ">=")]
+    Ge,
+    #[serde(rename = "==")]
+    Eq,
+}
+
+impl CmpOp {
+    pub fn holds(self, lhs: f64, rhs: f64) -> bool {
+        match self {
+            Self::Lt => lhs < rhs,
+            Self::Le => lhs <= rhs,
+            Self::Gt => lhs > rhs,
+            Self::Ge => lhs >= rhs,
+            Self::Eq => lhs == rhs,
+        }
+    }
+}
+
+/// A pass/fail condition on one metric path of the results.
+#[derive(Debug, Clone, Serialize)]
+pub struct Threshold {
+    /// A path understood by `RunResults::metric_value`, e.g. `delivery_latency.p99`.
+    pub metric: String,
+    pub op: CmpOp,
+    /// In the metric's canonical unit: ms for latencies, a fraction for rates, bytes, counts.
+    pub value: f64,
+    /// The condition as the user wrote it, e.g. `< 50ms`.
+    pub condition: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Json,
+    Html,
+    Junit,
+    Markdown,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OutputPlan {
+    pub dir: PathBuf,
+    pub formats: Vec<Format>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunOptions {
+    /// Worker tasks/threads that own shards of the clients.
+    pub workers: usize,
+    /// Loopback source addresses to spread client sockets over (ephemeral port limit).
+    pub source_addrs: Vec<IpAddr>,
+    pub connect_timeout: Duration,
+    /// After the last stage: keep receiving this long so in-flight deliveries count.
+    pub drain: Duration,
+    /// Stop the run early when this share of connection attempts has failed.
+    pub abort_on_connect_failure_share: Option<f64>,
+}
