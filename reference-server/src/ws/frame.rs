@@ -235,7 +235,10 @@ impl Decoder {
                 if !fin {
                     return Ok(None);
                 }
-                let (first, acc) = self.fragment.take().ok_or(ProtocolError::UnexpectedContinuation)?;
+                let (first, acc) = self
+                    .fragment
+                    .take()
+                    .ok_or(ProtocolError::UnexpectedContinuation)?;
                 finish_data(first, acc).map(Some)
             }
             OpCode::Text | OpCode::Binary => {

@@ -1,0 +1,51 @@
+//! Process exit codes, shared by every subcommand (documented in README and docs/ci.md).
+
+use std::process::ExitCode;
+
+/// What a command concluded; `main` maps it to the process exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything passed.
+    Pass = 0,
+    /// An unexpected runtime failure (I/O, crash of bench itself).
+    Failure = 1,
+    /// Bad command line or scenario/configuration.
+    Usage = 2,
+    /// One or more thresholds/SLOs failed.
+    ThresholdsFailed = 3,
+    /// A gated metric regressed against the baseline.
+    Regression = 4,
+    /// The run cannot be trusted: generator saturated, interrupted, or target down.
+    InvalidRun = 5,
+}
+
+impl Outcome {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The more severe of two outcomes (an invalid run outranks a failed threshold).
+    pub fn worst(self, other: Outcome) -> Outcome {
+        fn rank(o: Outcome) -> u8 {
+            match o {
+                Outcome::Pass => 0,
+                Outcome::ThresholdsFailed => 1,
+                Outcome::Regression => 2,
+                Outcome::InvalidRun => 3,
+                Outcome::Usage => 4,
+                Outcome::Failure => 5,
+            }
+        }
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+impl From<Outcome> for ExitCode {
+    fn from(o: Outcome) -> Self {
+        ExitCode::from(o.code())
+    }
+}
