@@ -132,7 +132,7 @@ fn is_scalar_id(v: &RawValue) -> bool {
     matches!(v.get().as_bytes().first(), Some(b'"' | b'-' | b'0'..=b'9'))
 }
 
-fn required<'a, T>(v: Option<T>, field: &str, id: Option<&'a RawValue>) -> Result<T, FrameError> {
+fn required<T>(v: Option<T>, field: &str, id: Option<&RawValue>) -> Result<T, FrameError> {
     v.ok_or_else(|| FrameError::invalid(format!("missing field `{field}`"), id))
 }
 
