@@ -44,8 +44,29 @@ impl Outcome {
     }
 }
 
+impl From<u8> for Outcome {
+    /// Maps a raw code back to an outcome; unknown codes are failures.
+    fn from(code: u8) -> Self {
+        match code {
+            0 => Self::Pass,
+            2 => Self::Usage,
+            3 => Self::ThresholdsFailed,
+            4 => Self::Regression,
+            5 => Self::InvalidRun,
+            _ => Self::Failure,
+        }
+    }
+}
+
 impl From<Outcome> for ExitCode {
     fn from(o: Outcome) -> Self {
         ExitCode::from(o.code())
     }
 }
+
+/// A bad command line, scenario or configuration: maps to exit code 2.
+/// Wrap user-input errors in this (with `anyhow`) so `main` can tell them
+/// from runtime failures.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);

@@ -2,7 +2,36 @@
 //! WebSocket services. `main.rs` only parses the command line; everything
 //! else lives here so tests can drive it in-process.
 
+pub mod capacity;
+pub mod cli;
+pub mod compare;
 pub mod exit;
 pub mod export;
+pub mod report;
 pub mod results;
+pub mod run;
 pub mod scenario;
+
+use exit::Outcome;
+
+/// Runs one parsed command line and returns what it concluded. Errors are
+/// printed here, once, with their context chain.
+pub fn main_with(cli: cli::Cli) -> Outcome {
+    use cli::Command;
+    let result = match cli.command {
+        Command::Run(args) => run::execute(args),
+        Command::Serve(args) => return reference_server::config::serve_blocking(args),
+        Command::Report(args) => report::execute(args),
+        Command::Compare(args) => compare::execute(args),
+        Command::Baseline(cmd) => compare::execute_baseline(cmd),
+        Command::Capacity(args) => capacity::execute(args),
+    };
+    match result {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            e.downcast_ref::<exit::UsageError>()
+                .map_or(Outcome::Failure, |_| Outcome::Usage)
+        }
+    }
+}

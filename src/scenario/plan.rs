@@ -227,3 +227,16 @@ pub struct RunOptions {
     /// Stop the run early when this share of connection attempts has failed.
     pub abort_on_connect_failure_share: Option<f64>,
 }
+
+/// Command-line values that override or extend the scenario file
+/// (`--out`, `--threshold`, `--seed`, `--url`). Applied during validation,
+/// so the resulting [`Plan`] is still fully checked.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOverrides {
+    pub out_dir: Option<PathBuf>,
+    /// Extra thresholds as written on the command line, e.g. `delivery_latency.p99<50ms`.
+    pub thresholds: Vec<String>,
+    pub seed: Option<u64>,
+    /// Replaces `[target] url` (and so disables the bundled server).
+    pub target_url: Option<String>,
+}

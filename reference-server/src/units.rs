@@ -1,0 +1,89 @@
+//! Human-written quantities shared by server flags and scenario files:
+//! durations like `30s`, `250ms`, `1.5m`, `5us`. One parser, so a duration
+//! means the same thing everywhere.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid duration `{input}`: {why} (write e.g. `30s`, `250ms`, `2m`, `1h`)")]
+pub struct DurationError {
+    pub input: String,
+    pub why: &'static str,
+}
+
+/// Parses `<number><unit>` with unit one of `us`, `ms`, `s`, `m`, `h`.
+/// A bare `0` is accepted as zero; any other bare number is rejected
+/// because its unit would be a guess.
+pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
+    let s = input.trim();
+    let err = |why| DurationError {
+        input: input.to_owned(),
+        why,
+    };
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| err("missing unit"))?;
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num.parse().map_err(|_| err("not a number"))?;
+    let seconds_per_unit = match unit.trim() {
+        "us" | "µs" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(err("unknown unit")),
+    };
+    let secs = value * seconds_per_unit;
+    if !secs.is_finite() || secs > 1e9 {
+        return Err(err("out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// The shortest exact rendering of a duration in the units above.
+pub fn format_duration(d: Duration) -> String {
+    let us = d.as_micros();
+    if us == 0 {
+        "0".into()
+    } else if us % 3_600_000_000 == 0 {
+        format!("{}h", us / 3_600_000_000)
+    } else if us % 60_000_000 == 0 {
+        format!("{}m", us / 60_000_000)
+    } else if us % 1_000_000 == 0 {
+        format!("{}s", us / 1_000_000)
+    } else if us % 1_000 == 0 {
+        format!("{}ms", us / 1_000)
+    } else {
+        format!("{us}us")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_units_and_rejects_bare_numbers() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1.5m"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5us"), Ok(Duration::from_micros(5)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("10").unwrap_err().why, "missing unit");
+        assert_eq!(
+            parse_duration("10 parsecs").unwrap_err().why,
+            "unknown unit"
+        );
+        assert_eq!(parse_duration("x1s").unwrap_err().why, "not a number");
+    }
+
+    #[test]
+    fn format_roundtrips() {
+        for s in ["0", "5us", "250ms", "30s", "2m", "1h", "1500ms"] {
+            assert_eq!(format_duration(parse_duration(s).unwrap()), s);
+        }
+    }
+}
