@@ -31,7 +31,10 @@ fn assert_self_contained(html: &str) {
             "report references an external resource: {url}"
         );
     }
-    assert!(!html.contains("<script"), "the report must need no JavaScript");
+    assert!(
+        !html.contains("<script"),
+        "the report must need no JavaScript"
+    );
     assert!(!html.contains("@import"));
     assert!(html.contains("Content-Security-Policy\" content=\"default-src 'none'"));
     // The only http(s) strings allowed are XML namespaces, which are never fetched.
@@ -40,7 +43,11 @@ fn assert_self_contained(html: &str) {
         .chain(html.match_indices("https://"))
     {
         let before = &html[i.saturating_sub(7)..i];
-        assert!(before.ends_with("xmlns=\""), "unexpected URL near: {}", &html[i.saturating_sub(40)..(i + 60).min(html.len())]);
+        assert!(
+            before.ends_with("xmlns=\""),
+            "unexpected URL near: {}",
+            &html[i.saturating_sub(40)..(i + 60).min(html.len())]
+        );
     }
 }
 
@@ -51,25 +58,54 @@ fn report_has_every_section_and_chart_with_data() {
     assert_self_contained(&html);
 
     // Order: verdict, summary, charts, scenario, environment.
-    let order = ["id=\"verdict\"", "id=\"summary\"", "id=\"charts\"", "id=\"scenario\"", "id=\"environment\""];
+    let order = [
+        "id=\"verdict\"",
+        "id=\"summary\"",
+        "id=\"charts\"",
+        "id=\"scenario\"",
+        "id=\"environment\"",
+    ];
     let positions: Vec<usize> = order
         .iter()
-        .map(|s| html.find(s).unwrap_or_else(|| panic!("missing section {s}")))
+        .map(|s| {
+            html.find(s)
+                .unwrap_or_else(|| panic!("missing section {s}"))
+        })
         .collect();
-    assert!(positions.windows(2).all(|w| w[0] < w[1]), "sections out of order: {positions:?}");
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "sections out of order: {positions:?}"
+    );
 
     assert_eq!(chart_ids(&html), SINGLE_RUN_CHARTS);
     for id in SINGLE_RUN_CHARTS {
         let fig = figure(&html, id).unwrap_or_else(|| panic!("chart {id} missing"));
-        assert!(fig.contains("data-has-data=\"true\""), "chart {id} has no data");
-        assert!(fig.contains("<svg") && fig.contains("viewBox"), "chart {id} has no SVG");
+        assert!(
+            fig.contains("data-has-data=\"true\""),
+            "chart {id} has no data"
+        );
+        assert!(
+            fig.contains("<svg") && fig.contains("viewBox"),
+            "chart {id} has no SVG"
+        );
         let marks = data_marks(fig, 3);
         assert!(marks >= 1, "chart {id} has no data paths");
         // Title, axis labels and legend are SVG text.
-        assert!(fig.matches("<text").count() >= 6, "chart {id} lacks title/axes/legend");
+        assert!(
+            fig.matches("<text").count() >= 6,
+            "chart {id} lacks title/axes/legend"
+        );
     }
     // Units on the axes.
-    for unit in ["latency (ms)", "time since start (s)", "messages per second", "server RSS (MiB)", "CPU (% of one core)", "connected clients", "events per second"] {
+    for unit in [
+        "latency (ms)",
+        "time since start (s)",
+        "messages per second",
+        "server RSS (MiB)",
+        "CPU (% of one core)",
+        "connected clients",
+        "events per second",
+    ] {
         assert!(has_text(&html, unit), "axis unit {unit} missing");
     }
     // Percentile axis ticks.
@@ -86,31 +122,55 @@ fn report_has_every_section_and_chart_with_data() {
         assert!(has_text(lat, s), "legend {s} missing");
     }
     // Memory per connection carries its fitted slope.
-    assert!(has_text(figure(&html, "memory-per-connection").expect("mem"), "fit: 9.0 KiB/connection*"));
+    assert!(has_text(
+        figure(&html, "memory-per-connection").expect("mem"),
+        "fit: 9.0 KiB/connection*"
+    ));
 }
 
 #[test]
 fn summary_and_verdict_reflect_the_results() {
     let run = common::fixture_run("quickstart", 1, 1.0);
     let html = render_report(&run).expect("render");
-    let summary = &html[html.find("id=\"summary\"").expect("summary")..html.find("id=\"charts\"").expect("charts")];
+    let summary = &html[html.find("id=\"summary\"").expect("summary")
+        ..html.find("id=\"charts\"").expect("charts")];
     for col in ["p50", "p90", "p99", "p99.9", "max", "count"] {
-        assert!(summary.contains(&format!(">{col}</th>")), "summary column {col} missing");
+        assert!(
+            summary.contains(&format!(">{col}</th>")),
+            "summary column {col} missing"
+        );
     }
     for metric in ["delivery_latency", "ack_latency", "connect_time"] {
-        assert!(summary.contains(&format!("<td>{metric}</td>")), "metric {metric} missing");
+        assert!(
+            summary.contains(&format!("<td class=\"text\">{metric}</td>")),
+            "metric {metric} missing"
+        );
     }
-    assert_eq!(summary.matches("service time</td>").count(), 2, "service rows for delivery and ack");
+    assert_eq!(
+        summary.matches("service time</td>").count(),
+        2,
+        "service rows for delivery and ack"
+    );
     let count = run.metrics["delivery_latency"].count;
-    assert!(summary.contains(&bench_grouped(count)), "delivery count missing");
+    assert!(
+        summary.contains(&bench_grouped(count)),
+        "delivery count missing"
+    );
     // The fixture loses 4 messages, so the lost threshold fails.
-    let verdict = &html[html.find("id=\"verdict\"").expect("verdict")..html.find("id=\"summary\"").expect("summary")];
+    let verdict = &html[html.find("id=\"verdict\"").expect("verdict")
+        ..html.find("id=\"summary\"").expect("summary")];
     assert!(verdict.contains("class=\"verdict fail\""));
-    assert!(verdict.contains("FAIL: 1 of 3 thresholds failed") || verdict.contains("FAIL: 2 of 3 thresholds failed"));
+    assert!(
+        verdict.contains("FAIL: 1 of 3 thresholds failed")
+            || verdict.contains("FAIL: 2 of 3 thresholds failed")
+    );
     assert!(verdict.contains("delivery.lost"));
     assert!(!verdict.contains("Interrupted."));
     assert!(!verdict.contains("Generator saturated."));
-    assert!(html.contains("&quot;distribution&quot;: &quot;zipf&quot;"), "scenario JSON shown");
+    assert!(
+        html.contains("&quot;distribution&quot;: &quot;zipf&quot;"),
+        "scenario JSON shown"
+    );
     assert!(html.contains("Test Fixture CPU"), "environment shown");
 }
 
@@ -147,7 +207,10 @@ fn empty_results_render_no_data_panels_without_panicking() {
     for id in &ids {
         let fig = figure(&html, id).expect("figure");
         assert!(fig.contains("data-has-data=\"false\""), "{id} claims data");
-        assert!(fig.contains("no data recorded"), "{id} lacks a no-data panel");
+        assert!(
+            fig.contains("no data recorded"),
+            "{id} lacks a no-data panel"
+        );
     }
     assert!(html.contains("No latency was recorded"));
     assert!(html.contains("not recorded in these results"));
@@ -163,19 +226,40 @@ fn empty_results_render_no_data_panels_without_panicking() {
     }
     partial.server = Default::default();
     let html = render_report(&partial).expect("render");
-    for id in ["latency-delivery", "latency-ack", "server-resources", "memory-per-connection"] {
-        assert!(figure(&html, id).expect(id).contains("data-has-data=\"false\""), "{id}");
+    for id in [
+        "latency-delivery",
+        "latency-ack",
+        "server-resources",
+        "memory-per-connection",
+    ] {
+        assert!(
+            figure(&html, id)
+                .expect(id)
+                .contains("data-has-data=\"false\""),
+            "{id}"
+        );
     }
     for id in ["throughput", "clients", "errors"] {
-        assert!(figure(&html, id).expect(id).contains("data-has-data=\"true\""), "{id}");
+        assert!(
+            figure(&html, id)
+                .expect(id)
+                .contains("data-has-data=\"true\""),
+            "{id}"
+        );
     }
 }
 
 #[test]
 fn comparison_overlays_runs_and_tabulates_deltas() {
     let runs = vec![
-        LabeledRun { label: "before".into(), results: common::fixture_run("quickstart", 1, 1.0) },
-        LabeledRun { label: "after".into(), results: common::fixture_run("quickstart", 2, 2.0) },
+        LabeledRun {
+            label: "before".into(),
+            results: common::fixture_run("quickstart", 1, 1.0),
+        },
+        LabeledRun {
+            label: "after".into(),
+            results: common::fixture_run("quickstart", 2, 2.0),
+        },
     ];
     let html = render_comparison(&runs).expect("render");
     assert_self_contained(&html);
@@ -185,16 +269,26 @@ fn comparison_overlays_runs_and_tabulates_deltas() {
         let fig = figure(&html, id).expect(id);
         assert!(fig.contains("data-has-data=\"true\""), "{id}");
         // Both runs appear in every legend, with a line each.
-        assert!(has_text(fig, "before · *") && has_text(fig, "after · *"), "{id} is not overlaid");
+        assert!(
+            has_text(fig, "before · *") && has_text(fig, "after · *"),
+            "{id} is not overlaid"
+        );
         assert!(data_marks(fig, 3) >= 2, "{id} lacks one data path per run");
     }
-    let deltas = &html[html.find("id=\"deltas\"").expect("deltas")..html.find("id=\"charts\"").expect("charts")];
-    assert!(deltas.contains("<td>delivery_latency.p99</td>"));
+    let deltas = &html
+        [html.find("id=\"deltas\"").expect("deltas")..html.find("id=\"charts\"").expect("charts")];
+    assert!(deltas.contains("<td class=\"text\">delivery_latency.p99</td>"));
     // The second run is twice as fast: its p99 delta is an improvement.
-    let row = deltas.split("<tr>").find(|r| r.contains("<td>delivery_latency.p50</td>")).expect("p50 row");
+    let row = deltas
+        .split("<tr>")
+        .find(|r| r.contains("<td class=\"text\">delivery_latency.p50</td>"))
+        .expect("p50 row");
     assert!(row.contains("class=\"better\""), "{row}");
     assert!(deltas.contains("before (baseline)"));
-    assert!(render_comparison(&runs[..1]).is_err(), "one run is not a comparison");
+    assert!(
+        render_comparison(&runs[..1]).is_err(),
+        "one run is not a comparison"
+    );
 }
 
 #[test]
@@ -224,22 +318,49 @@ fn bench_report_command_single_comparison_and_bad_input() {
     let b = write("run-b", &common::fixture_run("quickstart", 2, 1.5));
     let bench = env!("CARGO_BIN_EXE_bench");
 
-    let st = Command::new(bench).arg("report").arg(&a).status().expect("spawn");
+    let st = Command::new(bench)
+        .arg("report")
+        .arg(&a)
+        .status()
+        .expect("spawn");
     assert!(st.success());
-    let html = std::fs::read_to_string(dir.path().join("run-a/report.html")).expect("report next to input");
+    let html = std::fs::read_to_string(dir.path().join("run-a/report.html"))
+        .expect("report next to input");
     assert_eq!(chart_ids(&html), SINGLE_RUN_CHARTS);
 
     let out = dir.path().join("cmp/out.html");
-    let st = Command::new(bench).arg("report").arg(&a).arg(&b).arg("-o").arg(&out).status().expect("spawn");
+    let st = Command::new(bench)
+        .arg("report")
+        .arg(&a)
+        .arg(&b)
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .expect("spawn");
     assert!(st.success());
     let html = std::fs::read_to_string(&out).expect("comparison written");
-    assert!(has_text(&html, "run-a · *") && has_text(&html, "run-b · *"), "labels from run directories");
+    assert!(
+        has_text(&html, "run-a · *") && has_text(&html, "run-b · *"),
+        "labels from run directories"
+    );
 
-    let missing = Command::new(bench).arg("report").arg(dir.path().join("nope.json")).output().expect("spawn");
-    assert_eq!(missing.status.code(), Some(2), "missing input is a usage error");
+    let missing = Command::new(bench)
+        .arg("report")
+        .arg(dir.path().join("nope.json"))
+        .output()
+        .expect("spawn");
+    assert_eq!(
+        missing.status.code(),
+        Some(2),
+        "missing input is a usage error"
+    );
     let garbage = dir.path().join("garbage.json");
     std::fs::write(&garbage, "{not json").expect("write");
-    let bad = Command::new(bench).arg("report").arg(&garbage).output().expect("spawn");
+    let bad = Command::new(bench)
+        .arg("report")
+        .arg(&garbage)
+        .output()
+        .expect("spawn");
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a bench results.json"));
 }
@@ -251,11 +372,25 @@ fn write_fixture_reports_for_inspection() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-fixtures");
     std::fs::create_dir_all(&dir).expect("mkdir");
     let run = common::fixture_run("quickstart", 1, 1.0);
-    std::fs::write(dir.join("report.html"), render_report(&run).expect("render")).expect("write");
+    std::fs::write(
+        dir.join("report.html"),
+        render_report(&run).expect("render"),
+    )
+    .expect("write");
     let runs = vec![
-        LabeledRun { label: "before".into(), results: run },
-        LabeledRun { label: "after".into(), results: common::fixture_run("quickstart", 2, 2.0) },
+        LabeledRun {
+            label: "before".into(),
+            results: run,
+        },
+        LabeledRun {
+            label: "after".into(),
+            results: common::fixture_run("quickstart", 2, 2.0),
+        },
     ];
-    std::fs::write(dir.join("comparison.html"), render_comparison(&runs).expect("render")).expect("write");
+    std::fs::write(
+        dir.join("comparison.html"),
+        render_comparison(&runs).expect("render"),
+    )
+    .expect("write");
     assert!(dir.join("comparison.html").exists());
 }

@@ -51,9 +51,15 @@ pub fn render_comparison(runs: &[LabeledRun]) -> anyhow::Result<String> {
         PAGE,
         &[
             ("version", text(env!("CARGO_PKG_VERSION"))),
-            ("title", text(format!("bench comparison: {}", labels.join(" vs ")))),
+            (
+                "title",
+                text(format!("bench comparison: {}", labels.join(" vs "))),
+            ),
             ("style", html(html::STYLE)),
-            ("heading", text(format!("bench comparison of {} runs", runs.len()))),
+            (
+                "heading",
+                text(format!("bench comparison of {} runs", runs.len())),
+            ),
             ("subtitle", text(labels.join(" · "))),
             ("runs", html(runs_table(runs)?)),
             ("deltas", html(deltas_table(runs)?)),
@@ -83,8 +89,8 @@ fn runs_table(runs: &[LabeledRun]) -> anyhow::Result<String> {
                     } else {
                         r.label.clone()
                     }),
-                    cell_with(r.results.name.clone(), "text"),
-                    cell_with(r.results.started_at.clone(), "text"),
+                    cell(r.results.name.clone()),
+                    cell(r.results.started_at.clone()),
                     cell(format!("{:.1} s", r.results.duration_s)),
                     cell_with(status.headline(&r.results), class),
                 ],
@@ -95,6 +101,7 @@ fn runs_table(runs: &[LabeledRun]) -> anyhow::Result<String> {
         "runs",
         "Runs compared",
         &["run", "scenario", "started", "duration", "verdict"],
+        &[0, 1, 2, 4],
         &rows,
     )
 }
@@ -148,13 +155,10 @@ fn deltas_table(runs: &[LabeledRun]) -> anyhow::Result<String> {
         }
         let mut cells = vec![
             cell(path.clone()),
-            cell_with(
-                match better {
-                    Better::Lower => "lower",
-                    Better::Higher => "higher",
-                },
-                "text",
-            ),
+            cell(match better {
+                Better::Lower => "lower",
+                Better::Higher => "higher",
+            }),
             cell(fmt_metric(&path, base_value)),
         ];
         for value in others {
@@ -168,6 +172,7 @@ fn deltas_table(runs: &[LabeledRun]) -> anyhow::Result<String> {
         "deltas",
         "Key metrics (latency in ms)",
         &head_refs,
+        &[0, 1],
         &rows,
     )
 }
@@ -179,9 +184,14 @@ fn delta_cell(base: Option<f64>, value: Option<f64>, better: Better) -> html::Ce
     let diff = v - b;
     let rel = if b != 0.0 { Some(diff / b.abs()) } else { None };
     let text = match rel {
+        _ if diff == 0.0 => "0 %".to_string(),
         Some(rel) => format!("{}{:.1} %", if diff >= 0.0 { "+" } else { "" }, rel * 100.0),
         None if diff == 0.0 => "0".to_string(),
-        None => format!("{}{}", if diff > 0.0 { "+" } else { "" }, charts::canvas::short_number(diff)),
+        None => format!(
+            "{}{}",
+            if diff > 0.0 { "+" } else { "" },
+            charts::canvas::short_number(diff)
+        ),
     };
     // Changes under 1 % are left uncoloured: too small to call either way.
     let significant = rel.map_or(diff != 0.0, |r| r.abs() >= 0.01);

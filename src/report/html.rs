@@ -36,13 +36,24 @@ pub struct Row {
     pub cells: Vec<Cell>,
 }
 
-/// Renders a table from headers and rows (all text escaped).
-pub fn table(class: &str, caption: &str, head: &[&str], rows: &[Row]) -> anyhow::Result<String> {
+/// Renders a table from headers and rows (all text escaped). Columns listed
+/// in `text_columns` are left-aligned; the rest are numbers, right-aligned.
+pub fn table(
+    class: &str,
+    caption: &str,
+    head: &[&str],
+    text_columns: &[usize],
+    rows: &[Row],
+) -> anyhow::Result<String> {
     let head_html: String = head
         .iter()
         .enumerate()
         .map(|(i, h)| {
-            let class = if i == 0 { " class=\"text\"" } else { "" };
+            let class = if text_columns.contains(&i) {
+                " class=\"text\""
+            } else {
+                ""
+            };
             format!("<th scope=\"col\"{class}>{}</th>", escape(h))
         })
         .collect();
@@ -52,11 +63,21 @@ pub fn table(class: &str, caption: &str, head: &[&str], rows: &[Row]) -> anyhow:
             let cells: String = row
                 .cells
                 .iter()
-                .map(|c| {
-                    let class = if c.class.is_empty() {
+                .enumerate()
+                .map(|(i, c)| {
+                    let text = if text_columns.contains(&i) {
+                        "text"
+                    } else {
+                        ""
+                    };
+                    let classes: Vec<&str> = [text, c.class]
+                        .into_iter()
+                        .filter(|c| !c.is_empty())
+                        .collect();
+                    let class = if classes.is_empty() {
                         String::new()
                     } else {
-                        format!(" class=\"{}\"", c.class)
+                        format!(" class=\"{}\"", classes.join(" "))
                     };
                     format!("<td{class}>{}</td>", escape(&c.text))
                 })
@@ -74,6 +95,7 @@ pub fn table(class: &str, caption: &str, head: &[&str], rows: &[Row]) -> anyhow:
         TABLE,
         &[
             ("class", text(class)),
+            ("id", text(format!("table-{class}"))),
             ("caption", text(caption)),
             ("head", html(head_html)),
             ("rows", html(rows_html)),

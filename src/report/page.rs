@@ -159,7 +159,10 @@ fn verdict(r: &RunResults) -> anyhow::Result<String> {
     let mut figures = vec![
         ("duration", format!("{:.1} s", r.duration_s)),
         ("peak clients", html::grouped(peak_clients as i64)),
-        ("deliveries", html::per_second(r.throughput.deliveries_per_s)),
+        (
+            "deliveries",
+            html::per_second(r.throughput.deliveries_per_s),
+        ),
     ];
     if let Some(m) = r.metrics.get("delivery_latency") {
         figures.push(("delivery p99", format!("{} ms", html::ms(m.p99))));
@@ -190,7 +193,7 @@ fn verdict(r: &RunResults) -> anyhow::Result<String> {
                 class: "",
                 cells: vec![
                     cell(t.metric.clone()),
-                    cell_with(t.condition.clone(), "text"),
+                    cell(t.condition.clone()),
                     cell(t.value.map_or("not measured".into(), format_value)),
                     if t.pass {
                         cell_with("pass", "pass")
@@ -204,6 +207,7 @@ fn verdict(r: &RunResults) -> anyhow::Result<String> {
             "thresholds",
             "Thresholds",
             &["metric", "condition", "measured", "result"],
+            &[0, 1],
             &rows,
         )?
     };
@@ -263,6 +267,7 @@ fn summary(r: &RunResults) -> anyhow::Result<String> {
             "latency",
             "Latency (ms). Corrected: from the intended send time; service time: from the actual send.",
             &["metric", "variant", "p50", "p90", "p99", "p99.9", "max", "count"],
+            &[0, 1],
             &rows,
         )?
     };
@@ -295,7 +300,11 @@ fn summary(r: &RunResults) -> anyhow::Result<String> {
         ("acks received", n(c.acks_received)),
         (
             "deliveries received / expected",
-            format!("{} / {}", n(c.deliveries_received), n(c.deliveries_expected)),
+            format!(
+                "{} / {}",
+                n(c.deliveries_received),
+                n(c.deliveries_expected)
+            ),
         ),
         (
             "lost messages",
@@ -306,7 +315,11 @@ fn summary(r: &RunResults) -> anyhow::Result<String> {
         ("error frames", join(&c.errors)),
         (
             "error rate",
-            format!("{} ({} errors)", html::percent(c.error_rate()), n(c.errors_total())),
+            format!(
+                "{} ({} errors)",
+                html::percent(c.error_rate()),
+                n(c.errors_total())
+            ),
         ),
         ("late sends", n(c.late_sends)),
         (
@@ -333,7 +346,10 @@ fn summary(r: &RunResults) -> anyhow::Result<String> {
                 html::per_second(r.throughput.deliveries_per_s_peak)
             ),
         ),
-        ("server RSS peak", opt_bytes(r.server.rss_peak_bytes.map(|b| b as f64))),
+        (
+            "server RSS peak",
+            opt_bytes(r.server.rss_peak_bytes.map(|b| b as f64)),
+        ),
         (
             "server memory per connection",
             opt_bytes(r.server.memory_per_connection_bytes),
@@ -372,7 +388,13 @@ fn summary(r: &RunResults) -> anyhow::Result<String> {
             cells: vec![cell(k), cell(v)],
         })
         .collect();
-    let counters = html::table("counters", "Counters and resources", &["counter", "value"], &rows)?;
+    let counters = html::table(
+        "counters",
+        "Counters and resources",
+        &["counter", "value"],
+        &[0],
+        &rows,
+    )?;
     Ok(format!("{latency}\n{counters}"))
 }
 
@@ -386,7 +408,7 @@ fn latency_row(
         class,
         cells: vec![
             cell(name),
-            cell_with(variant, "text"),
+            cell(variant),
             cell(html::ms(m.p50)),
             cell(html::ms(m.p90)),
             cell(html::ms(m.p99)),

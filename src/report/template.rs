@@ -35,7 +35,11 @@ pub fn html<'a>(s: impl Into<Cow<'a, str>>) -> Value<'a> {
 }
 
 /// Fills `template` (named `name` in errors) with `values`.
-pub fn render(name: &str, template: &str, values: &[(&str, Value<'_>)]) -> Result<String, TemplateError> {
+pub fn render(
+    name: &str,
+    template: &str,
+    values: &[(&str, Value<'_>)],
+) -> Result<String, TemplateError> {
     let mut out = String::with_capacity(template.len() * 2);
     let mut used = vec![false; values.len()];
     let mut rest = template;
@@ -46,13 +50,14 @@ pub fn render(name: &str, template: &str, values: &[(&str, Value<'_>)]) -> Resul
             template: name.to_string(),
         })?;
         let key = after[..end].trim();
-        let idx = values
-            .iter()
-            .position(|(k, _)| *k == key)
-            .ok_or_else(|| TemplateError::Missing {
-                template: name.to_string(),
-                name: key.to_string(),
-            })?;
+        let idx =
+            values
+                .iter()
+                .position(|(k, _)| *k == key)
+                .ok_or_else(|| TemplateError::Missing {
+                    template: name.to_string(),
+                    name: key.to_string(),
+                })?;
         used[idx] = true;
         match &values[idx].1 {
             Value::Text(t) => escape_into(&mut out, t),

@@ -62,8 +62,10 @@ pub fn svg_texts(fragment: &str) -> Vec<String> {
 /// True when some SVG text in `fragment` equals `wanted` (after trimming)
 /// or, with a trailing `*`, starts with it.
 pub fn has_text(fragment: &str, wanted: &str) -> bool {
-    svg_texts(fragment).iter().any(|t| match wanted.strip_suffix('*') {
-        Some(prefix) => t.starts_with(prefix),
-        None => t == wanted,
-    })
+    svg_texts(fragment)
+        .iter()
+        .any(|t| match wanted.strip_suffix('*') {
+            Some(prefix) => t.starts_with(prefix),
+            None => t == wanted,
+        })
 }

@@ -5,6 +5,7 @@
 //! stall at t = 35 s) so every chart has something to draw.
 #![allow(dead_code)]
 
+pub mod chromium;
 pub mod inspect;
 
 use std::collections::BTreeMap;
@@ -20,9 +21,24 @@ pub fn fixture_run(name: &str, seed: u64, speedup: f64) -> RunResults {
     let mut rng = StdRng::seed_from_u64(seed);
     let duration = 60usize;
     let stages = vec![
-        StageWindow { index: 0, start_s: 0.0, end_s: 20.0, target: 1000 },
-        StageWindow { index: 1, start_s: 20.0, end_s: 50.0, target: 1000 },
-        StageWindow { index: 2, start_s: 50.0, end_s: 60.0, target: 0 },
+        StageWindow {
+            index: 0,
+            start_s: 0.0,
+            end_s: 20.0,
+            target: 1000,
+        },
+        StageWindow {
+            index: 1,
+            start_s: 20.0,
+            end_s: 50.0,
+            target: 1000,
+        },
+        StageWindow {
+            index: 2,
+            start_s: 50.0,
+            end_s: 60.0,
+            target: 0,
+        },
     ];
     let target_at = |t: f64| -> f64 {
         if t <= 20.0 {
@@ -78,9 +94,14 @@ pub fn fixture_run(name: &str, seed: u64, speedup: f64) -> RunResults {
             }
         }
         let errors = u64::from(stalled) * 3 + u64::from(sec % 17 == 0);
-        let closes = if sec > 50 { 100 } else { u64::from(sec % 13 == 0) * 2 };
+        let closes = if sec > 50 {
+            100
+        } else {
+            u64::from(sec % 13 == 0) * 2
+        };
         let lost = u64::from(stalled) * 4;
-        let rss = 24.0 * 1024.0 * 1024.0 + 9.0 * 1024.0 * connected as f64
+        let rss = 24.0 * 1024.0 * 1024.0
+            + 9.0 * 1024.0 * connected as f64
             + 200_000.0 * ((sec * 7919) % 11) as f64 / 11.0;
         let snap = Snapshot {
             t,
@@ -98,7 +119,9 @@ pub fn fixture_run(name: &str, seed: u64, speedup: f64) -> RunResults {
             delivery_latency: pcts(&sec_delivery),
             ack_latency: pcts(&sec_ack),
             server_rss_bytes: Some(rss as u64),
-            server_cpu_percent: Some(5.0 + connected as f64 / 25.0 + if stalled { 40.0 } else { 0.0 }),
+            server_cpu_percent: Some(
+                5.0 + connected as f64 / 25.0 + if stalled { 40.0 } else { 0.0 },
+            ),
             generator_cpu_percent: 8.0 + connected as f64 / 30.0,
             machine_cpu_percent: 20.0 + connected as f64 / 12.0,
             softirq_percent: 3.0 + connected as f64 / 200.0,
@@ -129,7 +152,10 @@ pub fn fixture_run(name: &str, seed: u64, speedup: f64) -> RunResults {
 
     let metrics = BTreeMap::from([
         ("delivery_latency".to_string(), summary(&delivery)),
-        ("delivery_latency_service".to_string(), summary(&delivery_service)),
+        (
+            "delivery_latency_service".to_string(),
+            summary(&delivery_service),
+        ),
         ("ack_latency".to_string(), summary(&ack)),
         ("ack_latency_service".to_string(), summary(&ack_service)),
         ("connect_time".to_string(), summary(&connect)),
@@ -175,7 +201,12 @@ pub fn fixture_run(name: &str, seed: u64, speedup: f64) -> RunResults {
             pids: vec![4242],
             rss_peak_bytes: timeseries.iter().filter_map(|s| s.server_rss_bytes).max(),
             memory_per_connection_bytes: Some(9216.0),
-            memory_fit: Some(LinearFit { slope: 9216.0, intercept: 25_265_000.0, r2: 0.998, points: 60 }),
+            memory_fit: Some(LinearFit {
+                slope: 9216.0,
+                intercept: 25_265_000.0,
+                r2: 0.998,
+                points: 60,
+            }),
             cpu_percent_mean: Some(35.0),
             cpu_percent_peak: Some(85.0),
         },
@@ -188,7 +219,11 @@ pub fn fixture_run(name: &str, seed: u64, speedup: f64) -> RunResults {
             saturation_reasons: Vec::new(),
             recording_cpu_share: Some(0.021),
         },
-        machine: MachineStats { cpu_percent_mean: 70.0, softirq_percent_mean: 5.5, cores: 2 },
+        machine: MachineStats {
+            cpu_percent_mean: 70.0,
+            softirq_percent_mean: 5.5,
+            cores: 2,
+        },
         thresholds,
         stages,
         timeseries,

@@ -6,8 +6,8 @@
 //! system font or fontconfig is needed to render.
 
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
-use plotters::style::text_anchor;
 use plotters::prelude::*;
+use plotters::style::text_anchor;
 
 /// Native size of every chart; CSS scales it to the page width.
 pub const WIDTH: u32 = 900;
@@ -191,8 +191,12 @@ impl XyChart {
             .ok_or("no finite x values")?;
         let (x_lo, x_hi, x_ticks) = match self.x_scale {
             XScale::Linear => {
-                let lo = if self.x_from_zero { xmin.min(0.0) } else { xmin };
-                nice_axis(lo, xmax.max(lo), false)
+                let lo = if self.x_from_zero {
+                    xmin.min(0.0)
+                } else {
+                    xmin
+                };
+                nice_axis(lo, xmax.max(lo), true)
             }
             XScale::PercentileLog => percentile_axis(xmax),
         };
@@ -203,9 +207,7 @@ impl XyChart {
         {
             let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
             root.fill(&WHITE).map_err(|e| e.to_string())?;
-            let root = root
-                .titled(&self.title, (FONT, TITLE_SIZE).into_font().style(FontStyle::Bold))
-                .map_err(|e| e.to_string())?;
+            let root = title(&root, &self.title).map_err(|e| e.to_string())?;
             let legend_h = legend_height(&drawn);
             let (legend_area, plot_area) = root.split_vertically(legend_h);
             draw_legend(&legend_area, &drawn).map_err(|e| e.to_string())?;
@@ -215,7 +217,7 @@ impl XyChart {
             let y2_axis = Ticked::new(y2_lo, y2_hi, y2_ticks);
             let mut chart = ChartBuilder::on(&plot_area)
                 .margin_left(8)
-                .margin_right(if has_right { 8 } else { 24 })
+                .margin_right(if has_right { 8 } else { 36 })
                 .margin_top(6)
                 .margin_bottom(4)
                 .x_label_area_size(46)
@@ -379,9 +381,7 @@ pub fn no_data_svg(title: &str, message: &str) -> String {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT / 2)).into_drawing_area();
         root.fill(&RGBColor(248, 248, 248))
             .map_err(|e| e.to_string())?;
-        let root = root
-            .titled(title, (FONT, TITLE_SIZE).into_font().style(FontStyle::Bold))
-            .map_err(|e| e.to_string())?;
+        let root = self::title(&root, title).map_err(|e| e.to_string())?;
         let (w, h) = root.dim_in_pixel();
         let style = (FONT, AXIS_SIZE)
             .into_font()
@@ -403,8 +403,29 @@ pub fn no_data_svg(title: &str, message: &str) -> String {
     svg
 }
 
+/// Draws the title left-aligned (visible without scrolling on narrow
+/// screens) and returns the area below it.
+fn title<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    text: &str,
+) -> Result<DrawingArea<DB, plotters::coord::Shift>, DrawingAreaErrorKind<DB::ErrorType>> {
+    let (head, rest) = root.split_vertically(36);
+    let style = (FONT, TITLE_SIZE)
+        .into_font()
+        .style(FontStyle::Bold)
+        .into_text_style(&head)
+        .pos(text_anchor::Pos::new(
+            text_anchor::HPos::Left,
+            text_anchor::VPos::Center,
+        ));
+    head.draw_text(text, &style, (16, 20))?;
+    Ok(rest)
+}
+
 fn legend_height(series: &[&Series]) -> u32 {
-    let rows = legend_layout(series).last().map_or(1, |(_, row, _)| row + 1);
+    let rows = legend_layout(series)
+        .last()
+        .map_or(1, |(_, row, _)| row + 1);
     8 + 20 * rows as u32
 }
 
@@ -429,7 +450,7 @@ fn draw_legend<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
     series: &[&Series],
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    let left = 80;
+    let left = 16;
     for (i, row, x) in legend_layout(series) {
         let s = series[i];
         let y = 12 + 20 * row as i32;
@@ -455,10 +476,14 @@ fn draw_legend<DB: DrawingBackend>(
                 s.color.stroke_width(w.max(2)),
             ))?,
         }
-        let style = (FONT, LEGEND_SIZE).into_font().into_text_style(area).pos(text_anchor::Pos::new(
-            text_anchor::HPos::Left,
-            text_anchor::VPos::Center,
-        ));
+        let style =
+            (FONT, LEGEND_SIZE)
+                .into_font()
+                .into_text_style(area)
+                .pos(text_anchor::Pos::new(
+                    text_anchor::HPos::Left,
+                    text_anchor::VPos::Center,
+                ));
         area.draw_text(&s.label, &style, (x + 30, y))?;
     }
     Ok(())
@@ -537,8 +562,10 @@ pub fn percentile_x(percent: f64) -> Option<f64> {
 
 /// Axis from 0 (the minimum) to at least 99.99 %, ticks at 50, 90, 99, ...
 fn percentile_axis(xmax: f64) -> (f64, f64, Vec<f64>) {
-    let nines = xmax.ceil().clamp(4.0, 7.0);
-    let mut ticks = vec![0.0, 2f64.log10()];
+    // A little slack so float noise at exactly 99.999 % adds no empty decade.
+    let nines = (xmax - 1e-6).ceil().clamp(4.0, 7.0);
+    // No tick at 0: its label would collide with 50 %.
+    let mut ticks = vec![2f64.log10()];
     ticks.extend((1..=nines as i32).map(f64::from));
     (0.0, nines, ticks)
 }

@@ -28,12 +28,18 @@ pub fn errors(runs: &[RunRef<'_>]) -> Chart {
             rates(ts, |s| s.lost as f64),
         ));
         if single {
-            xy.series.push(Series::from_points(
-                "closes/s",
-                color(0),
-                Stroke::Line(2),
-                rates(ts, |s| s.closes as f64),
-            ));
+            // Closes get their own axis: a planned ramp-down closes every
+            // client and would flatten the error lines to zero.
+            xy.series.push(
+                Series::from_points(
+                    "closes/s (right axis)",
+                    color(0),
+                    Stroke::Line(1),
+                    rates(ts, |s| s.closes as f64),
+                )
+                .on_right_axis(),
+            );
+            xy.y2_label = Some("closes per second".into());
             xy.series.push(Series::from_points(
                 "failed connects/s",
                 color(3),

@@ -15,13 +15,14 @@ pub fn memory_per_connection(runs: &[RunRef<'_>]) -> Chart {
     );
     for (ri, run) in runs.iter().enumerate() {
         let points: Vec<(f64, f64)> = samples(run.results).collect();
-        xy.series.push(Series::from_points(
+        let scatter = Series::from_points(
             label(runs, run, "RSS sample"),
             color(if runs.len() == 1 { 0 } else { ri }),
             Stroke::Points(3),
             points.iter().map(|&(x, y)| (x, Some(y / MIB))),
-        ));
+        );
         let Some(fit) = run.results.server.memory_fit.or_else(|| fit(&points)) else {
+            xy.series.push(scatter);
             continue;
         };
         let (lo, hi) = points
@@ -30,6 +31,7 @@ pub fn memory_per_connection(runs: &[RunRef<'_>]) -> Chart {
                 (lo.min(p.0), hi.max(p.0))
             });
         if !(lo.is_finite() && hi.is_finite()) {
+            xy.series.push(scatter);
             continue;
         }
         let line = [lo, hi].map(|x| (x, Some((fit.intercept + fit.slope * x) / MIB)));
@@ -44,6 +46,8 @@ pub fn memory_per_connection(runs: &[RunRef<'_>]) -> Chart {
             Stroke::Line(2),
             line,
         ));
+        // Points after the line, so the fit never hides the samples.
+        xy.series.push(scatter);
     }
     let note = Some(
         "Memory per connection is the slope of RSS against connected clients (least squares), not RSS divided by clients."

@@ -10,9 +10,15 @@ pub fn percentile_distribution(runs: &[RunRef<'_>], metric: &str) -> Chart {
     let mut xy = XyChart::new(title, "percentile (log scale of nines)", "latency (ms)");
     xy.x_scale = XScale::PercentileLog;
     let service = format!("{metric}_service");
+    // Only latencies with a service-time twin are "corrected"; others
+    // (connect time, ping RTT) are plain measurements.
+    let has_service = runs
+        .iter()
+        .any(|r| r.results.metrics.contains_key(&service));
+    let main_variant = if has_service { "corrected" } else { "measured" };
     for (ri, run) in runs.iter().enumerate() {
         let variants = [
-            (metric, "corrected", Stroke::Line(2), 0usize),
+            (metric, main_variant, Stroke::Line(2), 0usize),
             (service.as_str(), "service time", Stroke::Dashed(2), 1usize),
         ];
         for (name, variant, stroke, vi) in variants {
@@ -40,10 +46,10 @@ pub fn percentile_distribution(runs: &[RunRef<'_>], metric: &str) -> Chart {
             ));
         }
     }
-    let note = Some(
+    let note = has_service.then(|| {
         "Corrected: from the intended send time (coordinated omission corrected). Service time: from the actual send."
-            .to_string(),
-    );
+            .to_string()
+    });
     Chart::from_xy(format!("distribution-{metric}"), &xy, note)
 }
 
