@@ -6,13 +6,13 @@
 //!
 //! Chromium is required: without it this test fails (scripts/test installs it).
 
-mod common;
+mod report_common;
 
 use std::path::Path;
 use std::time::Duration;
 
 use bench::report::{render_comparison, render_report, LabeledRun};
-use common::chromium::{chromium_path, Browser};
+use report_common::chromium::{chromium_path, Browser};
 use serde_json::Value;
 
 /// Measures every chart in the page; run inside the browser.
@@ -134,7 +134,7 @@ async fn report_and_comparison_render_in_headless_chromium() {
     );
     let dir = tempfile::tempdir().expect("tempdir");
     let report = dir.path().join("report.html");
-    let run = common::fixture_run("quickstart", 1, 1.0);
+    let run = report_common::fixture_run("quickstart", 1, 1.0);
     std::fs::write(&report, render_report(&run).expect("render")).expect("write");
     let comparison = dir.path().join("comparison.html");
     let runs = vec![
@@ -144,7 +144,7 @@ async fn report_and_comparison_render_in_headless_chromium() {
         },
         LabeledRun {
             label: "after".into(),
-            results: common::fixture_run("quickstart", 2, 2.0),
+            results: report_common::fixture_run("quickstart", 2, 2.0),
         },
     ];
     std::fs::write(&comparison, render_comparison(&runs).expect("render")).expect("write");

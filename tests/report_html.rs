@@ -2,14 +2,14 @@
 //! fetched from anywhere, hostile names escaped, empty runs still render,
 //! the exporter and the `bench report` command (single and comparison).
 
-mod common;
+mod report_common;
 
 use std::process::Command;
 
 use bench::export::ExportManager;
 use bench::report::{render_comparison, render_report, HtmlExporter, LabeledRun};
 use bench::results::RunResults;
-use common::inspect::{chart_ids, data_marks, figure, has_text, referenced_urls};
+use report_common::inspect::{chart_ids, data_marks, figure, has_text, referenced_urls};
 
 const SINGLE_RUN_CHARTS: [&str; 10] = [
     "latency-delivery",
@@ -53,7 +53,7 @@ fn assert_self_contained(html: &str) {
 
 #[test]
 fn report_has_every_section_and_chart_with_data() {
-    let run = common::fixture_run("quickstart", 1, 1.0);
+    let run = report_common::fixture_run("quickstart", 1, 1.0);
     let html = render_report(&run).expect("render");
     assert_self_contained(&html);
 
@@ -130,7 +130,7 @@ fn report_has_every_section_and_chart_with_data() {
 
 #[test]
 fn summary_and_verdict_reflect_the_results() {
-    let run = common::fixture_run("quickstart", 1, 1.0);
+    let run = report_common::fixture_run("quickstart", 1, 1.0);
     let html = render_report(&run).expect("render");
     let summary = &html[html.find("id=\"summary\"").expect("summary")
         ..html.find("id=\"charts\"").expect("charts")];
@@ -188,7 +188,7 @@ fn bench_grouped(n: u64) -> String {
 
 #[test]
 fn interrupted_and_saturated_runs_are_flagged_and_names_escaped() {
-    let html = render_report(&common::troubled_run()).expect("render");
+    let html = render_report(&report_common::troubled_run()).expect("render");
     assert!(html.contains("class=\"verdict invalid\""));
     assert!(html.contains("Interrupted.") && html.contains("Ctrl-C"));
     assert!(html.contains("Generator saturated.") && html.contains("schedule lag p99 120 ms"));
@@ -216,7 +216,7 @@ fn empty_results_render_no_data_panels_without_panicking() {
     assert!(html.contains("not recorded in these results"));
 
     // Partial data: a timeseries with no latency samples and no server samples.
-    let mut partial = common::fixture_run("partial", 3, 1.0);
+    let mut partial = report_common::fixture_run("partial", 3, 1.0);
     partial.metrics.clear();
     for s in &mut partial.timeseries {
         s.delivery_latency = Default::default();
@@ -254,11 +254,11 @@ fn comparison_overlays_runs_and_tabulates_deltas() {
     let runs = vec![
         LabeledRun {
             label: "before".into(),
-            results: common::fixture_run("quickstart", 1, 1.0),
+            results: report_common::fixture_run("quickstart", 1, 1.0),
         },
         LabeledRun {
             label: "after".into(),
-            results: common::fixture_run("quickstart", 2, 2.0),
+            results: report_common::fixture_run("quickstart", 2, 2.0),
         },
     ];
     let html = render_comparison(&runs).expect("render");
@@ -296,7 +296,10 @@ fn exporter_writes_report_html() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut manager = ExportManager::new();
     manager.add(Box::new(HtmlExporter));
-    let report = manager.export_all(&common::fixture_run("quickstart", 1, 1.0), dir.path());
+    let report = manager.export_all(
+        &report_common::fixture_run("quickstart", 1, 1.0),
+        dir.path(),
+    );
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     let path = dir.path().join("report.html");
     assert_eq!(report.written, vec![("html", path.clone())]);
@@ -314,8 +317,8 @@ fn bench_report_command_single_comparison_and_bad_input() {
         std::fs::write(&p, serde_json::to_string(r).expect("json")).expect("write");
         p
     };
-    let a = write("run-a", &common::fixture_run("quickstart", 1, 1.0));
-    let b = write("run-b", &common::fixture_run("quickstart", 2, 1.5));
+    let a = write("run-a", &report_common::fixture_run("quickstart", 1, 1.0));
+    let b = write("run-b", &report_common::fixture_run("quickstart", 2, 1.5));
     let bench = env!("CARGO_BIN_EXE_bench");
 
     let st = Command::new(bench)
@@ -371,7 +374,7 @@ fn bench_report_command_single_comparison_and_bad_input() {
 fn write_fixture_reports_for_inspection() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-fixtures");
     std::fs::create_dir_all(&dir).expect("mkdir");
-    let run = common::fixture_run("quickstart", 1, 1.0);
+    let run = report_common::fixture_run("quickstart", 1, 1.0);
     std::fs::write(
         dir.join("report.html"),
         render_report(&run).expect("render"),
@@ -384,7 +387,7 @@ fn write_fixture_reports_for_inspection() {
         },
         LabeledRun {
             label: "after".into(),
-            results: common::fixture_run("quickstart", 2, 2.0),
+            results: report_common::fixture_run("quickstart", 2, 2.0),
         },
     ];
     std::fs::write(

@@ -88,6 +88,7 @@ impl Series {
             }
         }
         segments.retain(|s| !s.is_empty());
+        let segments = segments.into_iter().map(decimate).collect();
         Self {
             label: label.into(),
             color,
@@ -109,6 +110,32 @@ impl Series {
     fn points(&self) -> impl Iterator<Item = &(f64, f64)> {
         self.segments.iter().flatten()
     }
+}
+
+/// Most points one segment keeps; a day-long soak has 86,400 seconds.
+const MAX_SEGMENT_POINTS: usize = 2000;
+
+/// Thins a long segment to at most [`MAX_SEGMENT_POINTS`] by keeping each
+/// bucket's lowest and highest point, so spikes survive (unlike averaging).
+fn decimate(seg: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
+    if seg.len() <= MAX_SEGMENT_POINTS {
+        return seg;
+    }
+    let bucket = seg.len().div_ceil(MAX_SEGMENT_POINTS / 2);
+    let mut out = Vec::with_capacity(MAX_SEGMENT_POINTS);
+    for chunk in seg.chunks(bucket) {
+        let by_y = |a: &&(f64, f64), b: &&(f64, f64)| a.1.total_cmp(&b.1);
+        let (Some(lo), Some(hi)) = (chunk.iter().min_by(by_y), chunk.iter().max_by(by_y)) else {
+            continue;
+        };
+        if lo.0 <= hi.0 {
+            out.extend([*lo, *hi]);
+        } else {
+            out.extend([*hi, *lo]);
+        }
+    }
+    out.dedup_by(|a, b| a == b);
+    out
 }
 
 /// A labelled vertical line, e.g. a stage boundary.
@@ -278,7 +305,14 @@ impl XyChart {
 
             for s in &left {
                 for seg in &s.segments {
-                    match s.stroke {
+                    // A lone point draws no line; show it as a dot instead.
+                    let stroke = match s.stroke {
+                        Stroke::Line(w) | Stroke::Dashed(w) if seg.len() == 1 => {
+                            Stroke::Points(w + 2)
+                        }
+                        other => other,
+                    };
+                    match stroke {
                         Stroke::Line(w) => chart
                             .draw_series(LineSeries::new(seg.clone(), s.color.stroke_width(w)))
                             .map(|_| ()),
@@ -302,7 +336,14 @@ impl XyChart {
             }
             for s in &right {
                 for seg in &s.segments {
-                    match s.stroke {
+                    // A lone point draws no line; show it as a dot instead.
+                    let stroke = match s.stroke {
+                        Stroke::Line(w) | Stroke::Dashed(w) if seg.len() == 1 => {
+                            Stroke::Points(w + 2)
+                        }
+                        other => other,
+                    };
+                    match stroke {
                         Stroke::Line(w) => chart
                             .draw_secondary_series(LineSeries::new(
                                 seg.clone(),
@@ -591,9 +632,7 @@ pub fn short_number(v: f64) -> String {
     } else {
         (v, "")
     };
-    let s = if scaled == scaled.trunc() {
-        format!("{scaled:.0}")
-    } else if scaled.abs() >= 100.0 {
+    let s = if scaled == scaled.trunc() || scaled.abs() >= 100.0 {
         format!("{scaled:.0}")
     } else if scaled.abs() >= 10.0 {
         format!("{scaled:.1}")
@@ -642,6 +681,31 @@ mod tests {
         assert_eq!(short_number(25_000.0), "25k");
         assert_eq!(short_number(2_500_000.0), "2.5M");
         assert_eq!(short_number(0.25), "0.25");
+    }
+
+    #[test]
+    fn long_series_are_thinned_but_keep_their_spikes() {
+        let points = (0..100_000).map(|i| {
+            let y = if i == 54_321 { 1000.0 } else { (i % 7) as f64 };
+            (f64::from(i), Some(y))
+        });
+        let s = Series::from_points("s", color(0), Stroke::Line(1), points);
+        let seg = &s.segments[0];
+        assert!(seg.len() <= MAX_SEGMENT_POINTS, "{}", seg.len());
+        assert!(seg.iter().any(|p| p.1 == 1000.0), "spike lost");
+        assert!(seg.windows(2).all(|w| w[0].0 <= w[1].0), "x order kept");
+    }
+
+    #[test]
+    fn a_single_snapshot_still_draws_a_mark() {
+        let mut c = XyChart::new("t", "x", "y");
+        c.series.push(Series::from_points(
+            "s",
+            color(0),
+            Stroke::Line(2),
+            [(1.0, Some(5.0))],
+        ));
+        assert!(c.to_svg().contains("<circle"));
     }
 
     #[test]

@@ -4,6 +4,9 @@
 //! log-normal distributions, recorded into real HdrHistograms, with a
 //! stall at t = 35 s) so every chart has something to draw.
 #![allow(dead_code)]
+// Fixtures assign field by field on defaults on purpose: fields the model
+// gains later then need no change here.
+#![allow(clippy::field_reassign_with_default)]
 
 pub mod chromium;
 pub mod inspect;
@@ -103,29 +106,28 @@ pub fn fixture_run(name: &str, seed: u64, speedup: f64) -> RunResults {
         let rss = 24.0 * 1024.0 * 1024.0
             + 9.0 * 1024.0 * connected as f64
             + 200_000.0 * ((sec * 7919) % 11) as f64 / 11.0;
-        let snap = Snapshot {
-            t,
-            stage: stages.iter().position(|s| t <= s.end_s).unwrap_or(2),
-            clients_connected: connected,
-            clients_target: target,
-            chat_sent,
-            deliveries,
-            bytes_sent: chat_sent * 180,
-            bytes_received: deliveries * 210,
-            errors,
-            closes,
-            lost,
-            connects_failed: u64::from(sec == 7),
-            delivery_latency: pcts(&sec_delivery),
-            ack_latency: pcts(&sec_ack),
-            server_rss_bytes: Some(rss as u64),
-            server_cpu_percent: Some(
-                5.0 + connected as f64 / 25.0 + if stalled { 40.0 } else { 0.0 },
-            ),
-            generator_cpu_percent: 8.0 + connected as f64 / 30.0,
-            machine_cpu_percent: 20.0 + connected as f64 / 12.0,
-            softirq_percent: 3.0 + connected as f64 / 200.0,
-        };
+        // Field by field on a default, so new model fields do not break the fixture.
+        let mut snap = Snapshot::default();
+        snap.t = t;
+        snap.stage = stages.iter().position(|s| t <= s.end_s).unwrap_or(2);
+        snap.clients_connected = connected;
+        snap.clients_target = target;
+        snap.chat_sent = chat_sent;
+        snap.deliveries = deliveries;
+        snap.bytes_sent = chat_sent * 180;
+        snap.bytes_received = deliveries * 210;
+        snap.errors = errors;
+        snap.closes = closes;
+        snap.lost = lost;
+        snap.connects_failed = u64::from(sec == 7);
+        snap.delivery_latency = pcts(&sec_delivery);
+        snap.ack_latency = pcts(&sec_ack);
+        snap.server_rss_bytes = Some(rss as u64);
+        snap.server_cpu_percent =
+            Some(5.0 + connected as f64 / 25.0 + if stalled { 40.0 } else { 0.0 });
+        snap.generator_cpu_percent = 8.0 + connected as f64 / 30.0;
+        snap.machine_cpu_percent = 20.0 + connected as f64 / 12.0;
+        snap.softirq_percent = 3.0 + connected as f64 / 200.0;
         totals.chat_sent += chat_sent;
         totals.deliveries_received += deliveries - lost;
         totals.deliveries_expected += deliveries;
@@ -182,74 +184,61 @@ pub fn fixture_run(name: &str, seed: u64, speedup: f64) -> RunResults {
         },
     ];
     let peak_deliveries = timeseries.iter().map(|s| s.deliveries).max().unwrap_or(0) as f64;
-    RunResults {
-        schema_version: SCHEMA_VERSION,
-        name: name.to_string(),
-        started_at: "2026-11-24T04:00:00Z".into(),
-        duration_s: duration as f64,
-        interrupted: false,
-        interrupt_reason: None,
-        metrics,
-        throughput: Throughput {
-            chat_sent_per_s: totals.chat_sent as f64 / duration as f64,
-            deliveries_per_s: totals.deliveries_received as f64 / duration as f64,
-            deliveries_per_s_peak: peak_deliveries,
-            bytes_received_per_s: totals.bytes_received as f64 / duration as f64,
-        },
-        counters: totals,
-        server: ServerStats {
-            pids: vec![4242],
-            rss_peak_bytes: timeseries.iter().filter_map(|s| s.server_rss_bytes).max(),
-            memory_per_connection_bytes: Some(9216.0),
-            memory_fit: Some(LinearFit {
-                slope: 9216.0,
-                intercept: 25_265_000.0,
-                r2: 0.998,
-                points: 60,
-            }),
-            cpu_percent_mean: Some(35.0),
-            cpu_percent_peak: Some(85.0),
-        },
-        generator: GeneratorStats {
-            cpu_percent_mean: 30.0,
-            cpu_percent_peak: 41.0,
-            rss_peak_bytes: 48 * 1024 * 1024,
-            memory_per_client_bytes: Some(3100.0),
-            saturated: false,
-            saturation_reasons: Vec::new(),
-            recording_cpu_share: Some(0.021),
-        },
-        machine: MachineStats {
-            cpu_percent_mean: 70.0,
-            softirq_percent_mean: 5.5,
-            cores: 2,
-        },
-        thresholds,
-        stages,
-        timeseries,
-        repeats: Vec::new(),
-        scenario: serde_json::json!({
-            "name": name,
-            "seed": 42,
-            "target": { "protocol": "chat", "url": null, "server": { "args": ["--batch-window", "5ms"] } },
-            "stages": [
-                { "duration": "20s", "target": 1000 },
-                { "duration": "30s", "target": 1000 },
-                { "duration": "10s", "target": 0 }
-            ],
-            "rooms": { "count": 100, "per_client": 1, "distribution": "zipf", "exponent": 1.1 },
-            "clients": [ { "weight": 1, "chat_rate": "0.5/s", "message_size": [20, 200] } ],
-            "thresholds": { "delivery_latency.p99": "< 50ms", "errors.rate": "< 0.1%", "delivery.lost": "== 0" }
-        }),
-        environment: Environment {
-            bench_version: "0.1.0".into(),
-            git_commit: Some("0123456789abcdef".into()),
-            cpu_model: "Test Fixture CPU @ 2.0GHz".into(),
-            cores: 2,
-            os: "Debian GNU/Linux 13".into(),
-            kernel: "6.1.0-test".into(),
-        },
-    }
+    // Field by field on defaults, so fields added to the model later do not
+    // break the fixture.
+    let mut r = RunResults::default();
+    r.schema_version = SCHEMA_VERSION;
+    r.name = name.to_string();
+    r.started_at = "2026-11-24T04:00:00Z".into();
+    r.duration_s = duration as f64;
+    r.metrics = metrics;
+    r.throughput.chat_sent_per_s = totals.chat_sent as f64 / duration as f64;
+    r.throughput.deliveries_per_s = totals.deliveries_received as f64 / duration as f64;
+    r.throughput.deliveries_per_s_peak = peak_deliveries;
+    r.throughput.bytes_received_per_s = totals.bytes_received as f64 / duration as f64;
+    r.counters = totals;
+    r.server.pids = vec![4242];
+    r.server.rss_peak_bytes = timeseries.iter().filter_map(|s| s.server_rss_bytes).max();
+    r.server.memory_per_connection_bytes = Some(9216.0);
+    r.server.memory_fit = Some(LinearFit {
+        slope: 9216.0,
+        intercept: 25_265_000.0,
+        r2: 0.998,
+        points: duration,
+    });
+    r.server.cpu_percent_mean = Some(35.0);
+    r.server.cpu_percent_peak = Some(85.0);
+    r.generator.cpu_percent_mean = 30.0;
+    r.generator.cpu_percent_peak = 41.0;
+    r.generator.rss_peak_bytes = 48 * 1024 * 1024;
+    r.generator.memory_per_client_bytes = Some(3100.0);
+    r.generator.recording_cpu_share = Some(0.021);
+    r.machine.cpu_percent_mean = 70.0;
+    r.machine.softirq_percent_mean = 5.5;
+    r.machine.cores = 2;
+    r.thresholds = thresholds;
+    r.stages = stages;
+    r.timeseries = timeseries;
+    r.scenario = serde_json::json!({
+        "name": name,
+        "seed": 42,
+        "target": { "protocol": "chat", "url": null, "server": { "args": ["--batch-window", "5ms"] } },
+        "stages": [
+            { "duration": "20s", "target": 1000 },
+            { "duration": "30s", "target": 1000 },
+            { "duration": "10s", "target": 0 }
+        ],
+        "rooms": { "count": 100, "per_client": 1, "distribution": "zipf", "exponent": 1.1 },
+        "clients": [ { "weight": 1, "chat_rate": "0.5/s", "message_size": [20, 200] } ],
+        "thresholds": { "delivery_latency.p99": "< 50ms", "errors.rate": "< 0.1%", "delivery.lost": "== 0" }
+    });
+    r.environment.bench_version = "0.1.0".into();
+    r.environment.git_commit = Some("0123456789abcdef".into());
+    r.environment.cpu_model = "Test Fixture CPU @ 2.0GHz".into();
+    r.environment.cores = 2;
+    r.environment.os = "Debian GNU/Linux 13".into();
+    r.environment.kernel = "6.1.0-test".into();
+    r
 }
 
 /// The same run, interrupted and with a saturated generator.
