@@ -1,7 +1,7 @@
 //! End to end in real headless Chromium: the report and the comparison
 //! load with no console error, no request beyond the file itself, every
 //! chart's SVG has a non-zero size and visibly drawn data paths, nothing
-//! overflows at phone width, and full-page screenshots are saved under
+//! overflows at phone width or in print, and full-page screenshots are saved under
 //! `target/tmp/report-browser/` for people to look at.
 //!
 //! Chromium is required: without it this test fails (scripts/test installs it).
@@ -121,6 +121,38 @@ async fn check_page(
         shots.join(format!("{name}-phone.png")),
         browser.screenshot_full_page().await?,
     )?;
+
+    // Print: at A4 width (794 CSS px) with print styles, charts shrink to
+    // the page instead of overflowing it.
+    browser
+        .call(
+            "Emulation.setEmulatedMedia",
+            serde_json::json!({ "media": "print" }),
+        )
+        .await?;
+    browser.viewport(794, 1123, false).await?;
+    let m = browser.eval(MEASURE).await?;
+    let (inner, scroll) = (
+        m["innerWidth"].as_f64().unwrap_or(0.0),
+        m["scrollWidth"].as_f64().unwrap_or(f64::MAX),
+    );
+    assert!(
+        scroll <= inner + 1.0,
+        "{name}: print layout overflows ({scroll} > {inner})"
+    );
+    for c in m["charts"].as_array().cloned().unwrap_or_default() {
+        let w = c["width"].as_f64().unwrap_or(0.0);
+        assert!(
+            w > 100.0 && w <= inner,
+            "{name}: printed chart width {w} {c}"
+        );
+    }
+    browser
+        .call(
+            "Emulation.setEmulatedMedia",
+            serde_json::json!({ "media": "" }),
+        )
+        .await?;
     Ok(charts.len())
 }
 
