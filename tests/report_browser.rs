@@ -164,11 +164,14 @@ async fn report_and_comparison_render_in_headless_chromium() {
         "{} not found: this test needs the Debian chromium package (scripts/test installs it)",
         chromium.display()
     );
+    // Pages and screenshots stay under target/tmp for people to open.
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-browser");
+    std::fs::create_dir_all(&shots).expect("mkdir");
     let dir = tempfile::tempdir().expect("tempdir");
-    let report = dir.path().join("report.html");
+    let report = shots.join("report.html");
     let run = report_common::fixture_run("quickstart", 1, 1.0);
     std::fs::write(&report, render_report(&run).expect("render")).expect("write");
-    let comparison = dir.path().join("comparison.html");
+    let comparison = shots.join("comparison.html");
     let runs = vec![
         LabeledRun {
             label: "before".into(),
@@ -187,8 +190,6 @@ async fn report_and_comparison_render_in_headless_chromium() {
         "<!DOCTYPE html><title>control</title><img src=\"http://127.0.0.1:9/x.png\"><script>console.error('deliberate')</script>",
     )
     .expect("write");
-    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-browser");
-    std::fs::create_dir_all(&shots).expect("mkdir");
 
     let outcome = tokio::time::timeout(Duration::from_secs(120), async {
         let mut browser = Browser::launch(&chromium).await?;
@@ -239,5 +240,5 @@ async fn report_and_comparison_render_in_headless_chromium() {
             .unwrap_or(0);
         assert!(len > 20_000, "{shot} looks empty ({len} bytes)");
     }
-    eprintln!("screenshots in {}", shots.display());
+    eprintln!("pages and screenshots in {}", shots.display());
 }

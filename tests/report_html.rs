@@ -213,6 +213,21 @@ fn empty_results_render_no_data_panels_without_panicking() {
         );
     }
     assert!(html.contains("No latency was recorded"));
+    // A comparison with an empty run renders too, with the other run's data.
+    let runs = vec![
+        LabeledRun {
+            label: "empty".into(),
+            results: RunResults::default(),
+        },
+        LabeledRun {
+            label: "full".into(),
+            results: report_common::fixture_run("quickstart", 1, 1.0),
+        },
+    ];
+    let cmp = render_comparison(&runs).expect("comparison with an empty run");
+    assert!(figure(&cmp, "throughput")
+        .expect("throughput")
+        .contains("data-has-data=\"true\""));
     assert!(html.contains("not recorded in these results"));
 
     // Partial data: a timeseries with no latency samples and no server samples.
@@ -324,9 +339,10 @@ fn bench_report_command_single_comparison_and_bad_input() {
     let st = Command::new(bench)
         .arg("report")
         .arg(&a)
-        .status()
+        .output()
         .expect("spawn");
-    assert!(st.success());
+    assert!(st.status.success(), "{st:?}");
+    assert!(String::from_utf8_lossy(&st.stdout).contains("report.html"));
     let html = std::fs::read_to_string(dir.path().join("run-a/report.html"))
         .expect("report next to input");
     assert_eq!(chart_ids(&html), SINGLE_RUN_CHARTS);
@@ -338,9 +354,9 @@ fn bench_report_command_single_comparison_and_bad_input() {
         .arg(&b)
         .arg("-o")
         .arg(&out)
-        .status()
+        .output()
         .expect("spawn");
-    assert!(st.success());
+    assert!(st.status.success(), "{st:?}");
     let html = std::fs::read_to_string(&out).expect("comparison written");
     assert!(
         has_text(&html, "run-a · *") && has_text(&html, "run-b · *"),
@@ -366,34 +382,4 @@ fn bench_report_command_single_comparison_and_bad_input() {
         .expect("spawn");
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a bench results.json"));
-}
-
-/// Writes the fixture report and comparison under the test tmpdir, for
-/// looking at by hand (not an example of a real run).
-#[test]
-fn write_fixture_reports_for_inspection() {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-fixtures");
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    let run = report_common::fixture_run("quickstart", 1, 1.0);
-    std::fs::write(
-        dir.join("report.html"),
-        render_report(&run).expect("render"),
-    )
-    .expect("write");
-    let runs = vec![
-        LabeledRun {
-            label: "before".into(),
-            results: run,
-        },
-        LabeledRun {
-            label: "after".into(),
-            results: report_common::fixture_run("quickstart", 2, 2.0),
-        },
-    ];
-    std::fs::write(
-        dir.join("comparison.html"),
-        render_comparison(&runs).expect("render"),
-    )
-    .expect("write");
-    assert!(dir.join("comparison.html").exists());
 }

@@ -286,14 +286,17 @@ impl XyChart {
                     continue;
                 }
                 let grey = RGBColor(110, 110, 110);
-                chart
-                    .draw_series(DashedLineSeries::new(
-                        [(m.x, y_lo), (m.x, y_hi)],
-                        4,
-                        4,
-                        grey.stroke_width(1),
-                    ))
-                    .map_err(|e| e.to_string())?;
+                // At the left edge the y axis already is the boundary line.
+                if m.x > x_lo {
+                    chart
+                        .draw_series(DashedLineSeries::new(
+                            [(m.x, y_lo), (m.x, y_hi)],
+                            4,
+                            4,
+                            grey.stroke_width(1),
+                        ))
+                        .map_err(|e| e.to_string())?;
+                }
                 chart
                     .draw_series(std::iter::once(Text::new(
                         format!(" {}", m.label),
