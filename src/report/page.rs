@@ -355,7 +355,7 @@ fn summary(r: &RunResults) -> anyhow::Result<String> {
             opt_bytes(r.server.memory_per_connection_bytes),
         ),
         (
-            "server CPU (mean / peak)",
+            "server CPU (mean / peak, % of one core)",
             format!(
                 "{} / {}",
                 opt_pct(r.server.cpu_percent_mean),
@@ -363,7 +363,7 @@ fn summary(r: &RunResults) -> anyhow::Result<String> {
             ),
         ),
         (
-            "generator CPU (mean / peak)",
+            "generator CPU (mean / peak, % of one core)",
             format!(
                 "{:.1} % / {:.1} %",
                 r.generator.cpu_percent_mean, r.generator.cpu_percent_peak
@@ -374,10 +374,10 @@ fn summary(r: &RunResults) -> anyhow::Result<String> {
             html::bytes(r.generator.rss_peak_bytes as f64),
         ),
         (
-            "machine CPU (mean, softirq)",
+            "machine CPU (mean, of all cores)",
             format!(
-                "{:.1} %, {:.1} % on {} cores",
-                r.machine.cpu_percent_mean, r.machine.softirq_percent_mean, r.machine.cores
+                "{:.1} % of {} cores ({:.1} % softirq)",
+                r.machine.cpu_percent_mean, r.machine.cores, r.machine.softirq_percent_mean
             ),
         ),
     ];

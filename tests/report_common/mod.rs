@@ -126,7 +126,7 @@ pub fn fixture_run(name: &str, seed: u64, speedup: f64) -> RunResults {
         snap.server_cpu_percent =
             Some(5.0 + connected as f64 / 25.0 + if stalled { 40.0 } else { 0.0 });
         snap.generator_cpu_percent = 8.0 + connected as f64 / 30.0;
-        snap.machine_cpu_percent = 20.0 + connected as f64 / 12.0;
+        snap.machine_cpu_percent = 10.0 + connected as f64 / 20.0;
         snap.softirq_percent = 3.0 + connected as f64 / 200.0;
         totals.chat_sent += chat_sent;
         totals.deliveries_received += deliveries - lost;
@@ -213,7 +213,7 @@ pub fn fixture_run(name: &str, seed: u64, speedup: f64) -> RunResults {
     r.generator.rss_peak_bytes = 48 * 1024 * 1024;
     r.generator.memory_per_client_bytes = Some(3100.0);
     r.generator.recording_cpu_share = Some(0.021);
-    r.machine.cpu_percent_mean = 70.0;
+    r.machine.cpu_percent_mean = 45.0;
     r.machine.softirq_percent_mean = 5.5;
     r.machine.cores = 2;
     r.thresholds = thresholds;

@@ -1,5 +1,6 @@
 //! Chart: the server's RSS (MiB, left axis) and CPU (%, right axis) over
-//! time, with the generator's and the whole machine's CPU for context.
+//! time, with the generator's and the whole machine's CPU for context
+//! (all in % of one core).
 
 use super::canvas::{color, Series, Stroke, XyChart};
 use super::{label, stage_markers, Chart, RunRef};
@@ -44,12 +45,16 @@ pub fn server_resources(runs: &[RunRef<'_>]) -> Chart {
                 )
                 .on_right_axis(),
             );
+            // /proc/stat gives % of all cores; scale it to the process
+            // unit (% of one core) so both share the axis honestly.
+            let cores = run.results.machine.cores.max(1) as f64;
             xy.series.push(
                 Series::from_points(
-                    "machine CPU (incl. softirq)",
+                    format!("machine CPU, {cores} cores (incl. softirq)"),
                     color(7),
                     Stroke::Dashed(1),
-                    ts.iter().map(|s| (s.t, Some(s.machine_cpu_percent))),
+                    ts.iter()
+                        .map(|s| (s.t, Some(s.machine_cpu_percent * cores))),
                 )
                 .on_right_axis(),
             );
@@ -65,9 +70,10 @@ pub fn server_resources(runs: &[RunRef<'_>]) -> Chart {
     if !server_sampled {
         xy.series.clear();
     }
-    let note = Some(
-        "Machine CPU is busy time across all cores as % of one core, including softirq that loopback TCP does not charge to any process."
-            .to_string(),
-    );
+    // Only the single-run chart draws machine CPU, so only it explains it.
+    let note = single.then(|| {
+        "CPU is in % of one core (200 % = two cores busy). Machine CPU includes softirq, which loopback TCP does not charge to any process."
+            .to_string()
+    });
     Chart::from_xy("server-resources", &xy, note)
 }
