@@ -38,7 +38,11 @@ impl Source<'_> {
     }
 
     /// A usage error (exit code 2) located at `span`.
-    pub fn error(&self, span: Option<&Range<usize>>, message: impl std::fmt::Display) -> anyhow::Error {
+    pub fn error(
+        &self,
+        span: Option<&Range<usize>>,
+        message: impl std::fmt::Display,
+    ) -> anyhow::Error {
         usage(format!("{}: {message}", self.location(span)))
     }
 }
@@ -61,7 +65,12 @@ pub fn nearest<'k>(wrong: &str, candidates: impl IntoIterator<Item = &'k str>) -
     let wrong_lower = wrong.to_ascii_lowercase();
     candidates
         .into_iter()
-        .map(|c| (strsim::jaro_winkler(&wrong_lower, &c.to_ascii_lowercase()), c))
+        .map(|c| {
+            (
+                strsim::jaro_winkler(&wrong_lower, &c.to_ascii_lowercase()),
+                c,
+            )
+        })
         .filter(|(score, _)| *score >= 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
@@ -73,6 +82,21 @@ pub fn suggestion<'k>(wrong: &str, candidates: &[&'k str]) -> String {
     match nearest(wrong, candidates.iter().copied()) {
         Some(best) => format!("; did you mean `{best}`?"),
         None => format!("; expected one of {}", backticked(candidates)),
+    }
+}
+
+/// Like [`suggestion`], for string values: `; did you mean "x"?`.
+pub fn value_suggestion(wrong: &str, candidates: &[&str]) -> String {
+    match nearest(wrong, candidates.iter().copied()) {
+        Some(best) => format!("; did you mean \"{best}\"?"),
+        None => format!(
+            "; expected one of {}",
+            candidates
+                .iter()
+                .map(|c| format!("\"{c}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 

@@ -93,13 +93,14 @@ fn known_keys(table: &str) -> Option<&'static [&'static str]> {
     })
 }
 
-/// How a table is named in messages (`[[clients]]`, `[target.server]`).
+/// Where a key lives, as messages say it: `in [[clients]]`,
+/// `in [target.server]`, `at the top level`.
 pub fn table_display(table: &str) -> String {
     match table {
-        "" => "the top level".into(),
-        "stages" | "clients" => format!("[[{table}]]"),
-        "clients.reconnect_backoff" => "`reconnect_backoff` of [[clients]]".into(),
-        _ => format!("[{table}]"),
+        "" => "at the top level".into(),
+        "stages" | "clients" => format!("in [[{table}]]"),
+        "clients.reconnect_backoff" => "in `reconnect_backoff` of [[clients]]".into(),
+        _ => format!("in [{table}]"),
     }
 }
 
@@ -156,11 +157,21 @@ impl Walker {
         for (key, item) in table.iter() {
             let key_span = table.get_key_value(key).and_then(|(k, _)| k.span());
             if !known.contains(&key) {
-                let at = key_span.as_ref().map_or(0, |s| s.start);
+                // A `[header]` is blamed from its `[`, not from the name inside.
+                let blame = match item {
+                    Item::Table(t) if !t.is_dotted() => t.span().or_else(|| key_span.clone()),
+                    Item::ArrayOfTables(a) => a
+                        .iter()
+                        .next()
+                        .and_then(|t| t.span())
+                        .or_else(|| key_span.clone()),
+                    _ => key_span.clone(),
+                };
+                let at = blame.as_ref().map_or(0, |s| s.start);
                 let err = src.error(
-                    key_span.as_ref(),
+                    blame.as_ref(),
                     format!(
-                        "unknown key `{key}` in {}{}",
+                        "unknown key `{key}` {}{}",
                         table_display(norm),
                         suggestion(key, known)
                     ),
@@ -185,14 +196,23 @@ impl Walker {
         }
     }
 
-    fn item(&mut self, item: &Item, key_span: Option<Range<usize>>, path: String, norm: &str, src: &Source) {
+    fn item(
+        &mut self,
+        item: &Item,
+        key_span: Option<Range<usize>>,
+        path: String,
+        norm: &str,
+        src: &Source,
+    ) {
         let is_table = known_keys(norm).is_some();
         match item {
             Item::ArrayOfTables(array) if is_table => {
+                // Blame the whole array on its first `[[header]]` line.
+                let first = array.iter().next().and_then(|t| t.span());
                 self.index.record(
                     path.clone(),
                     Place {
-                        key: key_span,
+                        key: first.or(key_span),
                         value: array.span(),
                     },
                 );
@@ -269,7 +289,11 @@ impl Walker {
             let key_span = table.get_key_value(key).and_then(|(k, _)| k.span());
             let metric = join(prefix, key);
             // The leftmost segment of a dotted key is where the line starts.
-            let blame = if prefix.is_empty() { key_span.clone() } else { outer_key.clone() };
+            let blame = if prefix.is_empty() {
+                key_span.clone()
+            } else {
+                outer_key.clone()
+            };
             match child {
                 Item::Value(Value::String(s)) => self.thresholds.push(RawThreshold {
                     metric,
@@ -303,7 +327,10 @@ mod tests {
     use super::*;
 
     fn walk_str(text: &str) -> anyhow::Result<(Index, Vec<RawThreshold>)> {
-        let src = Source { name: "t.toml", text };
+        let src = Source {
+            name: "t.toml",
+            text,
+        };
         let doc = toml_edit::ImDocument::parse(text).unwrap();
         walk(doc.as_table(), &src)
     }
@@ -312,7 +339,10 @@ mod tests {
     fn indexes_keys_values_and_tables() {
         let text = "name = \"x\"\n[[clients]]\nweight = 2\n[[clients]]\nchat_rate = \"1/s\"\n";
         let (index, _) = walk_str(text).unwrap();
-        let src = Source { name: "t.toml", text };
+        let src = Source {
+            name: "t.toml",
+            text,
+        };
         let at = |span: Option<&Range<usize>>| src.location(span);
         assert_eq!(at(index.key_span("clients[1]")), "t.toml:4:1");
         assert_eq!(at(index.value_span("clients[1].chat_rate")), "t.toml:5:13");
@@ -332,7 +362,10 @@ mod tests {
 
     #[test]
     fn joins_dotted_threshold_keys() {
-        let (_, t) = walk_str("[thresholds]\n\"errors.rate\" = \"< 1%\"\ndelivery_latency.p99 = \"< 50ms\"\n").unwrap();
+        let (_, t) = walk_str(
+            "[thresholds]\n\"errors.rate\" = \"< 1%\"\ndelivery_latency.p99 = \"< 50ms\"\n",
+        )
+        .unwrap();
         let metrics: Vec<_> = t.iter().map(|t| t.metric.as_str()).collect();
         assert_eq!(metrics, ["errors.rate", "delivery_latency.p99"]);
         assert_eq!(t[1].condition.as_deref(), Ok("< 50ms"));
@@ -340,6 +373,9 @@ mod tests {
 
     #[test]
     fn strips_indices() {
-        assert_eq!(strip_indices("clients[12].reconnect_backoff.max"), "clients.reconnect_backoff.max");
+        assert_eq!(
+            strip_indices("clients[12].reconnect_backoff.max"),
+            "clients.reconnect_backoff.max"
+        );
     }
 }

@@ -81,7 +81,11 @@ fn fixed_metrics() -> Vec<(String, MetricUnit)> {
     .collect();
     if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(Counters::default()) {
         for name in fields.keys() {
-            let unit = if name.starts_with("bytes_") { Bytes } else { Count };
+            let unit = if name.starts_with("bytes_") {
+                Bytes
+            } else {
+                Count
+            };
             out.push((format!("counters.{name}"), unit));
         }
     }
@@ -115,18 +119,15 @@ pub fn metric_unit(path: &str) -> Result<MetricUnit, String> {
     if let Some((_, unit)) = fixed_metrics().into_iter().find(|(p, _)| p == path) {
         return Ok(unit);
     }
+    if LATENCY_METRICS.contains(&path) {
+        return Err(format!("`{path}` needs a statistic, e.g. `{path}.p99`"));
+    }
     let paths = metric_paths();
-    let candidates: Vec<&str> = paths.iter().map(String::as_str).collect();
-    Err(match super::diag::nearest(path, candidates.iter().copied()) {
+    Err(match super::diag::nearest(path, paths.iter().map(String::as_str)) {
         Some(best) => format!("unknown metric `{path}`; did you mean `{best}`?"),
-        None if LATENCY_METRICS.contains(&path) => {
-            format!("`{path}` needs a statistic, e.g. `{path}.p99`")
-        }
         None => format!(
-            "unknown metric `{path}`; use `<latency>.<stat>` ({}; {}) or one of {}",
-            LATENCY_METRICS.join(", "),
-            LATENCY_STATS.join(", "),
-            super::diag::backticked(&candidates[LATENCY_METRICS.len() * LATENCY_STATS.len()..][..6])
+            "unknown metric `{path}`; write `<latency>.<stat>` (e.g. `delivery_latency.p99`) or a counter \
+             such as `errors.rate` or `delivery.lost` (docs/scenario.md lists them all)"
         ),
     })
 }
@@ -155,18 +156,32 @@ pub fn parse_condition(condition: &str, unit: MetricUnit) -> Result<(CmpOp, f64)
         )
     })?;
     if rest.is_empty() {
-        return Err(format!("condition `{s}` has no value, e.g. {}", unit.example()));
+        return Err(format!(
+            "condition `{s}` has no value, e.g. {}",
+            unit.example()
+        ));
     }
     let value = parse_value(rest, unit).map_err(|why| format!("condition `{s}`: {why}"))?;
     Ok((op, value))
 }
 
 fn parse_value(v: &str, unit: MetricUnit) -> Result<f64, String> {
-    let number = |s: &str| s.trim().parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0);
+    let number = |s: &str| {
+        s.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite() && *n >= 0.0)
+    };
     match unit {
         MetricUnit::Millis => parse_duration(v)
             .map(|d| d.as_secs_f64() * 1e3)
-            .map_err(|e| format!("{e}; latencies need a unit")),
+            .map_err(|e| {
+                if e.why == "missing unit" {
+                    format!("`{v}` has no unit; latencies need one, e.g. \"< 50ms\"")
+                } else {
+                    e.to_string()
+                }
+            }),
         MetricUnit::Fraction => match v.strip_suffix('%') {
             Some(p) => number(p)
                 .filter(|p| *p <= 100.0)
@@ -174,11 +189,15 @@ fn parse_value(v: &str, unit: MetricUnit) -> Result<f64, String> {
                 .ok_or_else(|| format!("`{v}` is not a percentage from 0% to 100%")),
             None => match number(v) {
                 Some(f) if f <= 1.0 => Ok(f),
-                Some(_) => Err(format!("a rate is a fraction from 0 to 1; write `{v}%` for a percentage")),
+                Some(_) => Err(format!(
+                    "a rate is a fraction from 0 to 1; write `{v}%` for a percentage"
+                )),
                 None => Err(format!("`{v}` is not a fraction or a percentage like 0.1%")),
             },
         },
-        MetricUnit::Count => number(v).ok_or_else(|| format!("`{v}` is not a count (a number ≥ 0, no unit)")),
+        MetricUnit::Count => {
+            number(v).ok_or_else(|| format!("`{v}` is not a count (a number ≥ 0, no unit)"))
+        }
         MetricUnit::Bytes => parse_bytes(v),
         MetricUnit::PerSecond => match number(v) {
             Some(n) => Ok(n),
@@ -227,7 +246,10 @@ mod tests {
         assert_eq!(ok("errors.rate", "< 0.001"), (CmpOp::Lt, 0.001));
         assert_eq!(ok("delivery.lost", "== 0"), (CmpOp::Eq, 0.0));
         assert_eq!(ok("memory_per_connection", "<= 2KiB"), (CmpOp::Le, 2048.0));
-        assert_eq!(ok("throughput.deliveries_per_s", ">= 1000/s"), (CmpOp::Ge, 1000.0));
+        assert_eq!(
+            ok("throughput.deliveries_per_s", ">= 1000/s"),
+            (CmpOp::Ge, 1000.0)
+        );
         assert_eq!(ok("throughput.chat_sent_per_s", "> 60/m"), (CmpOp::Gt, 1.0));
         assert_eq!(ok("generator.cpu_percent_mean", "< 80%"), (CmpOp::Lt, 80.0));
         assert_eq!(ok("counters.bytes_sent", "< 1MB"), (CmpOp::Lt, 1e6));
@@ -237,7 +259,10 @@ mod tests {
     #[test]
     fn rejects_bad_conditions_and_metrics() {
         let err = |m: &str, c: &str| parse_threshold(m, c).unwrap_err();
-        assert_eq!(err("delivery_latncy.p99", "< 1ms"), "unknown metric `delivery_latncy.p99`; did you mean `delivery_latency.p99`?");
+        assert_eq!(
+            err("delivery_latncy.p99", "< 1ms"),
+            "unknown metric `delivery_latncy.p99`; did you mean `delivery_latency.p99`?"
+        );
         assert!(err("delivery_latency.p98", "< 1ms").contains("unknown statistic `p98`"));
         assert!(err("delivery_latency.p99", "< 50").contains("missing unit"));
         assert!(err("delivery_latency.p99", "50ms").contains("must start with"));
@@ -249,8 +274,14 @@ mod tests {
 
     #[test]
     fn splits_flags() {
-        assert_eq!(split_flag("delivery_latency.p99<50ms"), Some(("delivery_latency.p99", "<50ms")));
-        assert_eq!(split_flag("delivery.lost == 0"), Some(("delivery.lost", "== 0")));
+        assert_eq!(
+            split_flag("delivery_latency.p99<50ms"),
+            Some(("delivery_latency.p99", "<50ms"))
+        );
+        assert_eq!(
+            split_flag("delivery.lost == 0"),
+            Some(("delivery.lost", "== 0"))
+        );
         assert_eq!(split_flag("nothing"), None);
     }
 }

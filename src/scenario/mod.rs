@@ -31,12 +31,20 @@ pub fn load(path: &Path, overrides: &PlanOverrides) -> anyhow::Result<Plan> {
 }
 
 /// Validates scenario text; `name` is how messages refer to it.
-pub fn parse(text: &str, name: &str, path: Option<&Path>, overrides: &PlanOverrides) -> anyhow::Result<Plan> {
+pub fn parse(
+    text: &str,
+    name: &str,
+    path: Option<&Path>,
+    overrides: &PlanOverrides,
+) -> anyhow::Result<Plan> {
     let src = Source { name, text };
     let doc = toml_edit::ImDocument::parse(text).map_err(|e| {
         src.error(
             e.span().as_ref(),
-            format!("invalid TOML: {}", e.message().trim_end()),
+            format!(
+                "invalid TOML: {}",
+                e.message().trim_end().replace('\n', "; ")
+            ),
         )
     })?;
     let (index, thresholds) = keys::walk(doc.as_table(), &src)?;
@@ -65,7 +73,7 @@ fn type_error(src: &Source, index: &keys::Index, e: &toml::de::Error) -> anyhow:
             let (table, key) = norm.rsplit_once('.').unwrap_or(("", &norm));
             src.error(
                 Some(&span),
-                format!("bad `{key}` in {}: {friendly}", keys::table_display(table)),
+                format!("bad `{key}` {}: {friendly}", keys::table_display(table)),
             )
         }
         None => src.error(Some(&span), friendly),
@@ -105,7 +113,13 @@ mod tests {
 
     #[test]
     fn minimal_file_gets_defaults() {
-        let plan = parse(MINIMAL, "min.toml", Some(Path::new("dir/min.toml")), &PlanOverrides::default()).unwrap();
+        let plan = parse(
+            MINIMAL,
+            "min.toml",
+            Some(Path::new("dir/min.toml")),
+            &PlanOverrides::default(),
+        )
+        .unwrap();
         assert_eq!(plan.name, "min");
         assert_eq!(plan.seed, defaults::SEED);
         assert!(matches!(plan.target.endpoint, Endpoint::Bundled { ref args } if args.is_empty()));
@@ -115,7 +129,10 @@ mod tests {
         assert_eq!(plan.populations[0].name, "clients-1");
         assert_eq!(plan.populations[0].share, 1.0);
         assert_eq!(plan.populations[0].chat_rate, 0.0);
-        assert_eq!(plan.populations[0].ping_interval, Some(std::time::Duration::from_secs(10)));
+        assert_eq!(
+            plan.populations[0].ping_interval,
+            Some(std::time::Duration::from_secs(10))
+        );
         assert_eq!(plan.output.formats, vec![Format::Json, Format::Html]);
         assert!(plan.output.dir.starts_with("reports"));
         assert!(plan.output.dir.to_string_lossy().contains("min-"));
@@ -128,7 +145,10 @@ mod tests {
         let text = format!("{MINIMAL}[thresholds]\n\"delivery_latency.p99\" = \"< 50ms\"\n\"errors.rate\" = \"< 1%\"\n");
         let overrides = PlanOverrides {
             out_dir: Some("out/x".into()),
-            thresholds: vec!["delivery_latency.p99<=20ms".into(), "delivery.lost==0".into()],
+            thresholds: vec![
+                "delivery_latency.p99<=20ms".into(),
+                "delivery.lost==0".into(),
+            ],
             seed: Some(7),
             target_url: Some("ws://127.0.0.1:9/ws".into()),
         };
@@ -136,7 +156,11 @@ mod tests {
         assert_eq!(plan.seed, 7);
         assert_eq!(plan.output.dir, std::path::PathBuf::from("out/x"));
         assert!(matches!(plan.target.endpoint, Endpoint::Url(ref u) if u.port == 9));
-        let t: Vec<_> = plan.thresholds.iter().map(|t| (t.metric.as_str(), t.op, t.value)).collect();
+        let t: Vec<_> = plan
+            .thresholds
+            .iter()
+            .map(|t| (t.metric.as_str(), t.op, t.value))
+            .collect();
         assert_eq!(
             t,
             [

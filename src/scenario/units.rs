@@ -24,7 +24,12 @@ pub fn parse_rate(input: &str) -> Result<f64, String> {
     };
     let count = parse_number(count.trim())
         .filter(|n| *n >= 0.0)
-        .ok_or_else(|| format!("`{s}` is not a rate: `{}` is not a number ≥ 0; {hint}", count.trim()))?;
+        .ok_or_else(|| {
+            format!(
+                "`{s}` is not a rate: `{}` is not a number ≥ 0; {hint}",
+                count.trim()
+            )
+        })?;
     let per = per.trim();
     // `/s` means per one second; `/10s` per ten seconds.
     let window = if per.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
@@ -34,7 +39,9 @@ pub fn parse_rate(input: &str) -> Result<f64, String> {
     }
     .map_err(|_| format!("`{s}` is not a rate: unknown time unit `{per}`; {hint}"))?;
     if window.is_zero() {
-        return Err(format!("`{s}` is not a rate: the time window is zero; {hint}"));
+        return Err(format!(
+            "`{s}` is not a rate: the time window is zero; {hint}"
+        ));
     }
     Ok(count / window.as_secs_f64())
 }
@@ -75,7 +82,10 @@ pub fn parse_size_range(input: &str) -> Result<SizeRange, String> {
     let one = |part: &str| -> Result<u32, String> {
         let bytes = parse_bytes(part)?;
         if bytes.fract() != 0.0 || bytes < 1.0 || bytes > f64::from(MAX_MESSAGE_SIZE) {
-            return Err(format!("`{}` must be a whole number of bytes from 1 to 16MiB", part.trim()));
+            return Err(format!(
+                "`{}` must be a whole number of bytes from 1 to 16MiB",
+                part.trim()
+            ));
         }
         Ok(bytes as u32)
     };
@@ -90,7 +100,9 @@ pub fn parse_size_range(input: &str) -> Result<SizeRange, String> {
         }
     };
     if min > max {
-        return Err(format!("the range `{s}` is empty: {min} is larger than {max}"));
+        return Err(format!(
+            "the range `{s}` is empty: {min} is larger than {max}"
+        ));
     }
     Ok(SizeRange { min, max })
 }
@@ -110,7 +122,9 @@ pub fn parse_ws_url(input: &str) -> Result<WsUrl, String> {
     } else {
         let scheme = s.split_once("://").map_or("", |(a, _)| a);
         return Err(match scheme {
-            "http" | "https" => format!("`{s}` is an HTTP URL; write ws:// or wss:// instead of {scheme}://"),
+            "http" | "https" => {
+                format!("`{s}` is an HTTP URL; write ws:// or wss:// instead of {scheme}://")
+            }
             "" => format!("`{s}` is not a URL; write e.g. \"ws://127.0.0.1:8080/ws\""),
             _ => format!("`{s}` has scheme `{scheme}`; only ws:// and wss:// are supported"),
         });
@@ -118,7 +132,9 @@ pub fn parse_ws_url(input: &str) -> Result<WsUrl, String> {
     let split = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(split);
     if authority.contains('@') {
-        return Err(format!("`{s}`: credentials in the URL are not supported; use [target.auth]"));
+        return Err(format!(
+            "`{s}`: credentials in the URL are not supported; use [target.auth]"
+        ));
     }
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
         let (host, after) = v6
@@ -165,7 +181,12 @@ pub fn parse_optional_duration(value: &toml::Value) -> Result<Option<Duration>, 
         toml::Value::Integer(_) | toml::Value::Float(_) => {
             return Err("a duration needs a unit; write e.g. \"30s\" (or 0 for never)".into())
         }
-        other => return Err(format!("expected a duration like \"30s\" or 0, found {}", other.type_str())),
+        other => {
+            return Err(format!(
+                "expected a duration like \"30s\" or 0, found {}",
+                other.type_str()
+            ))
+        }
     };
     Ok((!d.is_zero()).then_some(d))
 }
@@ -191,7 +212,9 @@ mod tests {
         assert_eq!(parse_rate("0"), Ok(0.0));
         assert!(parse_rate("2").unwrap_err().contains("no time unit"));
         assert!(parse_rate("fast").unwrap_err().contains("is not a rate"));
-        assert!(parse_rate("1/fortnight").unwrap_err().contains("unknown time unit"));
+        assert!(parse_rate("1/fortnight")
+            .unwrap_err()
+            .contains("unknown time unit"));
         assert!(parse_rate("-1/s").is_err());
         assert!(parse_rate("1/0s").unwrap_err().contains("zero"));
     }
@@ -199,13 +222,27 @@ mod tests {
     #[test]
     fn sizes() {
         assert_eq!(parse_size_range("64"), Ok(SizeRange { min: 64, max: 64 }));
-        assert_eq!(parse_size_range("32..256"), Ok(SizeRange { min: 32, max: 256 }));
-        assert_eq!(parse_size_range("32..=256"), Ok(SizeRange { min: 32, max: 256 }));
-        assert_eq!(parse_size_range("1KiB"), Ok(SizeRange { min: 1024, max: 1024 }));
+        assert_eq!(
+            parse_size_range("32..256"),
+            Ok(SizeRange { min: 32, max: 256 })
+        );
+        assert_eq!(
+            parse_size_range("32..=256"),
+            Ok(SizeRange { min: 32, max: 256 })
+        );
+        assert_eq!(
+            parse_size_range("1KiB"),
+            Ok(SizeRange {
+                min: 1024,
+                max: 1024
+            })
+        );
         assert!(parse_size_range("256..32").unwrap_err().contains("empty"));
         assert!(parse_size_range("0").is_err());
         assert!(parse_size_range("1.5").is_err());
-        assert!(parse_size_range("64 parsecs").unwrap_err().contains("unknown size unit"));
+        assert!(parse_size_range("64 parsecs")
+            .unwrap_err()
+            .contains("unknown size unit"));
         assert_eq!(parse_bytes("2KiB"), Ok(2048.0));
         assert_eq!(parse_bytes("1.5MB"), Ok(1.5e6));
     }
@@ -213,14 +250,23 @@ mod tests {
     #[test]
     fn urls() {
         let u = parse_ws_url("ws://127.0.0.1:9000/ws?x=1").unwrap();
-        assert_eq!((u.secure, u.host.as_str(), u.port, u.path.as_str()), (false, "127.0.0.1", 9000, "/ws?x=1"));
+        assert_eq!(
+            (u.secure, u.host.as_str(), u.port, u.path.as_str()),
+            (false, "127.0.0.1", 9000, "/ws?x=1")
+        );
         assert_eq!(parse_ws_url("wss://example.test").unwrap().port, 443);
         assert_eq!(parse_ws_url("ws://[::1]:81").unwrap().host, "::1");
         assert_eq!(parse_ws_url("ws://h?q").unwrap().path, "/?q");
-        assert!(parse_ws_url("http://h/").unwrap_err().contains("instead of http://"));
-        assert!(parse_ws_url("ws://h:99999").unwrap_err().contains("invalid port"));
+        assert!(parse_ws_url("http://h/")
+            .unwrap_err()
+            .contains("instead of http://"));
+        assert!(parse_ws_url("ws://h:99999")
+            .unwrap_err()
+            .contains("invalid port"));
         assert!(parse_ws_url("ws://:80").unwrap_err().contains("no host"));
-        assert!(parse_ws_url("localhost:80").unwrap_err().contains("not a URL"));
+        assert!(parse_ws_url("localhost:80")
+            .unwrap_err()
+            .contains("not a URL"));
     }
 
     #[test]
@@ -230,6 +276,8 @@ mod tests {
             parse_optional_duration(&toml::Value::String("30s".into())),
             Ok(Some(Duration::from_secs(30)))
         );
-        assert!(parse_optional_duration(&toml::Value::Integer(5)).unwrap_err().contains("needs a unit"));
+        assert!(parse_optional_duration(&toml::Value::Integer(5))
+            .unwrap_err()
+            .contains("needs a unit"));
     }
 }

@@ -11,12 +11,14 @@ use std::time::Duration;
 
 use reference_server::units::parse_duration;
 
-use super::diag::{suggestion, usage, Source};
+use super::diag::{usage, value_suggestion, Source};
 use super::keys::{strip_indices, table_display, Index, RawThreshold};
 use super::metrics::{parse_threshold, split_flag};
 use super::plan::*;
 use super::raw::*;
-use super::units::{parse_optional_duration, parse_rate, parse_size_range, parse_ws_url, size_from_int};
+use super::units::{
+    parse_optional_duration, parse_rate, parse_size_range, parse_ws_url, size_from_int,
+};
 
 /// Defaults, in one place so docs/scenario.md can be checked against them.
 pub mod defaults {
@@ -60,7 +62,7 @@ impl Validator<'_> {
         let (table, key) = norm.rsplit_once('.').unwrap_or(("", &norm));
         self.src.error(
             self.index.value_span(path),
-            format!("bad `{key}` in {}: {why}", table_display(table)),
+            format!("bad `{key}` {}: {why}", table_display(table)),
         )
     }
 
@@ -69,7 +71,10 @@ impl Validator<'_> {
         let span = self.index.key_span(table_path);
         self.src.error(
             span,
-            format!("missing `{key}` in {}{hint}", table_display(&strip_indices(table_path))),
+            format!(
+                "missing `{key}` {}{hint}",
+                table_display(&strip_indices(table_path))
+            ),
         )
     }
 
@@ -87,7 +92,15 @@ impl Validator<'_> {
             .iter()
             .copied()
             .find(|c| *c == value)
-            .ok_or_else(|| self.bad(path, format!("unknown value \"{value}\"{}", suggestion(value, choices))))
+            .ok_or_else(|| {
+                self.bad(
+                    path,
+                    format!(
+                        "unknown value \"{value}\"{}",
+                        value_suggestion(value, choices)
+                    ),
+                )
+            })
     }
 
     pub fn plan(&self, raw: RawScenario, overrides: &PlanOverrides) -> Result<Plan> {
@@ -130,7 +143,11 @@ impl Validator<'_> {
     }
 
     fn target(&self, t: RawTarget, overrides: &PlanOverrides) -> Result<TargetPlan> {
-        let protocol = match self.choice("target.protocol", t.protocol.as_deref().unwrap_or("chat"), PROTOCOLS)? {
+        let protocol = match self.choice(
+            "target.protocol",
+            t.protocol.as_deref().unwrap_or("chat"),
+            PROTOCOLS,
+        )? {
             "socketio" => Protocol::Socketio,
             _ => Protocol::Chat,
         };
@@ -140,7 +157,10 @@ impl Validator<'_> {
             Endpoint::Url(parse_ws_url(url).map_err(|why| usage(format!("--url: {why}")))?)
         } else if let Some(argv) = server.command {
             if argv.is_empty() || argv[0].trim().is_empty() {
-                return Err(self.bad("target.server.command", "the command is empty; write e.g. [\"node\", \"server.js\"]"));
+                return Err(self.bad(
+                    "target.server.command",
+                    "the command is empty; write e.g. [\"node\", \"server.js\"]",
+                ));
             }
             if server.args.is_some() {
                 return Err(self.at_key(
@@ -165,12 +185,19 @@ impl Validator<'_> {
                     ))
                 }
             };
-            let ready_timeout =
-                self.duration("target.server.ready_timeout", server.ready_timeout.as_ref(), defaults::READY_TIMEOUT)?;
+            let ready_timeout = self.duration(
+                "target.server.ready_timeout",
+                server.ready_timeout.as_ref(),
+                defaults::READY_TIMEOUT,
+            )?;
             if ready_timeout.is_zero() {
                 return Err(self.bad("target.server.ready_timeout", "must be longer than 0"));
             }
-            Endpoint::Command { argv, url, ready_timeout }
+            Endpoint::Command {
+                argv,
+                url,
+                ready_timeout,
+            }
         } else {
             if server.url.is_some() {
                 return Err(self.at_key(
@@ -210,7 +237,9 @@ impl Validator<'_> {
             Some(v) => vec![self.pid("target.server_pid", v)?],
         };
         let server_process = match t.server_process {
-            Some(p) if p.trim().is_empty() => return Err(self.bad("target.server_process", "the process name is empty")),
+            Some(p) if p.trim().is_empty() => {
+                return Err(self.bad("target.server_process", "the process name is empty"))
+            }
             other => other,
         };
         Ok(TargetPlan {
@@ -228,25 +257,39 @@ impl Validator<'_> {
             toml::Value::Integer(n) => Err(self.bad(path, format!("{n} is not a process id"))),
             other => Err(self.bad(
                 path,
-                format!("expected a process id or an array of them, found {}", other.type_str()),
+                format!(
+                    "expected a process id or an array of them, found {}",
+                    other.type_str()
+                ),
             )),
         }
     }
 
     fn auth(&self, a: RawAuth) -> Result<AuthPlan> {
-        let mode = match self.choice("target.auth.mode", a.mode.as_deref().unwrap_or("query"), AUTH_MODES)? {
+        let mode = match self.choice(
+            "target.auth.mode",
+            a.mode.as_deref().unwrap_or("query"),
+            AUTH_MODES,
+        )? {
             "header" => AuthMode::Header,
             "first_message" => AuthMode::FirstMessage,
             _ => AuthMode::Query,
         };
-        let raw_secret = a
-            .secret
-            .ok_or_else(|| self.missing("target.auth", "secret", " (the HS256 key, inline or \"env:NAME\")"))?;
+        let raw_secret = a.secret.ok_or_else(|| {
+            self.missing(
+                "target.auth",
+                "secret",
+                " (the HS256 key, inline or \"env:NAME\")",
+            )
+        })?;
         let secret = match raw_secret.strip_prefix("env:") {
             Some(var) => std::env::var(var.trim()).map_err(|_| {
                 self.bad(
                     "target.auth.secret",
-                    format!("environment variable `{}` is not set (or not UTF-8)", var.trim()),
+                    format!(
+                        "environment variable `{}` is not set (or not UTF-8)",
+                        var.trim()
+                    ),
                 )
             })?,
             None => raw_secret,
@@ -264,8 +307,18 @@ impl Validator<'_> {
     fn stages(&self, raw: Option<Vec<RawStage>>) -> Result<Vec<Stage>> {
         let example = "e.g.\n  [[stages]]\n  duration = \"30s\"\n  target = 1000";
         let raw = match raw {
-            None => return Err(usage(format!("{}: no [[stages]]; add at least one, {example}", self.src.name))),
-            Some(r) if r.is_empty() => return Err(self.at_key("stages", format!("`stages` is empty; add at least one, {example}"))),
+            None => {
+                return Err(usage(format!(
+                    "{}: no [[stages]]; add at least one, {example}",
+                    self.src.name
+                )))
+            }
+            Some(r) if r.is_empty() => {
+                return Err(self.at_key(
+                    "stages",
+                    format!("`stages` is empty; add at least one, {example}"),
+                ))
+            }
             Some(r) => r,
         };
         let stages = raw
@@ -273,18 +326,30 @@ impl Validator<'_> {
             .enumerate()
             .map(|(i, s)| {
                 let at = format!("stages[{i}]");
-                let duration = s
-                    .duration
-                    .ok_or_else(|| self.missing(&at, "duration", " (how long this stage ramps, e.g. \"30s\")"))?;
-                let duration = parse_duration(&duration).map_err(|e| self.bad(&format!("{at}.duration"), e))?;
+                let duration = s.duration.ok_or_else(|| {
+                    self.missing(
+                        &at,
+                        "duration",
+                        " (how long this stage ramps, e.g. \"30s\")",
+                    )
+                })?;
+                let duration = parse_duration(&duration)
+                    .map_err(|e| self.bad(&format!("{at}.duration"), e))?;
                 let target = s.target.ok_or_else(|| {
-                    self.missing(&at, "target", " (the number of connected clients at the end of the stage)")
+                    self.missing(
+                        &at,
+                        "target",
+                        " (the number of connected clients at the end of the stage)",
+                    )
                 })?;
                 Ok(Stage { duration, target })
             })
             .collect::<Result<Vec<_>>>()?;
         if stages.iter().all(|s| s.duration.is_zero()) {
-            return Err(self.at_key("stages", "the stages last 0s in total; give at least one a `duration`"));
+            return Err(self.at_key(
+                "stages",
+                "the stages last 0s in total; give at least one a `duration`",
+            ));
         }
         if stages.iter().all(|s| s.target == 0) {
             return Err(self.at_key("stages", "no stage has any clients: every `target` is 0"));
@@ -307,24 +372,37 @@ impl Validator<'_> {
                 format!("{per_client} is more than `count` ({count}): a client cannot join the same room twice"),
             ));
         }
-        let distribution = match self.choice("rooms.distribution", r.distribution.as_deref().unwrap_or("uniform"), DISTRIBUTIONS)? {
+        let distribution = match self.choice(
+            "rooms.distribution",
+            r.distribution.as_deref().unwrap_or("uniform"),
+            DISTRIBUTIONS,
+        )? {
             "zipf" => {
                 let exponent = r.exponent.unwrap_or(defaults::ZIPF_EXPONENT);
                 if !(exponent.is_finite() && exponent > 0.0) {
-                    return Err(self.bad("rooms.exponent", "the zipf exponent must be greater than 0 (1.0 is classic zipf)"));
+                    return Err(self.bad(
+                        "rooms.exponent",
+                        "the zipf exponent must be greater than 0 (1.0 is classic zipf)",
+                    ));
                 }
                 RoomDistribution::Zipf { exponent }
             }
             _ => {
                 if r.exponent.is_some() {
-                    return Err(self.at_key("rooms.exponent", "`exponent` in [rooms] applies only with distribution = \"zipf\""));
+                    return Err(self.at_key(
+                        "rooms.exponent",
+                        "`exponent` in [rooms] applies only with distribution = \"zipf\"",
+                    ));
                 }
                 RoomDistribution::Uniform
             }
         };
         let prefix = r.prefix.unwrap_or_else(|| defaults::ROOM_PREFIX.into());
         if prefix.chars().any(char::is_control) {
-            return Err(self.bad("rooms.prefix", "room names cannot contain control characters"));
+            return Err(self.bad(
+                "rooms.prefix",
+                "room names cannot contain control characters",
+            ));
         }
         Ok(RoomPlan {
             count,
@@ -337,9 +415,17 @@ impl Validator<'_> {
     fn populations(&self, raw: Option<Vec<RawClient>>) -> Result<Vec<Population>> {
         let example = "e.g.\n  [[clients]]\n  chat_rate = \"0.5/s\"";
         let raw = match raw {
-            None => return Err(usage(format!("{}: no [[clients]]; add at least one population, {example}", self.src.name))),
+            None => {
+                return Err(usage(format!(
+                    "{}: no [[clients]]; add at least one population, {example}",
+                    self.src.name
+                )))
+            }
             Some(r) if r.is_empty() => {
-                return Err(self.at_key("clients", format!("`clients` is empty; add at least one population, {example}")))
+                return Err(self.at_key(
+                    "clients",
+                    format!("`clients` is empty; add at least one population, {example}"),
+                ))
             }
             Some(r) => r,
         };
@@ -352,7 +438,10 @@ impl Validator<'_> {
                 return Err(self.bad(&at("name"), "the name is empty"));
             }
             if !names.insert(name.clone()) {
-                return Err(self.bad(&at("name"), format!("another [[clients]] is already named \"{name}\"")));
+                return Err(self.bad(
+                    &at("name"),
+                    format!("another [[clients]] is already named \"{name}\""),
+                ));
             }
             let weight = c.weight.unwrap_or(defaults::WEIGHT);
             if !(weight.is_finite() && weight > 0.0) {
@@ -363,12 +452,15 @@ impl Validator<'_> {
             }
             let chat_rate = match &c.chat_rate {
                 None => 0.0,
-                Some(toml::Value::String(s)) => parse_rate(s).map_err(|why| self.bad(&at("chat_rate"), why))?,
+                Some(toml::Value::String(s)) => {
+                    parse_rate(s).map_err(|why| self.bad(&at("chat_rate"), why))?
+                }
                 Some(toml::Value::Integer(0)) => 0.0,
                 Some(toml::Value::Float(f)) if *f == 0.0 => 0.0,
-                Some(toml::Value::Integer(_) | toml::Value::Float(_)) => {
-                    return Err(self.bad(&at("chat_rate"), "a rate needs a time unit; write e.g. \"0.5/s\" or \"30/m\" (0 for a lurker)"))
-                }
+                Some(toml::Value::Integer(_) | toml::Value::Float(_)) => return Err(self.bad(
+                    &at("chat_rate"),
+                    "a rate needs a time unit; write e.g. \"0.5/s\" or \"30/m\" (0 for a lurker)",
+                )),
                 Some(other) => {
                     return Err(self.bad(
                         &at("chat_rate"),
@@ -383,18 +475,31 @@ impl Validator<'_> {
                 }),
                 Some(toml::Value::Integer(n)) => size_from_int(*n),
                 Some(toml::Value::String(s)) => parse_size_range(s),
-                Some(other) => Err(format!("expected a size like 64 or \"32..256\", found {}", other.type_str())),
+                Some(other) => Err(format!(
+                    "expected a size like 64 or \"32..256\", found {}",
+                    other.type_str()
+                )),
             }
             .map_err(|why| self.bad(&at("message_size"), why))?;
-            let opt_duration = |key: &str, v: Option<&toml::Value>, default: Option<&str>| -> Result<Option<Duration>> {
+            let opt_duration = |key: &str,
+                                v: Option<&toml::Value>,
+                                default: Option<&str>|
+             -> Result<Option<Duration>> {
                 match (v, default) {
-                    (Some(v), _) => parse_optional_duration(v).map_err(|why| self.bad(&at(key), why)),
+                    (Some(v), _) => {
+                        parse_optional_duration(v).map_err(|why| self.bad(&at(key), why))
+                    }
                     (None, Some(d)) => Ok(parse_duration(d).ok()),
                     (None, None) => Ok(None),
                 }
             };
-            let reconnect_every = opt_duration("reconnect_every", c.reconnect_every.as_ref(), None)?;
-            let ping_interval = opt_duration("ping_interval", c.ping_interval.as_ref(), Some(defaults::PING_INTERVAL))?;
+            let reconnect_every =
+                opt_duration("reconnect_every", c.reconnect_every.as_ref(), None)?;
+            let ping_interval = opt_duration(
+                "ping_interval",
+                c.ping_interval.as_ref(),
+                Some(defaults::PING_INTERVAL),
+            )?;
             let reconnect_backoff = self.backoff(i, c.reconnect_backoff.unwrap_or_default())?;
             pops.push(Population {
                 name,
@@ -417,10 +522,17 @@ impl Validator<'_> {
 
     fn backoff(&self, i: usize, b: RawBackoff) -> Result<Backoff> {
         let at = |key: &str| format!("clients[{i}].reconnect_backoff.{key}");
-        let initial = self.duration(&at("initial"), b.initial.as_ref(), defaults::BACKOFF_INITIAL)?;
+        let initial = self.duration(
+            &at("initial"),
+            b.initial.as_ref(),
+            defaults::BACKOFF_INITIAL,
+        )?;
         let max = self.duration(&at("max"), b.max.as_ref(), defaults::BACKOFF_MAX)?;
         if initial.is_zero() {
-            return Err(self.bad(&at("initial"), "must be longer than 0 (a zero backoff hammers a failing server)"));
+            return Err(self.bad(
+                &at("initial"),
+                "must be longer than 0 (a zero backoff hammers a failing server)",
+            ));
         }
         if max < initial {
             return Err(self.bad(
@@ -434,14 +546,25 @@ impl Validator<'_> {
         }
         let jitter = b.jitter.unwrap_or(defaults::BACKOFF_JITTER);
         if !(0.0..=1.0).contains(&jitter) {
-            return Err(self.bad(&at("jitter"), format!("{jitter} is not a fraction from 0 to 1")));
+            return Err(self.bad(
+                &at("jitter"),
+                format!("{jitter} is not a fraction from 0 to 1"),
+            ));
         }
-        Ok(Backoff { initial, max, jitter })
+        Ok(Backoff {
+            initial,
+            max,
+            jitter,
+        })
     }
 
     /// Thresholds from the file, then `--threshold` flags (a flag replaces a
     /// file entry on the same metric).
-    pub fn thresholds(&self, raw: Vec<RawThreshold>, overrides: &PlanOverrides) -> Result<Vec<Threshold>> {
+    pub fn thresholds(
+        &self,
+        raw: Vec<RawThreshold>,
+        overrides: &PlanOverrides,
+    ) -> Result<Vec<Threshold>> {
         let mut out: Vec<Threshold> = Vec::new();
         for t in raw {
             let condition = t.condition.map_err(|found| {
@@ -454,8 +577,13 @@ impl Validator<'_> {
                 )
             })?;
             let parsed = parse_threshold(&t.metric, &condition).map_err(|why| {
-                let span = if why.starts_with("condition") { t.value_span.as_ref() } else { t.key_span.as_ref() };
-                self.src.error(span, format!("bad `{}` in [thresholds]: {why}", t.metric))
+                let span = if why.starts_with("condition") {
+                    t.value_span.as_ref()
+                } else {
+                    t.key_span.as_ref()
+                };
+                self.src
+                    .error(span, format!("bad `{}` in [thresholds]: {why}", t.metric))
             })?;
             if out.iter().any(|o| o.metric == parsed.metric) {
                 return Err(self.src.error(
@@ -471,7 +599,8 @@ impl Validator<'_> {
                     "--threshold `{flag}`: expected <metric><condition>, e.g. 'delivery_latency.p99<50ms'"
                 ))
             })?;
-            let parsed = parse_threshold(metric, condition).map_err(|why| usage(format!("--threshold `{flag}`: {why}")))?;
+            let parsed = parse_threshold(metric, condition)
+                .map_err(|why| usage(format!("--threshold `{flag}`: {why}")))?;
             match out.iter_mut().find(|o| o.metric == parsed.metric) {
                 Some(existing) => *existing = parsed,
                 None => out.push(parsed),
@@ -483,12 +612,19 @@ impl Validator<'_> {
     fn output(&self, o: RawOutput, name: &str, overrides: &PlanOverrides) -> Result<OutputPlan> {
         let dir = match (&overrides.out_dir, o.dir) {
             (Some(d), _) => d.clone(),
-            (None, Some(d)) if d.trim().is_empty() => return Err(self.bad("output.dir", "the directory is empty")),
+            (None, Some(d)) if d.trim().is_empty() => {
+                return Err(self.bad("output.dir", "the directory is empty"))
+            }
             (None, Some(d)) => PathBuf::from(d),
             (None, None) => default_output_dir(name, chrono::Utc::now()),
         };
         let mut formats = Vec::new();
-        for (i, f) in o.formats.unwrap_or_else(|| vec!["json".into(), "html".into()]).iter().enumerate() {
+        for (i, f) in o
+            .formats
+            .unwrap_or_else(|| vec!["json".into(), "html".into()])
+            .iter()
+            .enumerate()
+        {
             let at = format!("output.formats[{i}]");
             let format = match self.choice(&at, f, FORMATS)? {
                 "json" => Format::Json,
@@ -518,10 +654,12 @@ impl Validator<'_> {
         let mut source_addrs: Vec<IpAddr> = Vec::new();
         for (i, a) in r.source_addrs.unwrap_or_default().iter().enumerate() {
             let at = format!("run.source_addrs[{i}]");
-            let ip: IpAddr = a
-                .trim()
-                .parse()
-                .map_err(|_| self.bad(&at, format!("\"{a}\" is not an IP address (e.g. \"127.0.0.2\")")))?;
+            let ip: IpAddr = a.trim().parse().map_err(|_| {
+                self.bad(
+                    &at,
+                    format!("\"{a}\" is not an IP address (e.g. \"127.0.0.2\")"),
+                )
+            })?;
             if ip.is_unspecified() || ip.is_multicast() {
                 return Err(self.bad(&at, format!("{ip} cannot be a source address")));
             }
@@ -530,7 +668,11 @@ impl Validator<'_> {
             }
             source_addrs.push(ip);
         }
-        let connect_timeout = self.duration("run.connect_timeout", r.connect_timeout.as_ref(), defaults::CONNECT_TIMEOUT)?;
+        let connect_timeout = self.duration(
+            "run.connect_timeout",
+            r.connect_timeout.as_ref(),
+            defaults::CONNECT_TIMEOUT,
+        )?;
         if connect_timeout.is_zero() {
             return Err(self.bad("run.connect_timeout", "must be longer than 0"));
         }
@@ -546,18 +688,29 @@ impl Validator<'_> {
                     .strip_suffix('%')
                     .and_then(|p| p.trim().parse::<f64>().ok())
                     .map(|p| p / 100.0)
-                    .ok_or_else(|| self.bad(share_path, format!("\"{s}\" is not a percentage like \"50%\"")))?,
+                    .ok_or_else(|| {
+                        self.bad(
+                            share_path,
+                            format!("\"{s}\" is not a percentage like \"50%\""),
+                        )
+                    })?,
             ),
             Some(other) => {
                 return Err(self.bad(
                     share_path,
-                    format!("expected a share like 0.5 or \"50%\" (false to never abort), found {}", other.type_str()),
+                    format!(
+                        "expected a share like 0.5 or \"50%\" (false to never abort), found {}",
+                        other.type_str()
+                    ),
                 ))
             }
         };
         if let Some(share) = abort_on_connect_failure_share {
             if !(share > 0.0 && share <= 1.0) {
-                return Err(self.bad(share_path, format!("{share} is not a share in (0, 1]; use false to never abort")));
+                return Err(self.bad(
+                    share_path,
+                    format!("{share} is not a share in (0, 1]; use false to never abort"),
+                ));
             }
         }
         Ok(RunOptions {
@@ -574,7 +727,13 @@ impl Validator<'_> {
 pub fn default_output_dir(name: &str, now: chrono::DateTime<chrono::Utc>) -> PathBuf {
     let safe: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     PathBuf::from(defaults::OUTPUT_ROOT).join(format!("{safe}-{}", now.format("%Y%m%dT%H%M%SZ")))
 }
