@@ -264,7 +264,7 @@ mod tests {
             "unknown metric `delivery_latncy.p99`; did you mean `delivery_latency.p99`?"
         );
         assert!(err("delivery_latency.p98", "< 1ms").contains("unknown statistic `p98`"));
-        assert!(err("delivery_latency.p99", "< 50").contains("missing unit"));
+        assert!(err("delivery_latency.p99", "< 50").contains("latencies need one"));
         assert!(err("delivery_latency.p99", "50ms").contains("must start with"));
         assert!(err("delivery.lost", "= 0").contains("`=` is written `==`"));
         assert!(err("errors.rate", "< 5").contains("write `5%`"));

@@ -172,6 +172,147 @@ mod tests {
     }
 
     #[test]
+    fn every_key_is_understood() {
+        std::env::set_var("BENCH_SCENARIO_UNIT_TEST_SECRET", "s3cret");
+        let text = r#"
+name = "full"
+seed = 99
+[target]
+protocol = "chat"
+server_pid = [10, 11]
+server_process = "node"
+[target.server]
+command = ["node", "peer.js", "--port", "9100"]
+url = "ws://127.0.0.1:9100/chat"
+ready_timeout = "20s"
+[target.auth]
+mode = "first_message"
+secret = "env:BENCH_SCENARIO_UNIT_TEST_SECRET"
+ttl = "10m"
+[[stages]]
+duration = "1m"
+target = 10
+[[stages]]
+duration = "0"
+target = 50
+[rooms]
+count = 8
+per_client = 3
+distribution = "zipf"
+exponent = 1.5
+prefix = "r"
+[[clients]]
+name = "a"
+weight = 3
+chat_rate = "30/m"
+message_size = "32..=64"
+typing = true
+reconnect_every = "45s"
+reconnect_backoff = { initial = "1s", max = "8s", jitter = 0.25 }
+resume = true
+ping_interval = 0
+[[clients]]
+name = "b"
+chat_rate = "1/10s"
+message_size = "1KiB"
+[clients.reconnect_backoff]
+max = "1m"
+[thresholds]
+delivery_latency.p99 = "< 50ms"
+"memory_per_connection" = "<= 2KiB"
+[output]
+dir = "out/full"
+formats = ["markdown", "junit"]
+[run]
+workers = 3
+source_addrs = ["127.0.0.2", "::1"]
+connect_timeout = "3s"
+drain = "0"
+abort_on_connect_failure_share = "25%"
+"#;
+        let plan = parse(text, "full.toml", None, &PlanOverrides::default()).unwrap();
+        assert_eq!((plan.name.as_str(), plan.seed), ("full", 99));
+        assert_eq!(plan.target.server_pids, [10, 11]);
+        assert_eq!(plan.target.server_process.as_deref(), Some("node"));
+        match &plan.target.endpoint {
+            Endpoint::Command {
+                argv,
+                url,
+                ready_timeout,
+            } => {
+                assert_eq!(argv[1], "peer.js");
+                assert_eq!((url.port, url.path.as_str()), (9100, "/chat"));
+                assert_eq!(ready_timeout.as_secs(), 20);
+            }
+            other => panic!("{other:?}"),
+        }
+        let auth = plan.target.auth.as_ref().unwrap();
+        assert_eq!(
+            (auth.mode, auth.secret.as_str(), auth.ttl.as_secs()),
+            (AuthMode::FirstMessage, "s3cret", 600)
+        );
+        assert_eq!(
+            plan.stages[1],
+            Stage {
+                duration: std::time::Duration::ZERO,
+                target: 50
+            }
+        );
+        assert_eq!(
+            plan.rooms.distribution,
+            RoomDistribution::Zipf { exponent: 1.5 }
+        );
+        assert_eq!(
+            (
+                plan.rooms.count,
+                plan.rooms.per_client,
+                plan.rooms.prefix.as_str()
+            ),
+            (8, 3, "r")
+        );
+        let [a, b] = &plan.populations[..] else {
+            panic!()
+        };
+        assert_eq!((a.share, b.share), (0.75, 0.25));
+        assert_eq!((a.chat_rate, b.chat_rate), (0.5, 0.1));
+        assert_eq!(a.message_size, SizeRange { min: 32, max: 64 });
+        assert_eq!(
+            b.message_size,
+            SizeRange {
+                min: 1024,
+                max: 1024
+            }
+        );
+        assert!(a.typing && a.resume && !b.typing && !b.resume);
+        assert_eq!(a.reconnect_every, Some(std::time::Duration::from_secs(45)));
+        assert_eq!(a.ping_interval, None);
+        assert_eq!(a.reconnect_backoff.jitter, 0.25);
+        assert_eq!(b.reconnect_backoff.max.as_secs(), 60);
+        assert_eq!(b.reconnect_backoff.initial.as_millis(), 500);
+        assert_eq!(plan.thresholds[0].metric, "delivery_latency.p99");
+        assert_eq!(plan.thresholds[1].value, 2048.0);
+        assert_eq!(
+            plan.output.formats,
+            [Format::Json, Format::Markdown, Format::Junit]
+        );
+        assert_eq!(plan.output.dir, std::path::PathBuf::from("out/full"));
+        assert_eq!(plan.run.workers, 3);
+        assert_eq!(plan.run.source_addrs.len(), 2);
+        assert_eq!(plan.run.drain, std::time::Duration::ZERO);
+        assert_eq!(plan.run.abort_on_connect_failure_share, Some(0.25));
+        // The secret never reaches results.json.
+        let json = serde_json::to_string(&plan).unwrap();
+        assert!(!json.contains("s3cret"));
+    }
+
+    #[test]
+    fn abort_share_can_be_disabled() {
+        let text = format!("{MINIMAL}[run]\nabort_on_connect_failure_share = false\n");
+        let plan = parse(&text, "a.toml", None, &PlanOverrides::default()).unwrap();
+        assert_eq!(plan.run.abort_on_connect_failure_share, None);
+    }
+
+    #[test]
     fn friendly_messages() {
         assert_eq!(
             friendly_type_message("invalid type: string \"x\", expected u32"),
