@@ -226,7 +226,7 @@ dir = "out/full"
 formats = ["markdown", "junit"]
 [run]
 workers = 3
-source_addrs = ["127.0.0.2", "::1"]
+source_addrs = ["127.0.0.2", "127.0.0.3"]
 connect_timeout = "3s"
 drain = "0"
 abort_on_connect_failure_share = "25%"

@@ -118,6 +118,7 @@ impl Validator<'_> {
         if let Some(config) = bundled {
             self.fits_bundled_server(&config, &target, &stages, &rooms, &populations)?;
         }
+        self.source_addrs_reach(&target.endpoint, &run.source_addrs)?;
         Ok(Plan {
             name,
             seed,
@@ -130,6 +131,32 @@ impl Validator<'_> {
             output,
             run,
         })
+    }
+
+    /// A socket bound to an IPv6 source cannot connect to an IPv4 target
+    /// (and the reverse): catch it now rather than as connect failures.
+    fn source_addrs_reach(&self, endpoint: &Endpoint, sources: &[IpAddr]) -> Result<()> {
+        let target_ip: Option<IpAddr> = match endpoint {
+            // The bundled server listens on 127.0.0.1.
+            Endpoint::Bundled { .. } => Some(IpAddr::from([127, 0, 0, 1])),
+            Endpoint::Url(url) | Endpoint::Command { url, .. } => url.host.parse().ok(),
+        };
+        let Some(target_ip) = target_ip else {
+            return Ok(());
+        };
+        match sources
+            .iter()
+            .position(|s| s.is_ipv4() != target_ip.is_ipv4())
+        {
+            Some(i) => Err(self.bad(
+                &format!("run.source_addrs[{i}]"),
+                format!(
+                    "{} cannot reach the target {target_ip}: the address families differ",
+                    sources[i]
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 
     fn name(&self, raw: Option<String>) -> Result<String> {
