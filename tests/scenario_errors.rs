@@ -351,6 +351,10 @@ const APPENDED: &[(&str, &str)] = &[
         "[run]\nsource_addrs = [\"127.0.0.2\", \"::1\"]",
         "scenarios/x.toml:11:30: bad `source_addrs` in [run]: ::1 cannot reach the target 127.0.0.1: the address families differ",
     ),
+    (
+        "[target]\nurl = \"ws://127.0.0.1:9000/\"\n[thresholds]\nmemory_per_connection = \"<= 4KiB\"",
+        "scenarios/x.toml:13:1: `memory_per_connection` needs the server to be sampled: set [target] server_pid or server_process (bench samples only servers it starts itself)",
+    ),
 ];
 
 /// Put before `BASE`: top-level keys.

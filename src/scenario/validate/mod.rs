@@ -289,7 +289,21 @@ impl Validator<'_> {
         &self,
         raw: Vec<RawThreshold>,
         overrides: &PlanOverrides,
+        target: &TargetPlan,
     ) -> Result<Vec<Threshold>> {
+        // Server metrics exist only for a server bench starts or is told about;
+        // a threshold on them would fail as "not measured" after the whole run.
+        let sampled = !matches!(target.endpoint, Endpoint::Url(_))
+            || !target.server_pids.is_empty()
+            || target.server_process.is_some();
+        let unsampled = |metric: &str| {
+            (!sampled && (metric.starts_with("server.") || metric == "memory_per_connection")).then(|| {
+                format!(
+                    "`{metric}` needs the server to be sampled: set [target] server_pid or server_process \
+                     (bench samples only servers it starts itself)"
+                )
+            })
+        };
         let mut out: Vec<Threshold> = Vec::new();
         for t in raw {
             let condition = t.condition.map_err(|found| {
@@ -310,6 +324,9 @@ impl Validator<'_> {
                 self.src
                     .error(span, format!("bad `{}` in [thresholds]: {why}", t.metric))
             })?;
+            if let Some(why) = unsampled(&parsed.metric) {
+                return Err(self.src.error(t.key_span.as_ref(), why));
+            }
             if out.iter().any(|o| o.metric == parsed.metric) {
                 return Err(self.src.error(
                     t.key_span.as_ref(),
@@ -326,6 +343,9 @@ impl Validator<'_> {
             })?;
             let parsed = parse_threshold(metric, condition)
                 .map_err(|why| usage(format!("--threshold `{flag}`: {why}")))?;
+            if let Some(why) = unsampled(&parsed.metric) {
+                return Err(usage(format!("--threshold `{flag}`: {why}")));
+            }
             match out.iter_mut().find(|o| o.metric == parsed.metric) {
                 Some(existing) => *existing = parsed,
                 None => out.push(parsed),
