@@ -488,6 +488,46 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
+    /// docs/scenario.md's default column says what `defaults` says.
+    #[test]
+    fn documented_defaults_match() {
+        use defaults::*;
+        let docs = include_str!("../../../docs/scenario.md");
+        let q = |s: &str| format!("`\"{s}\"`");
+        let n = |v: f64| format!("`{v}`");
+        let rows: Vec<(&str, String)> = vec![
+            ("seed", format!("`{SEED}`")),
+            ("ready_timeout", q(READY_TIMEOUT)),
+            ("ttl", q(AUTH_TTL)),
+            ("count", format!("`{ROOM_COUNT}`")),
+            ("per_client", format!("`{ROOMS_PER_CLIENT}`")),
+            ("prefix", q(ROOM_PREFIX)),
+            ("exponent", format!("`{ZIPF_EXPONENT:.1}`")),
+            ("weight", n(WEIGHT)),
+            ("message_size", format!("`{MESSAGE_SIZE}`")),
+            ("initial", q(BACKOFF_INITIAL)),
+            ("max", q(BACKOFF_MAX)),
+            ("jitter", n(BACKOFF_JITTER)),
+            ("ping_interval", q(PING_INTERVAL)),
+            ("connect_timeout", q(CONNECT_TIMEOUT)),
+            ("drain", q(DRAIN)),
+            (
+                "abort_on_connect_failure_share",
+                n(ABORT_ON_CONNECT_FAILURE_SHARE),
+            ),
+            ("dir", format!("`{OUTPUT_ROOT}/<name>-<UTC timestamp>/`")),
+        ];
+        for (key, default) in rows {
+            let row = docs.lines().find(|l| {
+                l.starts_with(&format!("| `{key}` |")) && l.contains(&format!("| {default} |"))
+            });
+            assert!(
+                row.is_some(),
+                "docs/scenario.md: no `{key}` row with default {default}"
+            );
+        }
+    }
+
     #[test]
     fn default_dir_is_safe_and_timestamped() {
         let now = chrono::Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
