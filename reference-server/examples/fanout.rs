@@ -168,10 +168,8 @@ async fn member(
                 let now = now_us(shared.base);
                 while let Some(msg) = c.dec.decode(&mut c.buf)? {
                     match msg {
-                        Message::Text(t) if !sender => {
-                            if shared.measuring.load(Ordering::Relaxed) {
-                                count += scan(&t, now, &mut hist);
-                            }
+                        Message::Text(t) if !sender && shared.measuring.load(Ordering::Relaxed) => {
+                            count += scan(&t, now, &mut hist);
                         }
                         Message::Ping(p) => c.stream.write_all(&client_frame(OpCode::Pong, &p)).await?,
                         _ => {}
@@ -220,8 +218,7 @@ async fn main() -> anyhow::Result<()> {
             t0.elapsed() < Duration::from_secs(120),
             "connect phase timed out"
         );
-        if let Some(t) = tasks.iter().find(|t| t.is_finished()) {
-            let _ = t;
+        if tasks.iter().any(|t| t.is_finished()) {
             anyhow::bail!("a member failed while connecting");
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
