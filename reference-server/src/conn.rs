@@ -433,6 +433,16 @@ impl Conn {
             }
             Message::Ping(payload) => {
                 self.io.queue(server_frame(OpCode::Pong, &payload));
+                // Pings bypass the queue; a peer that sends them without
+                // reading must not grow the write buffer without bound.
+                if self.io.pending_bytes() > self.shared.config.max_queue_bytes {
+                    metrics::inc(&self.shared.metrics.slow_consumer_closes_total);
+                    return Some(End::Close {
+                        code: close_code::TRY_AGAIN_LATER,
+                        reason: "slow consumer".into(),
+                        flush_first: false,
+                    });
+                }
                 None
             }
             Message::Pong(_) => {

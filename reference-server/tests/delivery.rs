@@ -83,7 +83,7 @@ async fn slow_consumer_is_closed_1013_while_others_get_everything() {
     let mut fast = srv.joined("?user=f", "r").await;
     sender.expect("presence").await;
     // The slow reader joins, then never reads until the server gives up on it.
-    let mut slow = RawClient::connect(srv.addr, "/ws?user=x").await;
+    let mut slow = RawClient::connect_small_rcvbuf(srv.addr, "/ws?user=x").await;
     slow.send_frame(
         reference_server::ws::OpCode::Text,
         br#"{"type":"join","room":"r"}"#,
@@ -127,7 +127,7 @@ async fn typing_is_shed_before_chat_under_backpressure() {
     ])
     .await;
     let mut a = srv.joined("?user=a", "r").await;
-    let mut slow = RawClient::connect(srv.addr, "/ws?user=x").await;
+    let mut slow = RawClient::connect_small_rcvbuf(srv.addr, "/ws?user=x").await;
     slow.send_frame(
         reference_server::ws::OpCode::Text,
         br#"{"type":"join","room":"r"}"#,
@@ -178,4 +178,40 @@ async fn shutdown_gives_up_on_unresponsive_clients_after_drain_timeout() {
         .await
         .expect("bounded by the drain timeout")
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_its_replies_is_closed_1013() {
+    let srv = start(&["--rate-limit", "0", "--max-queue-frames", "64"]).await;
+    let mut raw = RawClient::connect_small_rcvbuf(srv.addr, "/ws?user=flood").await;
+    // Each pong echoes a 1000-digit `ts`: ~10 MB of replies nobody reads.
+    let ping = format!(r#"{{"type":"ping","ts":1.{}}}"#, "7".repeat(1000));
+    let frame =
+        reference_server::ws::client_frame(reference_server::ws::OpCode::Text, ping.as_bytes());
+    let mut burst = Vec::with_capacity(frame.len() * 100);
+    for _ in 0..100 {
+        burst.extend_from_slice(&frame);
+    }
+    let writer = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        for _ in 0..100 {
+            if raw.stream.write_all(&burst).await.is_err() {
+                break;
+            }
+        }
+        raw
+    });
+    srv.wait_metric("slow_consumer_closes_total", |v| v == 1.0)
+        .await;
+    let mut raw = writer.await.unwrap();
+    // The server closed while the client was still writing, so the kernel
+    // may reset the connection before the 1013 frame is read; if a close
+    // frame does arrive, it says 1013.
+    while let Some(m) = raw.next_or_reset().await {
+        if let reference_server::ws::Message::Close(c) = m {
+            assert_eq!(c.map(|c| c.code), Some(1013));
+            break;
+        }
+    }
+    srv.wait_metric("connections_current", |v| v == 0.0).await;
 }
