@@ -166,6 +166,9 @@ impl Conn {
                     End::Done
                 }
             };
+            if let End::Close { code, reason, .. } = &end {
+                tracing::debug!(conn = conn.peer.id, code, %reason, "server closes connection");
+            }
             // Boxed: the closing state is needed once, so it should not
             // enlarge every idle connection's task.
             Box::pin(conn.finish(end)).await;
@@ -180,7 +183,6 @@ impl Conn {
             flush_first,
         } = end
         {
-            tracing::debug!(conn = self.peer.id, code, %reason, "closing");
             let linger = match self.shared.drain_deadline() {
                 Some(d) => d.saturating_duration_since(Instant::now()),
                 None => CLOSE_LINGER,
