@@ -268,6 +268,9 @@ impl Conn {
                     if let Some(end) = self.read_input()? {
                         return Ok(end);
                     }
+                    // A client that keeps us busy must still let the worker
+                    // run other connections.
+                    tokio::task::consume_budget().await;
                 }
             }
         }
