@@ -1,4 +1,9 @@
-//! `bench capacity` (placeholder until its issue lands).
+//! `bench capacity`: the highest load that meets the SLOs, a scalability
+//! model fitted to the steps, and an instance-count projection.
+
+pub mod projection;
+pub mod search;
+pub mod usl;
 
 use crate::exit::Outcome;
 
