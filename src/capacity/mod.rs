@@ -1,6 +1,8 @@
 //! `bench capacity`: the highest load that meets the SLOs, a scalability
 //! model fitted to the steps, and an instance-count projection.
 
+pub mod driver;
+pub mod model;
 pub mod projection;
 pub mod search;
 pub mod usl;
