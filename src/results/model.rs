@@ -83,6 +83,10 @@ pub struct Counters {
     pub errors: BTreeMap<String, u64>,
     /// Sends that started later than intended by more than the lag tolerance.
     pub late_sends: u64,
+    /// Intended chat sends that fell while their client was disconnected
+    /// (reconnecting), so were not sent; counted rather than skipped silently.
+    #[serde(default)]
+    pub chat_skipped_offline: u64,
 }
 
 impl Counters {
