@@ -114,34 +114,6 @@ pub fn snapshot(plan: &Plan, s: &Second) -> Snapshot {
     }
 }
 
-pub fn environment() -> Environment {
-    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_owned())
-        })
-        .unwrap_or_default();
-    let git_commit = std::process::Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .filter(|s| !s.is_empty());
-    Environment {
-        bench_version: env!("CARGO_PKG_VERSION").to_owned(),
-        git_commit,
-        cpu_model,
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        os: sysinfo::System::long_os_version().unwrap_or_else(|| std::env::consts::OS.to_owned()),
-        kernel: sysinfo::System::kernel_version().unwrap_or_default(),
-    }
-}
-
 /// The generator's self-check: was it the bottleneck?
 fn self_check(plan: &Plan, c: &Counters, lag: &Histogram<u64>, cpu_mean: f64) -> Vec<String> {
     let mut reasons = Vec::new();
@@ -171,7 +143,6 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
     let mut counters = totals.counters.clone();
     counters.lost += col.rooms.tail_lost();
     counters.deliveries_expected = counters.deliveries_received + counters.lost;
-    counters.chat_skipped_offline = totals.chat_skipped_offline;
 
     let mut metrics = std::collections::BTreeMap::new();
     for id in MetricId::ALL {
@@ -277,6 +248,6 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
         timeseries: samples.iter().map(|s| snapshot(plan, s)).collect(),
         repeats: Vec::new(),
         scenario: serde_json::to_value(plan).unwrap_or_default(),
-        environment: environment(),
+        environment: Environment::collect(),
     }
 }

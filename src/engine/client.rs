@@ -186,8 +186,6 @@ enum Wake {
 #[derive(Default)]
 struct Follow {
     welcomed: bool,
-    /// Slots that need a resume, with `after`.
-    resume: Vec<(u32, u64)>,
     joined: u32,
     resumed: u32,
     rejected: Option<String>,
@@ -486,18 +484,19 @@ impl Client {
                     }
                     if follow.welcomed && !welcomed {
                         welcomed = true;
-                        for t in &self.tracks {
+                        // Join, and resume right behind it (pipelined: one round trip).
+                        for t in &mut self.tracks {
                             let room = &ctx.room_names[t.room as usize];
                             sess.encode(&Action::Join { room }, &mut ob);
+                            if self.pop.resume && t.tracking {
+                                sess.encode(&Action::Resume { room, after: t.last }, &mut ob);
+                                t.resuming = true;
+                                resumes_pending += 1;
+                            }
                         }
                     }
                     follow.welcomed = false;
                     joined += std::mem::take(&mut follow.joined);
-                    for (slot, after) in follow.resume.drain(..) {
-                        let room = &ctx.room_names[self.tracks[slot as usize].room as usize];
-                        sess.encode(&Action::Resume { room, after }, &mut ob);
-                        resumes_pending += 1;
-                    }
                     resumes_pending =
                         resumes_pending.saturating_sub(std::mem::take(&mut follow.resumed));
                     if !*ready
@@ -522,7 +521,7 @@ impl Client {
                             skipped += 1;
                             self.next_chat = self.pacer.next_at();
                         }
-                        ws.rec.borrow_mut().cur.chat_skipped_offline += skipped;
+                        ws.rec.borrow_mut().counters().chat_skipped_offline += skipped;
                         next_ping = self.pop.ping_interval.map(|p| now + p);
                         next_drop = self.pop.reconnect_every.filter(|m| !m.is_zero()).map(|m| {
                             now + Duration::from_secs_f64(self.life_rng.exp(m.as_secs_f64()))
@@ -756,6 +755,10 @@ impl Client {
                 let replay = seq <= t.replay_upto;
                 let c = rec.counters();
                 match outcome {
+                    SeqOutcome::Duplicate if t.resuming => {
+                        c.resume_overlap += 1;
+                        return;
+                    }
                     SeqOutcome::Duplicate => {
                         c.duplicates += 1;
                         return;
@@ -808,16 +811,16 @@ impl Client {
                     return;
                 };
                 let t = &mut tracks[slot];
-                let keep = resume && t.tracking;
-                let prev = t.last;
-                let lost = t.on_joined(seq, keep);
+                let lost = t.on_joined(seq, resume && t.tracking);
                 rec.counters().lost += lost;
-                if keep {
-                    follow.resume.push((slot as u32, prev));
-                }
                 follow.joined += 1;
             }
-            Event::Resumed { .. } => follow.resumed += 1,
+            Event::Resumed { room, .. } => {
+                if let Some(slot) = slot_of(tracks, &room) {
+                    tracks[slot].resuming = false;
+                }
+                follow.resumed += 1;
+            }
             Event::Welcome { .. } => follow.welcomed = true,
             Event::Pong { ts_us: Some(ts) } => {
                 rec.record(MetricId::PingRtt, now_us.saturating_sub(ts));

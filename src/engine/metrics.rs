@@ -74,9 +74,6 @@ pub struct Interval {
     pub second: u64,
     pub hists: Vec<Histogram<u64>>,
     pub counters: Counters,
-    /// Intended chat sends that fell while the client was not connected
-    /// (reconnecting), so were not sent. Counted, never silent.
-    pub chat_skipped_offline: u64,
     /// Clients connected (sessions established) at the end of the interval.
     pub connected: u64,
     /// How many workers' intervals were merged into this one.
@@ -89,7 +86,6 @@ impl Interval {
             second,
             hists: MetricId::ALL.iter().map(|_| new_histogram()).collect(),
             counters: Counters::default(),
-            chat_skipped_offline: 0,
             connected: 0,
             parts: 1,
         }
@@ -106,7 +102,6 @@ impl Interval {
             let _ = a.add(b);
         }
         merge_counters(&mut self.counters, &other.counters);
-        self.chat_skipped_offline += other.chat_skipped_offline;
         self.connected += other.connected;
         self.parts += other.parts;
     }
@@ -136,6 +131,8 @@ pub fn merge_counters(a: &mut Counters, b: &Counters) {
     a.out_of_order += b.out_of_order;
     merge_map(&mut a.errors, &b.errors);
     a.late_sends += b.late_sends;
+    a.chat_skipped_offline += b.chat_skipped_offline;
+    a.resume_overlap += b.resume_overlap;
 }
 
 /// A worker's live recorder: the current interval plus gauges.

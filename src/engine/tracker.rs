@@ -8,7 +8,9 @@
 //! - A chat with seq > last + 1 opens a gap (last+1 ..= seq-1): those seqs
 //!   are *pending*. A later delivery (live or resume replay) inside a gap
 //!   fills it; a live one counts as `out_of_order`. A seq already seen is a
-//!   `duplicate`.
+//!   `duplicate` — except while a resume is in flight for that room: the
+//!   replay overlaps live delivery after the rejoin, and such repeats are
+//!   counted as `resume_overlap` instead.
 //! - `deliveries_received`: first receipts of a seq (live or replayed).
 //! - `lost`: seqs still pending when the receiver stops tracking the room
 //!   (leave, close without resume, end of run), plus the *tail*: after the
@@ -33,6 +35,8 @@ pub struct RoomTrack {
     gaps: Vec<(u64, u64)>,
     pub tracking: bool,
     pub joined: bool,
+    /// A resume was sent and its `resumed` has not arrived yet.
+    pub resuming: bool,
 }
 
 /// What one received seq turned out to be.
@@ -121,6 +125,7 @@ impl RoomTrack {
         self.gaps.clear();
         self.tracking = false;
         self.joined = false;
+        self.resuming = false;
         lost
     }
 }

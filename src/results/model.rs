@@ -87,6 +87,11 @@ pub struct Counters {
     /// (reconnecting), so were not sent; counted rather than skipped silently.
     #[serde(default)]
     pub chat_skipped_offline: u64,
+    /// Already-received chats that a resume replayed again (the replay
+    /// overlaps live delivery after the rejoin); deduplicated as a real
+    /// client would, so not counted as `duplicates`.
+    #[serde(default)]
+    pub resume_overlap: u64,
 }
 
 impl Counters {
