@@ -131,7 +131,9 @@ fn print_summary(r: &RunResults, exported: &ExportReport) {
         );
     }
     for t in &r.thresholds {
-        let v = t.value.map_or_else(|| "not measured".to_owned(), |v| format!("{v:.3}"));
+        let v = t
+            .value
+            .map_or_else(|| "not measured".to_owned(), |v| format!("{v:.3}"));
         println!(
             "  threshold {} {} → {} ({v})",
             t.metric,
@@ -140,7 +142,10 @@ fn print_summary(r: &RunResults, exported: &ExportReport) {
         );
     }
     if r.generator.saturated {
-        println!("  WARNING: generator saturated: {}", r.generator.saturation_reasons.join("; "));
+        println!(
+            "  WARNING: generator saturated: {}",
+            r.generator.saturation_reasons.join("; ")
+        );
     }
     if let Some(reason) = &r.interrupt_reason {
         println!("  INTERRUPTED: {reason}");

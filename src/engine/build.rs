@@ -138,6 +138,13 @@ fn self_check(plan: &Plan, c: &Counters, lag: &Histogram<u64>, cpu_mean: f64) ->
     reasons
 }
 
+/// A memory slope is only reported when the fit explains the data: enough
+/// points and R² ≥ 0.5 (a run without a ramp has no slope to speak of; the
+/// raw fit stays in `memory_fit` either way).
+fn reliable(f: &LinearFit) -> bool {
+    f.points >= 5 && f.r2 >= 0.5
+}
+
 pub fn results(plan: &Plan, col: Collected) -> RunResults {
     let totals = &col.totals;
     let mut counters = totals.counters.clone();
@@ -217,7 +224,7 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
         server: ServerStats {
             pids: col.server_pids,
             rss_peak_bytes: samples.iter().filter_map(|s| s.sample.server_rss).max(),
-            memory_per_connection_bytes: server_fit.map(|f| f.slope),
+            memory_per_connection_bytes: server_fit.filter(reliable).map(|f| f.slope),
             memory_fit: server_fit,
             cpu_percent_mean: mean(server_cpu.iter().copied()),
             cpu_percent_peak: server_cpu.iter().copied().reduce(f64::max),
@@ -233,7 +240,7 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
                 .map(|s| s.sample.generator_rss)
                 .max()
                 .unwrap_or(0),
-            memory_per_client_bytes: gen_fit.map(|f| f.slope),
+            memory_per_client_bytes: gen_fit.filter(reliable).map(|f| f.slope),
             saturated: !reasons.is_empty(),
             saturation_reasons: reasons,
             recording_cpu_share: None,

@@ -386,6 +386,8 @@ impl Client {
         let drain_end = end + ctx.drain;
         let mut draining = false;
         let mut follow = Follow::default();
+        // Bytes read past the handshake head are already buffered.
+        let mut buffered = true;
 
         loop {
             if io.pending_bytes() > 0 && io.try_flush().is_err() {
@@ -405,7 +407,9 @@ impl Client {
                 }
             }
             let want_write = io.pending_bytes() > 0;
-            let wake = {
+            let wake = if std::mem::take(&mut buffered) {
+                Wake::Readable
+            } else {
                 let stream = io.stream();
                 tokio::select! {
                     biased;
@@ -430,13 +434,10 @@ impl Client {
                 Wake::Writable => continue,
                 Wake::Timer => {}
                 Wake::Readable => {
+                    // Decode what is buffered first (the handshake may have
+                    // read the welcome already), then read more.
                     let mut reads = 0;
                     loop {
-                        match io.fill() {
-                            Ok(Fill::Data) => {}
-                            Ok(Fill::WouldBlock) => break,
-                            Ok(Fill::Eof) | Err(_) => return self.dropped(ws, "abnormal"),
-                        }
                         let now_us = ctx.clock.now_epoch_us();
                         loop {
                             let msg = match io.decode() {
@@ -470,8 +471,13 @@ impl Client {
                             }
                         }
                         reads += 1;
-                        if reads >= 8 {
+                        if reads > 8 {
                             break;
+                        }
+                        match io.fill() {
+                            Ok(Fill::Data) => {}
+                            Ok(Fill::WouldBlock) => break,
+                            Ok(Fill::Eof) | Err(_) => return self.dropped(ws, "abnormal"),
                         }
                     }
                     // Act on what the events asked for.
@@ -489,7 +495,13 @@ impl Client {
                             let room = &ctx.room_names[t.room as usize];
                             sess.encode(&Action::Join { room }, &mut ob);
                             if self.pop.resume && t.tracking {
-                                sess.encode(&Action::Resume { room, after: t.last }, &mut ob);
+                                sess.encode(
+                                    &Action::Resume {
+                                        room,
+                                        after: t.last,
+                                    },
+                                    &mut ob,
+                                );
                                 t.resuming = true;
                                 resumes_pending += 1;
                             }
@@ -560,7 +572,7 @@ impl Client {
             }
             if next_drop.is_some_and(|t| now >= t) {
                 self.after_drop(ws);
-                let _ = self.close(ws, io, 1000).await;
+                self.close(ws, io, 1000).await;
                 return End::Planned;
             }
             if let Some(t) = next_ping.filter(|&t| now >= t) {
@@ -645,40 +657,40 @@ impl Client {
 
     /// Leaves for good (ramp-down or end of run): close 1000.
     async fn leave(&mut self, ws: &WorkerState, io: WsIo) -> End {
-        let _ = self.close(ws, io, 1000).await;
+        self.close(ws, io, 1000).await;
         End::Finished
     }
 
-    /// Sends a close frame and waits briefly for the server's echo, counting its code.
-    async fn close(&mut self, ws: &WorkerState, mut io: WsIo, code: u16) -> Option<u16> {
+    /// Sends a close frame, counts it under its code (our close, whatever
+    /// the server answers), and waits briefly for the server to finish the
+    /// close handshake so the TCP close is orderly.
+    async fn close(&mut self, ws: &WorkerState, mut io: WsIo, code: u16) {
+        {
+            let mut rec = ws.rec.borrow_mut();
+            Recorder::count_in(&mut rec.counters().closes, &code.to_string());
+        }
         io.queue(client_frame(OpCode::Close, &close_payload(code, "")));
-        let got = timeout(CLOSE_WAIT, async {
+        let _ = timeout(CLOSE_WAIT, async {
             if io.flush().await.is_err() {
-                return None;
+                return;
             }
             loop {
                 if io.stream().readable().await.is_err() {
-                    return None;
+                    return;
                 }
                 match io.fill() {
                     Ok(Fill::Data) => {}
                     Ok(Fill::WouldBlock) => continue,
-                    _ => return None,
+                    _ => return,
                 }
                 while let Ok(Some(m)) = io.decode() {
-                    if let Message::Close(c) = m {
-                        return Some(c.map_or(1005, |c| c.code));
+                    if matches!(m, Message::Close(_)) {
+                        return;
                     }
                 }
             }
         })
-        .await
-        .ok()
-        .flatten();
-        let key = got.map_or_else(|| "abnormal".to_owned(), |c| c.to_string());
-        let mut rec = ws.rec.borrow_mut();
-        Recorder::count_in(&mut rec.counters().closes, &key);
-        got
+        .await;
     }
 
     #[allow(clippy::too_many_arguments)]
