@@ -42,9 +42,15 @@ drain = "1s"
     assert!(c.deliveries_received > 2000, "{c:?}");
 
     let share = common::share_above(r, "delivery_latency", 100.0);
-    assert!((0.05..=0.2).contains(&share), "share above D/2 = {share:.3}");
+    assert!(
+        (0.05..=0.2).contains(&share),
+        "share above D/2 = {share:.3}"
+    );
     let p99 = r.metrics["delivery_latency"].p99;
-    assert!((120.0..=450.0).contains(&p99), "p99 {p99} ms, expected ≈ 200");
+    assert!(
+        (120.0..=450.0).contains(&p99),
+        "p99 {p99} ms, expected ≈ 200"
+    );
 
     // Open model: sends kept their schedule through the stalls. ~30 clients
     // × 8/s × ~5.25 s ≈ 1260 intended sends, all sent (a stall during a
@@ -55,5 +61,9 @@ drain = "1s"
     let lag_share = common::share_above(r, "schedule_lag", 100.0);
     assert!(lag_share < 0.01, "generator itself late: {lag_share}");
     // Acks stall too (the server is frozen), measured the same way.
-    assert!(r.metrics["ack_latency"].max >= 120.0, "{:?}", r.metrics["ack_latency"]);
+    assert!(
+        r.metrics["ack_latency"].max >= 120.0,
+        "{:?}",
+        r.metrics["ack_latency"]
+    );
 }

@@ -63,7 +63,10 @@ chat_rate = "5/s"
     let r = common::read_results(&out);
     assert!(r.interrupted);
     assert!(
-        r.interrupt_reason.as_deref().unwrap_or("").contains("SIGINT"),
+        r.interrupt_reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("SIGINT"),
         "{:?}",
         r.interrupt_reason
     );

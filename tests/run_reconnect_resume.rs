@@ -41,7 +41,11 @@ drain = "1s"
     assert_eq!(c.lost, 0, "{c:?}");
     assert_eq!(c.duplicates, 0, "{c:?}");
     // Replays happened and were measured apart from live deliveries.
-    assert!(r.metrics.contains_key("replay_latency"), "{:?}", r.metrics.keys());
+    assert!(
+        r.metrics.contains_key("replay_latency"),
+        "{:?}",
+        r.metrics.keys()
+    );
     let rt = &r.metrics["reconnect_time"];
     assert!(rt.count as u64 >= c.reconnects / 2, "{rt:?} vs {c:?}");
     assert!(c.deliveries_received > 1000, "{c:?}");
