@@ -143,6 +143,16 @@ fn self_check(plan: &Plan, c: &Counters, lag: &Histogram<u64>, cpu_mean: f64) ->
     reasons
 }
 
+/// When the generator flagged itself on a machine with no CPU to spare,
+/// say so: the cure is a quieter machine or more cores, not fewer clients.
+fn machine_hint(reasons: &mut Vec<String>, machine_cpu_mean: f64) {
+    if !reasons.is_empty() && machine_cpu_mean >= 95.0 {
+        reasons.push(format!(
+            "the whole machine averaged {machine_cpu_mean:.0}% CPU: generator and server competed for cores"
+        ));
+    }
+}
+
 /// A memory slope is only reported when the fit explains the data: enough
 /// points and R² ≥ 0.5 (a run without a ramp has no slope to speak of; the
 /// raw fit stays in `memory_fit` either way).
@@ -251,7 +261,7 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
             recording_cpu_share: None,
         },
         machine: MachineStats {
-            cpu_percent_mean: mean(samples.iter().map(|s| s.sample.machine_cpu)).unwrap_or(0.0),
+            cpu_percent_mean: machine_cpu_mean,
             softirq_percent_mean: mean(samples.iter().map(|s| s.sample.softirq)).unwrap_or(0.0),
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         },
