@@ -191,12 +191,14 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
     let gen_fit = linear_fit(&gen_points);
     let server_cpu: Vec<f64> = samples.iter().filter_map(|s| s.sample.server_cpu).collect();
     let gen_cpu_mean = mean(samples.iter().map(|s| s.sample.generator_cpu)).unwrap_or(0.0);
-    let reasons = self_check(
+    let machine_cpu_mean = mean(samples.iter().map(|s| s.sample.machine_cpu)).unwrap_or(0.0);
+    let mut reasons = self_check(
         plan,
         &counters,
         totals.hist(MetricId::ScheduleLag),
         gen_cpu_mean,
     );
+    machine_hint(&mut reasons, machine_cpu_mean);
 
     let dur = col.duration_s.max(1e-3);
     let per_s_peak = samples
