@@ -26,12 +26,22 @@ pub struct StepSpec {
 /// Runs one step and returns results covering its measurement window.
 pub trait StepRunner {
     fn run_step(&mut self, spec: &StepSpec) -> anyhow::Result<StepRun>;
+
+    /// True once the user asked the search to stop (Ctrl-C), checked before
+    /// every step so a signal between steps is not lost.
+    fn stop_requested(&self) -> bool {
+        false
+    }
 }
 
 pub struct StepRun {
     pub results: RunResults,
     /// Where the step's own results.json was written, if anywhere.
     pub results_file: Option<PathBuf>,
+    /// The user stopped the step (Ctrl-C): it says nothing about the load.
+    /// A step the engine stopped itself (a failed stage, a target refusing
+    /// every connection) is judged instead: that load is over the limit.
+    pub stopped_by_user: bool,
 }
 
 /// Everything the loop needs besides the runner.
@@ -66,9 +76,18 @@ impl DriverConfig {
     }
 }
 
+/// Share of a step's clients that may fail to connect (or stay
+/// disconnected through the measurement window) before the step fails.
+const CONNECT_FAILURE_SHARE: f64 = 0.01;
+
 /// Judges one step: generator saturation first (the step says nothing
-/// about the target), then failed connections, then each SLO.
-pub fn judge(results: &RunResults, slos: &[Threshold]) -> (StepVerdict, Vec<ThresholdResult>) {
+/// about the target), then a run the engine had to stop, then clients that
+/// could not connect, then each SLO.
+pub fn judge(
+    results: &RunResults,
+    slos: &[Threshold],
+    spec: &StepSpec,
+) -> (StepVerdict, Vec<ThresholdResult>) {
     let checked: Vec<ThresholdResult> = slos
         .iter()
         .map(|t| {
@@ -85,10 +104,38 @@ pub fn judge(results: &RunResults, slos: &[Threshold]) -> (StepVerdict, Vec<Thre
         let reason = results.generator.saturation_reasons.join("; ");
         return (StepVerdict::GeneratorLimited { reason }, checked);
     }
-    let failed = results.counters.connections_failed_total();
-    let attempted = failed + results.counters.connections_opened;
-    if attempted > 0 && failed * 100 > attempted {
-        let reason = format!("{failed} of {attempted} connection attempts failed");
+    if results.interrupted {
+        let why = results
+            .interrupt_reason
+            .as_deref()
+            .unwrap_or("no reason recorded");
+        let reason = format!("the run was stopped: {why}");
+        return (StepVerdict::Fail { reason }, checked);
+    }
+    // Connections are judged over the whole step (warm-up included: that is
+    // when clients connect); the counters only cover the measurement window.
+    let failed: u64 = results.timeseries.iter().map(|s| s.connects_failed).sum();
+    let allowed = (f64::from(spec.clients) * CONNECT_FAILURE_SHARE).floor() as u64;
+    if failed > allowed {
+        let reason = format!(
+            "{failed} connection attempts failed for {} clients",
+            spec.clients
+        );
+        return (StepVerdict::Fail { reason }, checked);
+    }
+    let warmup_s = spec.warmup.as_secs_f64().ceil();
+    let connected = results
+        .timeseries
+        .iter()
+        .filter(|s| s.t > warmup_s)
+        .map(|s| s.clients_connected)
+        .max()
+        .unwrap_or(0);
+    if (connected as f64) < f64::from(spec.clients) * (1.0 - CONNECT_FAILURE_SHARE) {
+        let reason = format!(
+            "only {connected} of {} clients were connected in the measurement window",
+            spec.clients
+        );
         return (StepVerdict::Fail { reason }, checked);
     }
     if let Some(broken) = checked.iter().find(|c| !c.pass) {
@@ -127,7 +174,7 @@ fn record(
             .map(|s| s.clients_connected)
             .max()
             .unwrap_or(0),
-        connections_failed: r.counters.connections_failed_total(),
+        connections_failed: r.timeseries.iter().map(|s| s.connects_failed).sum(),
         server_cpu_percent_mean: r.server.cpu_percent_mean,
         server_rss_peak_bytes: r.server.rss_peak_bytes,
         machine_cpu_percent_mean: r.machine.cpu_percent_mean,
@@ -213,14 +260,18 @@ pub fn drive(
             search.stop(SearchEnd::OutOfBudget);
             break;
         }
+        if runner.stop_requested() {
+            results.interrupted = true;
+            break;
+        }
         let spec = cfg.spec(results.steps.len(), load);
         let run = runner.run_step(&spec)?;
-        if run.results.interrupted {
+        if run.stopped_by_user || runner.stop_requested() {
             // A step cut short says nothing about the load; keep what is complete.
             results.interrupted = true;
             break;
         }
-        let (verdict, slos) = judge(&run.results, &cfg.slos);
+        let (verdict, slos) = judge(&run.results, &cfg.slos, &spec);
         search.record(load, &verdict);
         results.steps.push(record(&spec, &run, verdict, slos, cfg));
         conclude(cfg, search, &mut results);
@@ -289,7 +340,6 @@ mod tests {
     impl StepRunner for Synthetic {
         fn run_step(&mut self, spec: &StepSpec) -> anyhow::Result<StepRun> {
             let mut r = RunResults {
-                interrupted: self.interrupt_at_step == Some(spec.index),
                 duration_s: 1.0,
                 ..Default::default()
             };
@@ -312,12 +362,14 @@ mod tests {
             r.server.rss_peak_bytes = Some(8_000_000 + 3072 * u64::from(spec.clients));
             r.counters.connections_opened = u64::from(spec.clients);
             r.timeseries.push(crate::results::Snapshot {
+                t: 1.0,
                 clients_connected: u64::from(spec.clients),
                 ..Default::default()
             });
             Ok(StepRun {
                 results: r,
                 results_file: None,
+                stopped_by_user: self.interrupt_at_step == Some(spec.index),
             })
         }
     }

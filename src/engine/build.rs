@@ -160,6 +160,23 @@ fn reliable(f: &LinearFit) -> bool {
     f.points >= 5 && f.r2 >= 0.5
 }
 
+/// `run.measure_after` in whole seconds (rounded up): intervals ending at or
+/// before it are warm-up, kept out of whole-run metrics.
+pub fn measure_after_s(plan: &Plan) -> u64 {
+    let d = plan.run.measure_after;
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+/// The seconds whole-run means and peaks cover: all of them, or with
+/// `measure_after` only the measurement window (after the warm-up, up to the
+/// end of the last stage, so the drain does not dilute CPU means).
+fn in_window(plan: &Plan, s: &Second) -> bool {
+    let after = measure_after_s(plan);
+    after == 0
+        || (s.interval.second > after
+            && s.interval.second as f64 <= plan.duration().as_secs_f64().ceil())
+}
+
 pub fn results(plan: &Plan, col: Collected) -> RunResults {
     let totals = &col.totals;
     let mut counters = totals.counters.clone();
@@ -174,8 +191,10 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
         }
     }
 
-    let samples: Vec<&Second> = col.seconds.iter().collect();
-    let server_points: Vec<(f64, f64)> = samples
+    let all_seconds: Vec<&Second> = col.seconds.iter().collect();
+    let samples: Vec<&Second> = col.seconds.iter().filter(|s| in_window(plan, s)).collect();
+    // RSS against clients wants the ramp too: that is where clients vary.
+    let server_points: Vec<(f64, f64)> = all_seconds
         .iter()
         .filter_map(|s| {
             s.sample
@@ -183,7 +202,7 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
                 .map(|r| (s.interval.connected as f64, r as f64))
         })
         .collect();
-    let gen_points: Vec<(f64, f64)> = samples
+    let gen_points: Vec<(f64, f64)> = all_seconds
         .iter()
         .map(|s| (s.interval.connected as f64, s.sample.generator_rss as f64))
         .collect();
@@ -200,7 +219,13 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
     );
     machine_hint(&mut reasons, machine_cpu_mean);
 
-    let dur = col.duration_s.max(1e-3);
+    // With a warm-up excluded, rates are per second of the measurement window
+    // (deliveries in the drain stand in for those of warm-up sends counted in it).
+    let dur = match measure_after_s(plan) {
+        0 => col.duration_s,
+        after => col.duration_s.min(plan.duration().as_secs_f64()) - after as f64,
+    }
+    .max(1e-3);
     let per_s_peak = samples
         .iter()
         .map(|s| s.interval.counters.deliveries_received as f64)
@@ -269,7 +294,7 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
         },
         thresholds: Vec::new(),
         stages,
-        timeseries: samples.iter().map(|s| snapshot(plan, s)).collect(),
+        timeseries: all_seconds.iter().map(|s| snapshot(plan, s)).collect(),
         repeats: Vec::new(),
         scenario: serde_json::to_value(plan).unwrap_or_default(),
         environment: Environment::collect(),

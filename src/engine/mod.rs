@@ -100,6 +100,7 @@ async fn run(plan: &Plan, opts: &EngineOptions) -> anyhow::Result<RunResults> {
     let mut sigterm = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
 
     let mut agg = Aggregator::new(workers, plan.rooms.count as usize);
+    agg.measure_after_s = build::measure_after_s(plan);
     let mut interrupted: Option<String> = None;
     let mut stop_deadline: Option<Instant> = None;
     let hard_end = clock.start + plan.duration() + plan.run.drain + FINISH_GRACE;
@@ -148,9 +149,9 @@ async fn run(plan: &Plan, opts: &EngineOptions) -> anyhow::Result<RunResults> {
                 } else if refused_streak >= REFUSED_SECONDS {
                     reason = Some(format!("the target refused every connection for {REFUSED_SECONDS} s"));
                 } else if let Some(share) = plan.run.abort_on_connect_failure_share {
-                    let c = &agg.totals.counters;
-                    let failed = c.connections_failed_total();
-                    let attempts = failed + c.connections_opened;
+                    // Whole-run attempts, warm-up included (totals may exclude it).
+                    let (opened, failed) = agg.connects;
+                    let attempts = failed + opened;
                     if attempts >= MIN_ATTEMPTS_TO_JUDGE && failed as f64 / attempts as f64 >= share {
                         let t = clock.run_us(Instant::now());
                         reason = Some(format!(
@@ -221,6 +222,11 @@ struct Aggregator {
     done: usize,
     /// Connected clients per worker (latest), so partial seconds stay right.
     workers: usize,
+    /// Intervals ending at or before this second stay out of `totals`
+    /// (`run.measure_after`: a warm-up that whole-run metrics exclude).
+    measure_after_s: u64,
+    /// Connections (opened, failed) over the whole run, warm-up included.
+    connects: (u64, u64),
 }
 
 impl Aggregator {
@@ -235,11 +241,17 @@ impl Aggregator {
             rooms: RoomTotals::new(rooms),
             done: 0,
             workers,
+            measure_after_s: 0,
+            connects: (0, 0),
         }
     }
 
     fn add(&mut self, iv: Interval) {
-        self.totals.merge(&iv);
+        self.connects.0 += iv.counters.connections_opened;
+        self.connects.1 += iv.counters.connections_failed_total();
+        if iv.second > self.measure_after_s {
+            self.totals.merge(&iv);
+        }
         let second = iv.second.max(self.next_second);
         match self.pending.get_mut(&second) {
             Some(p) => p.merge(&iv),
