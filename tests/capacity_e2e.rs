@@ -104,6 +104,15 @@ fn finds_an_injected_connection_limit() {
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
     let r = read_capacity(&out);
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/results-schema.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let schema = jsonschema::validator_for(&schema).unwrap();
     let capacity = r.capacity.expect("a capacity was found");
     let tolerance = f64::from(LIMIT) * 0.10;
     assert!(
@@ -121,11 +130,15 @@ fn finds_an_injected_connection_limit() {
             other => panic!("step {} was {other:?}\n{stdout}", s.load),
         }
         let file = s.results_file.as_ref().expect("each step has results.json");
-        assert!(out.join(file).is_file(), "{file} missing");
+        let step: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join(file)).unwrap()).unwrap();
+        assert!(schema.is_valid(&step), "{file} does not match the schema");
+        assert_eq!(step["scenario"]["run"]["measure_after"], "1s");
     }
     assert!(r.steps.iter().any(|s| s.connections_failed > 0));
     let limit = r.limit.as_ref().expect("the limit is attributed");
     assert_eq!(limit.limiting_metric.as_deref(), Some("errors.rate"));
+    assert_eq!(limit.saturated_first, "connections", "{}", limit.detail);
     let projection = r.projection.as_ref().expect("a projection");
     assert_eq!(
         projection.instances,
@@ -204,4 +217,54 @@ fn an_interrupted_search_keeps_its_completed_steps() {
     assert!(r.steps.iter().all(|s| s.verdict == StepVerdict::Pass));
     let html = std::fs::read_to_string(out.join("capacity.html")).unwrap();
     assert!(html.contains("INTERRUPTED"));
+}
+
+/// `run.measure_after` (what every capacity step sets): whole-run counters
+/// and histograms leave out the warm-up, the timeseries keeps it.
+#[test]
+fn measure_after_leaves_the_warm_up_out_of_whole_run_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+name = "window"
+[[stages]]
+duration = "1s"
+target = 20
+[[stages]]
+duration = "3s"
+target = 20
+[rooms]
+count = 2
+[[clients]]
+chat_rate = 0
+[run]
+drain = "200ms"
+"#;
+    let overrides = bench::scenario::PlanOverrides {
+        out_dir: Some(dir.path().join("out")),
+        ..Default::default()
+    };
+    let mut plan = bench::scenario::parse(text, "window.toml", None, &overrides).unwrap();
+    plan.run.measure_after = Duration::from_secs(2);
+    std::env::set_var(bench::engine::target::BENCH_EXE_ENV, BENCH);
+    let report =
+        bench::run::run_plan(&plan, &bench::engine::EngineOptions { quiet: true }).unwrap();
+    let r = report.results;
+    assert!(!r.interrupted, "{:?}", r.interrupt_reason);
+    // All 20 clients connected (the timeseries covers the whole run) ...
+    let peak = r.timeseries.iter().map(|s| s.clients_connected).max();
+    assert_eq!(peak, Some(20));
+    assert!(r
+        .timeseries
+        .iter()
+        .any(|s| s.t <= 2.0 && s.clients_connected > 0));
+    // ... but the ramp that connected them is not in the whole-run figures.
+    assert!(
+        r.counters.connections_opened < 20,
+        "{} connects counted",
+        r.counters.connections_opened
+    );
+    let connects_in_window = r.metrics.get("connect_time").map_or(0, |m| m.count);
+    assert_eq!(connects_in_window, r.counters.connections_opened);
+    // The resolved plan in results.json records the window.
+    assert_eq!(r.scenario["run"]["measure_after"], "2s");
 }

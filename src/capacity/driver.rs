@@ -190,6 +190,14 @@ fn record(
     }
 }
 
+/// True when a step lost more clients to connection failures than the judge allows.
+fn connections_short(step: &StepRecord) -> bool {
+    let allowed = (f64::from(step.clients) * CONNECT_FAILURE_SHARE).floor() as u64;
+    step.connections_failed > allowed
+        || (step.clients_connected_peak as f64)
+            < f64::from(step.clients) * (1.0 - CONNECT_FAILURE_SHARE)
+}
+
 /// Names what ran out first at the lowest failing step (or the last step).
 fn attribute_limit(steps: &[StepRecord], cores: usize, machine_memory_bytes: u64) -> Option<Limit> {
     let first_fail = steps
@@ -217,6 +225,14 @@ fn attribute_limit(steps: &[StepRecord], cores: usize, machine_memory_bytes: u64
         (
             "server_memory",
             "server RSS passed 70% of the machine's memory".to_owned(),
+        )
+    } else if connections_short(first_fail) && server_cpu < 0.85 * 100.0 {
+        (
+            "connections",
+            format!(
+                "the target refused or dropped connections ({} failed attempts, {} of {} clients connected at most) while its CPU was at {server_cpu:.0}%: a connection limit, file descriptors or the accept backlog",
+                first_fail.connections_failed, first_fail.clients_connected_peak, first_fail.clients
+            ),
         )
     } else if server_cpu >= 0.85 * 100.0 {
         // A single-threaded event loop saturates at one core: 85% of one core is already the wall.

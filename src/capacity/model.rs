@@ -21,6 +21,7 @@ pub enum Vary {
     Clients,
     /// Chat messages per second per client, in hundredths of the scenario's
     /// rate (load 100 = as written), with the scenario's peak client count.
+    #[value(name = "chat_rate", alias = "chat-rate")]
     ChatRate,
 }
 
@@ -55,7 +56,8 @@ pub struct StepRecord {
 pub struct Limit {
     /// The SLO (or failure) that broke first above the capacity.
     pub limiting_metric: Option<String>,
-    /// `server_cpu`, `server_memory`, `machine_cpu`, `generator` or `unknown`.
+    /// `server_cpu`, `server_memory`, `connections`, `machine_cpu`,
+    /// `generator` or `unknown`.
     pub saturated_first: String,
     pub detail: String,
 }
