@@ -534,7 +534,7 @@ impl Client {
                             self.next_chat = self.pacer.next_at();
                         }
                         ws.rec.borrow_mut().counters().chat_skipped_offline += skipped;
-                        next_ping = self.pop.ping_interval.map(|p| now + p);
+                        next_ping = self.pop.ping_interval.filter(|p| !p.is_zero()).map(|p| now + p);
                         next_drop = self.pop.reconnect_every.filter(|m| !m.is_zero()).map(|m| {
                             now + Duration::from_secs_f64(self.life_rng.exp(m.as_secs_f64()))
                         });
