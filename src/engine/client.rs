@@ -223,7 +223,9 @@ impl Client {
                         let mut rec = ws.rec.borrow_mut();
                         Recorder::count_in(&mut rec.counters().connections_failed, &reason);
                     }
-                    dropped_at.get_or_insert(t0);
+                    if !first {
+                        dropped_at.get_or_insert(t0);
+                    }
                     attempt += 1;
                     if self.backoff(attempt, end, stop).await {
                         return true;
@@ -534,7 +536,11 @@ impl Client {
                             self.next_chat = self.pacer.next_at();
                         }
                         ws.rec.borrow_mut().counters().chat_skipped_offline += skipped;
-                        next_ping = self.pop.ping_interval.map(|p| now + p);
+                        next_ping = self
+                            .pop
+                            .ping_interval
+                            .filter(|p| !p.is_zero())
+                            .map(|p| now + p);
                         next_drop = self.pop.reconnect_every.filter(|m| !m.is_zero()).map(|m| {
                             now + Duration::from_secs_f64(self.life_rng.exp(m.as_secs_f64()))
                         });
@@ -744,6 +750,7 @@ impl Client {
         rec.counters().frames_received += 1;
         rec.counters().bytes_received += payload_len(data.len());
         let resume = self.pop.resume;
+        let me = self.i;
         let tracks = &mut self.tracks;
         let pending_acks = &mut self.pending_acks;
         let mut rooms = ws.rooms.borrow_mut();
@@ -763,6 +770,11 @@ impl Client {
                     return;
                 };
                 let t = &mut tracks[slot];
+                // A resume replays our own messages too: seen, not delivered.
+                if id.split('.').next().and_then(|c| c.parse::<u32>().ok()) == Some(me) {
+                    t.on_own(seq);
+                    return;
+                }
                 let outcome = t.on_seq(seq);
                 let replay = seq <= t.replay_upto;
                 let c = rec.counters();
