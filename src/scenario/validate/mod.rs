@@ -133,8 +133,9 @@ impl Validator<'_> {
         })
     }
 
-    /// A socket bound to an IPv6 source cannot connect to an IPv4 target
-    /// (and the reverse): catch it now rather than as connect failures.
+    /// A socket bound to an IPv6 source cannot connect to an IPv4 target,
+    /// nor a non-loopback source to a loopback target (and the reverses):
+    /// catch it now rather than as connect failures.
     fn source_addrs_reach(&self, endpoint: &Endpoint, sources: &[IpAddr]) -> Result<()> {
         let target_ip: Option<IpAddr> = match endpoint {
             // The bundled server listens on 127.0.0.1.
@@ -144,19 +145,20 @@ impl Validator<'_> {
         let Some(target_ip) = target_ip else {
             return Ok(());
         };
-        match sources
-            .iter()
-            .position(|s| s.is_ipv4() != target_ip.is_ipv4())
-        {
-            Some(i) => Err(self.bad(
+        for (i, source) in sources.iter().enumerate() {
+            let why = if source.is_ipv4() != target_ip.is_ipv4() {
+                "the address families differ"
+            } else if source.is_loopback() != target_ip.is_loopback() {
+                "one is a loopback address and the other is not"
+            } else {
+                continue;
+            };
+            return Err(self.bad(
                 &format!("run.source_addrs[{i}]"),
-                format!(
-                    "{} cannot reach the target {target_ip}: the address families differ",
-                    sources[i]
-                ),
-            )),
-            None => Ok(()),
+                format!("{source} cannot reach the target {target_ip}: {why}"),
+            ));
         }
+        Ok(())
     }
 
     fn name(&self, raw: Option<String>) -> Result<String> {
