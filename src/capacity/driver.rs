@@ -447,7 +447,7 @@ mod tests {
         let cap = out.capacity.unwrap();
         assert!((570..=600).contains(&cap), "capacity {cap}");
         assert_eq!(out.end, Some(SearchEnd::Converged));
-        let limit = out.limit.unwrap();
+        let limit = out.limit.clone().unwrap();
         assert_eq!(
             limit.limiting_metric.as_deref(),
             Some("delivery_latency.p99")
@@ -459,12 +459,25 @@ mod tests {
             (usl.sigma - 0.02).abs() < 0.002 && (usl.kappa - 0.00001).abs() < 2e-6,
             "{usl:?}"
         );
-        let p = out.projection.unwrap();
+        let p = out.projection.clone().unwrap();
         assert_eq!(p.instances, 100_000u64.div_ceil(u64::from(cap)));
         let on_disk: CapacityResults =
             serde_json::from_slice(&std::fs::read(dir.path().join("capacity.json")).unwrap())
                 .unwrap();
         assert_eq!(on_disk.steps.len(), out.steps.len());
+
+        // The page shows the verdict, every step and three charts with data.
+        let html = crate::capacity::page::render_page(&out, &cfg.slos).unwrap();
+        assert!(html.contains(&format!("Capacity: {cap} clients")));
+        for id in ["capacity-latency", "capacity-throughput", "capacity-memory"] {
+            assert!(
+                html.contains(&format!("data-chart=\"{id}\" data-has-data=\"true\"")),
+                "{id}"
+            );
+        }
+        assert!(html.contains("SLO delivery_latency.p99 &lt; 50ms"));
+        assert!(html.contains(&format!("knee: capacity {cap}")));
+        assert!(html.contains("Assumptions:"));
     }
 
     #[test]

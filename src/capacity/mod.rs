@@ -294,3 +294,67 @@ pub fn outcome_of(results: &CapacityResults) -> Outcome {
         _ => Outcome::Pass,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: CapacityArgs,
+    }
+
+    fn args(extra: &[&str]) -> CapacityArgs {
+        let mut argv = vec!["bench", "s.toml", "--slo", "errors.rate<1%"];
+        argv.extend_from_slice(extra);
+        Cli::try_parse_from(argv).unwrap().args
+    }
+
+    fn usage_message(extra: &[&str]) -> String {
+        let e = search_config(&args(extra)).unwrap_err();
+        assert!(e.downcast_ref::<UsageError>().is_some(), "{e:#}");
+        e.to_string()
+    }
+
+    #[test]
+    fn flags_are_checked_as_usage_errors() {
+        let cfg = search_config(&args(&["--vary", "chat_rate", "--min", "50"])).unwrap();
+        assert_eq!((cfg.min, cfg.max, cfg.max_steps), (50, 10_000, 30));
+        assert!(usage_message(&["--min", "0"]).contains("--min"));
+        assert!(usage_message(&["--min", "9", "--max", "8"]).contains("--max (8)"));
+        assert!(usage_message(&["--growth", "1"]).contains("--growth"));
+        assert!(usage_message(&["--resolution", "1.5"]).contains("--resolution"));
+        assert!(usage_message(&["--budget", "3s"]).contains("--budget"));
+        assert!(
+            usage_message(&["--vary", "chat-rate", "--target-users", "9"])
+                .contains("--target-users")
+        );
+    }
+
+    #[test]
+    fn slos_use_the_threshold_parser() {
+        let text = "[target]\nurl = \"ws://127.0.0.1:9/ws\"\n[[stages]]\nduration = \"1s\"\ntarget = 1\n[[clients]]\n";
+        let plan = scenario::parse(text, "s.toml", None, &PlanOverrides::default()).unwrap();
+        let slos = parse_slos(
+            &[
+                "delivery_latency.p99<50ms".into(),
+                "errors.rate<0.1%".into(),
+            ],
+            &plan,
+        )
+        .unwrap();
+        assert_eq!(slos[0].value, 50.0);
+        assert_eq!(slos[1].value, 0.001);
+        for bad in [
+            "nonsense",
+            "delivery_latency.p99<fast",
+            "server.cpu_percent_mean<80%",
+        ] {
+            let e = parse_slos(&[bad.into()], &plan).unwrap_err();
+            assert!(e.downcast_ref::<UsageError>().is_some());
+            assert!(e.to_string().starts_with(&format!("--slo `{bad}`")), "{e}");
+        }
+    }
+}
