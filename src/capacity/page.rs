@@ -269,7 +269,10 @@ fn model(r: &CapacityResults) -> anyhow::Result<String> {
             ));
             rows.push((
                 "USL fit quality",
-                format!("R² {:.3} over {} steps", u.r2, u.points),
+                match u.fit_warning() {
+                    Some(w) => format!("R² {:.3} over {} steps: {w}", u.r2, u.points),
+                    None => format!("R² {:.3} over {} steps", u.r2, u.points),
+                },
             ));
         }
         None => rows.push((

@@ -133,6 +133,9 @@ pub fn summary(r: &CapacityResults, out: &Path) {
                 "USL: σ {:.4} · κ {:.2e} · λ {:.2} · {peak} · R² {:.3} over {} steps",
                 u.sigma, u.kappa, u.lambda, u.r2, u.points
             );
+            if let Some(w) = u.fit_warning() {
+                println!("  {w}");
+            }
         }
         None => println!("USL: not fitted (needs 3 steps with throughput)"),
     }

@@ -22,9 +22,22 @@ pub struct UslFit {
     pub peak_throughput: Option<f64>,
 }
 
+/// Below this R² the USL does not describe the steps; say so wherever it is shown.
+pub const POOR_FIT_R2: f64 = 0.8;
+
 impl UslFit {
     pub fn throughput(&self, n: f64) -> f64 {
         usl(self.lambda, self.sigma, self.kappa, n)
+    }
+
+    /// A warning when the fit is poor, with the usual cause.
+    pub fn fit_warning(&self) -> Option<String> {
+        (self.r2 < POOR_FIT_R2).then(|| {
+            format!(
+                "poor fit (R² {:.2}): throughput is not sub-linear in the load here, e.g. fan-out whose rooms grow with the clients (deliveries ~ N²); σ and κ mean little",
+                self.r2
+            )
+        })
     }
 }
 
@@ -184,5 +197,23 @@ mod tests {
     fn too_few_points_is_no_fit() {
         assert!(fit(&[(1.0, 1.0), (2.0, 2.0)]).is_none());
         assert!(fit(&[(1.0, 0.0), (2.0, 0.0), (3.0, 0.0)]).is_none());
+    }
+
+    #[test]
+    fn superlinear_throughput_is_flagged_as_a_poor_fit() {
+        // Fan-out with a fixed room count: deliveries grow as N².
+        let pts: Vec<(f64, f64)> = [500.0, 1000.0, 2000.0, 4000.0]
+            .iter()
+            .map(|&n| (n, n * n / 250.0))
+            .collect();
+        let f = fit(&pts).unwrap();
+        assert!(f.fit_warning().is_some(), "{f:?}");
+        let exact: Vec<(f64, f64)> = (1..=8)
+            .map(|i| {
+                let n = f64::from(i) * 10.0;
+                (n, usl(5.0, 0.05, 0.0001, n))
+            })
+            .collect();
+        assert!(fit(&exact).unwrap().fit_warning().is_none());
     }
 }

@@ -38,7 +38,7 @@ pub fn latency_against_load(r: &CapacityResults, slos: &[Threshold]) -> Chart {
             steps.iter().map(|s| (f64::from(s.load), measured(s))),
         ));
         xy.series.push(Series::from_points(
-            format!("{} failed", slo.metric),
+            format!("{} (step did not pass)", slo.metric),
             color(1),
             Stroke::Points(4),
             steps

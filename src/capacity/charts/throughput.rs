@@ -40,6 +40,9 @@ pub fn throughput_against_load(r: &CapacityResults) -> Chart {
             " Fitted over {} steps; λ {:.2} deliveries/s per unit of load.",
             u.points, u.lambda
         ));
+        if let Some(w) = u.fit_warning() {
+            note.push_str(&format!(" Warning: {w}."));
+        }
     } else {
         note.push_str(" Not fitted: it needs at least three steps with throughput.");
     }
