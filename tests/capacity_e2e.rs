@@ -123,6 +123,7 @@ fn finds_an_injected_connection_limit() {
     assert!(!r.interrupted);
     // Every load above the limit failed on connections, every load at or
     // below it passed.
+    let mut server_pids = Vec::new();
     for s in &r.steps {
         match &s.verdict {
             StepVerdict::Pass => assert!(s.load <= LIMIT, "{} passed: {stdout}", s.load),
@@ -134,7 +135,14 @@ fn finds_an_injected_connection_limit() {
             serde_json::from_str(&std::fs::read_to_string(out.join(file)).unwrap()).unwrap();
         assert!(schema.is_valid(&step), "{file} does not match the schema");
         assert_eq!(step["scenario"]["run"]["measure_after"], "1s");
+        server_pids.push(step["server"]["pids"].clone());
     }
+    // One server for the whole search: every step sampled the same process.
+    assert_eq!(server_pids[0].as_array().map(Vec::len), Some(1));
+    assert!(
+        server_pids.iter().all(|p| *p == server_pids[0]),
+        "{server_pids:?}"
+    );
     assert!(r.steps.iter().any(|s| s.connections_failed > 0));
     let limit = r.limit.as_ref().expect("the limit is attributed");
     assert_eq!(limit.limiting_metric.as_deref(), Some("errors.rate"));
@@ -215,6 +223,20 @@ fn an_interrupted_search_keeps_its_completed_steps() {
         assert!(out.join(s.results_file.as_ref().unwrap()).is_file());
     }
     assert!(r.steps.iter().all(|s| s.verdict == StepVerdict::Pass));
+    // The one server started for the search was sampled in every step and
+    // stopped at the end, not left behind.
+    let step: bench::results::RunResults = serde_json::from_str(
+        &std::fs::read_to_string(out.join(r.steps[0].results_file.as_ref().unwrap())).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(step.server.pids.len(), 1);
+    for s in &r.steps {
+        assert!(s.server_rss_peak_bytes.is_some(), "server not sampled");
+    }
+    let pid = step.server.pids[0] as libc::pid_t;
+    // SAFETY: signal 0 only checks whether the process exists.
+    let alive = unsafe { libc::kill(pid, 0) } == 0;
+    assert!(!alive, "the bundled server {pid} is still running");
     let html = std::fs::read_to_string(out.join("capacity.html")).unwrap();
     assert!(html.contains("INTERRUPTED"));
 }
