@@ -132,7 +132,6 @@ pub fn snapshot(plan: &Plan, s: &Second) -> Snapshot {
         server_rss_bytes: s.sample.server_rss,
         server_cpu_percent: s.sample.server_cpu,
         generator_cpu_percent: s.sample.generator_cpu,
-        generator_rss_bytes: Some(s.sample.generator_rss),
         machine_cpu_percent: s.sample.machine_cpu,
         softirq_percent: s.sample.softirq,
     }

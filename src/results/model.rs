@@ -223,8 +223,6 @@ pub struct Snapshot {
     pub server_rss_bytes: Option<u64>,
     pub server_cpu_percent: Option<f64>,
     pub generator_cpu_percent: f64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub generator_rss_bytes: Option<u64>,
     pub machine_cpu_percent: f64,
     pub softirq_percent: f64,
 }
