@@ -23,11 +23,30 @@ const LAG_P99_LIMIT_US: u64 = 50_000;
 /// Generator CPU (% of one core per worker thread) above this marks it saturated.
 const CPU_LIMIT_PER_WORKER: f64 = 90.0;
 
-/// One second of the run as the aggregator saw it.
+/// One second of the run as the aggregator keeps it: counters and the
+/// percentiles the timeseries shows, not the histograms (those go into the
+/// run totals), so a long soak does not grow by a histogram set per second.
 #[derive(Debug, Clone)]
 pub struct Second {
-    pub interval: Interval,
+    pub second: u64,
+    pub counters: Counters,
+    pub connected: u64,
+    pub delivery: Pcts,
+    pub ack: Pcts,
     pub sample: Sample,
+}
+
+impl Second {
+    pub fn new(iv: Interval, sample: Sample) -> Self {
+        Self {
+            second: iv.second,
+            delivery: pcts(iv.hist(MetricId::DeliveryLatency)),
+            ack: pcts(iv.hist(MetricId::AckLatency)),
+            counters: iv.counters,
+            connected: iv.connected,
+            sample,
+        }
+    }
 }
 
 /// Everything the aggregator collected.
@@ -93,13 +112,12 @@ fn mean(v: impl Iterator<Item = f64>) -> Option<f64> {
 }
 
 pub fn snapshot(plan: &Plan, s: &Second) -> Snapshot {
-    let iv = &s.interval;
-    let c = &iv.counters;
-    let t_us = iv.second * 1_000_000;
+    let c = &s.counters;
+    let t_us = s.second * 1_000_000;
     Snapshot {
-        t: iv.second as f64,
+        t: s.second as f64,
         stage: schedule::stage_at(&plan.stages, t_us.saturating_sub(1)),
-        clients_connected: iv.connected,
+        clients_connected: s.connected,
         clients_target: schedule::target_at(&plan.stages, t_us),
         chat_sent: c.chat_sent,
         deliveries: c.deliveries_received,
@@ -109,8 +127,8 @@ pub fn snapshot(plan: &Plan, s: &Second) -> Snapshot {
         closes: c.closes.values().sum(),
         lost: c.lost,
         connects_failed: c.connections_failed_total(),
-        delivery_latency: pcts(iv.hist(MetricId::DeliveryLatency)),
-        ack_latency: pcts(iv.hist(MetricId::AckLatency)),
+        delivery_latency: s.delivery,
+        ack_latency: s.ack,
         server_rss_bytes: s.sample.server_rss,
         server_cpu_percent: s.sample.server_cpu,
         generator_cpu_percent: s.sample.generator_cpu,
@@ -173,8 +191,8 @@ pub fn measure_after_s(plan: &Plan) -> u64 {
 fn in_window(plan: &Plan, s: &Second) -> bool {
     let after = measure_after_s(plan);
     after == 0
-        || (s.interval.second > after
-            && s.interval.second as f64 <= plan.duration().as_secs_f64().ceil())
+        || (s.second > after
+            && s.second as f64 <= plan.duration().as_secs_f64().ceil())
 }
 
 pub fn results(plan: &Plan, col: Collected) -> RunResults {
@@ -193,18 +211,21 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
 
     let all_seconds: Vec<&Second> = col.seconds.iter().collect();
     let samples: Vec<&Second> = col.seconds.iter().filter(|s| in_window(plan, s)).collect();
-    // RSS against clients wants the ramp too: that is where clients vary.
-    let server_points: Vec<(f64, f64)> = all_seconds
+    // Memory is fitted while clients only come (ramp-up and hold): freed
+    // memory is rarely returned to the OS, so ramp-down points would bend
+    // the line without saying anything about the cost of a connection.
+    // Over every second, warm-up included: the ramp is where clients vary.
+    let rising = all_seconds
+        .windows(2)
+        .position(|w| w[1].connected < w[0].connected)
+        .map_or(all_seconds.len(), |i| i + 1);
+    let server_points: Vec<(f64, f64)> = all_seconds[..rising]
         .iter()
-        .filter_map(|s| {
-            s.sample
-                .server_rss
-                .map(|r| (s.interval.connected as f64, r as f64))
-        })
+        .filter_map(|s| s.sample.server_rss.map(|r| (s.connected as f64, r as f64)))
         .collect();
-    let gen_points: Vec<(f64, f64)> = all_seconds
+    let gen_points: Vec<(f64, f64)> = all_seconds[..rising]
         .iter()
-        .map(|s| (s.interval.connected as f64, s.sample.generator_rss as f64))
+        .map(|s| (s.connected as f64, s.sample.generator_rss as f64))
         .collect();
     let server_fit = linear_fit(&server_points);
     let gen_fit = linear_fit(&gen_points);
@@ -228,7 +249,7 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
     .max(1e-3);
     let per_s_peak = samples
         .iter()
-        .map(|s| s.interval.counters.deliveries_received as f64)
+        .map(|s| s.counters.deliveries_received as f64)
         .fold(0.0, f64::max);
 
     let mut t0 = 0.0;
