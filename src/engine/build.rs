@@ -190,9 +190,7 @@ pub fn measure_after_s(plan: &Plan) -> u64 {
 /// end of the last stage, so the drain does not dilute CPU means).
 fn in_window(plan: &Plan, s: &Second) -> bool {
     let after = measure_after_s(plan);
-    after == 0
-        || (s.second > after
-            && s.second as f64 <= plan.duration().as_secs_f64().ceil())
+    after == 0 || (s.second > after && s.second as f64 <= plan.duration().as_secs_f64().ceil())
 }
 
 pub fn results(plan: &Plan, col: Collected) -> RunResults {
