@@ -55,6 +55,9 @@ pub struct DriverConfig {
     pub warmup: Duration,
     pub measure: Duration,
     pub budget: Duration,
+    /// Time a step takes beyond warm-up and measurement (the scenario's
+    /// drain), counted against the budget.
+    pub step_overhead: Duration,
     pub target_users: Option<u64>,
     pub machine_memory_bytes: u64,
 }
@@ -270,7 +273,7 @@ pub fn drive(
     on_step: &mut dyn FnMut(&CapacityResults),
 ) -> anyhow::Result<CapacityResults> {
     let started = Instant::now();
-    let step_time = cfg.warmup + cfg.measure;
+    let step_time = cfg.warmup + cfg.measure + cfg.step_overhead;
     while let Some(load) = search.next_load() {
         if started.elapsed() + step_time > cfg.budget {
             search.stop(SearchEnd::OutOfBudget);
@@ -405,6 +408,7 @@ mod tests {
             warmup: Duration::ZERO,
             measure: Duration::ZERO,
             budget: Duration::from_secs(60),
+            step_overhead: Duration::ZERO,
             target_users: Some(100_000),
             machine_memory_bytes: 24 << 30,
         };

@@ -215,6 +215,7 @@ pub fn execute(args: CapacityArgs) -> anyhow::Result<Outcome> {
         warmup: Duration::from_secs(args.warmup.as_secs_f64().ceil() as u64),
         measure: args.measure,
         budget: args.budget,
+        step_overhead: plan.run.drain,
         target_users: args.target_users,
         machine_memory_bytes: machine_memory_bytes(),
     };
