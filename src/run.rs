@@ -1,10 +1,104 @@
-//! `bench run` (placeholder until its issue lands).
+//! `bench run`: load the scenario into a validated plan, execute it, check
+//! thresholds, write every requested format, print the summary, and turn
+//! the outcome into an exit code.
 
+use std::path::PathBuf;
+
+use crate::engine::{self, EngineOptions};
 use crate::exit::Outcome;
+use crate::export::{ExportManager, ExportReport, Exporter};
+use crate::results::RunResults;
+use crate::scenario::{self, Plan, PlanOverrides};
 
 #[derive(Debug, clap::Args)]
-pub struct RunArgs {}
+pub struct RunArgs {
+    /// The scenario file (TOML).
+    pub scenario: PathBuf,
+    /// Output directory (overrides `[output] dir`).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Extra threshold, e.g. `delivery_latency.p99<50ms` (repeatable).
+    #[arg(long = "threshold", value_name = "COND")]
+    pub thresholds: Vec<String>,
+    /// Seed for every client's schedule (overrides `seed`).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Target URL (overrides `[target] url`; disables the bundled server).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// No live view and no summary table (results are still written).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
 
-pub fn execute(_args: RunArgs) -> anyhow::Result<Outcome> {
-    anyhow::bail!("`bench run` is not implemented yet")
+/// What one run produced, for callers that want more than the exit code.
+pub struct RunReport {
+    pub results: RunResults,
+    pub outcome: Outcome,
+    pub exported: ExportReport,
+}
+
+pub fn execute(args: RunArgs) -> anyhow::Result<Outcome> {
+    let overrides = PlanOverrides {
+        out_dir: args.out,
+        thresholds: args.thresholds,
+        seed: args.seed,
+        target_url: args.url,
+    };
+    let plan = scenario::load(&args.scenario, &overrides)?;
+    let report = run_plan(&plan, &EngineOptions { quiet: args.quiet })?;
+    Ok(report.outcome)
+}
+
+/// Executes a validated plan end to end: engine → thresholds → export → summary.
+pub fn run_plan(plan: &Plan, opts: &EngineOptions) -> anyhow::Result<RunReport> {
+    let mut results = engine::execute(plan, opts)?;
+    results.thresholds = crate::thresholds::evaluate(&plan.thresholds, &results);
+
+    let mut manager = ExportManager::new();
+    for f in &plan.output.formats {
+        if let Some(ex) = exporter_for(*f) {
+            manager.add(ex);
+        }
+    }
+    let exported = manager.export_all(&results, &plan.output.dir);
+    for (name, e) in &exported.failed {
+        eprintln!("error: writing {name} failed: {e:#}");
+    }
+    if !opts.quiet {
+        print_summary(&results, &exported);
+    }
+
+    let mut outcome = Outcome::Pass;
+    if !crate::thresholds::all_passed(&results.thresholds) {
+        outcome = outcome.worst(Outcome::ThresholdsFailed);
+    }
+    if results.interrupted || results.generator.saturated {
+        outcome = outcome.worst(Outcome::InvalidRun);
+    }
+    if !exported.failed.is_empty() {
+        outcome = outcome.worst(Outcome::Failure);
+    }
+    Ok(RunReport {
+        results,
+        outcome,
+        exported,
+    })
+}
+
+/// The exporter for a format, when this build has one (other formats are
+/// added here as their exporters land).
+fn exporter_for(format: scenario::Format) -> Option<Box<dyn Exporter>> {
+    match format {
+        scenario::Format::Json => Some(Box::new(crate::export::json::JsonExporter)),
+        _ => None,
+    }
+}
+
+/// The summary table, then where the files went.
+fn print_summary(r: &RunResults, exported: &ExportReport) {
+    crate::summary::print(r);
+    for (name, path) in &exported.written {
+        println!("{name}: {}", path.display());
+    }
 }

@@ -9,7 +9,7 @@
 
 pub mod charts;
 mod compare;
-mod html;
+pub(crate) mod html;
 mod page;
 pub mod template;
 

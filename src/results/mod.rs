@@ -1,6 +1,7 @@
 //! Run results: the in-memory model and its JSON form.
 
 mod environment;
+mod fit;
 pub mod model;
 
 pub use model::*;

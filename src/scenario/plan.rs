@@ -235,6 +235,15 @@ pub struct RunOptions {
     pub drain: Duration,
     /// Stop the run early when this share of connection attempts has failed.
     pub abort_on_connect_failure_share: Option<f64>,
+    /// Whole-run metrics (histograms, counters, throughput, resource means)
+    /// cover only the seconds after this; the timeseries still covers all.
+    /// Zero for `bench run`; `bench capacity` sets it to each step's warm-up.
+    /// Not a scenario key.
+    #[serde(
+        serialize_with = "human_duration",
+        skip_serializing_if = "Duration::is_zero"
+    )]
+    pub measure_after: Duration,
 }
 
 /// Durations serialize as the scenario file writes them (`"30s"`,

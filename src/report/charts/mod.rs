@@ -46,7 +46,11 @@ pub struct Chart {
 }
 
 impl Chart {
-    fn from_xy(id: impl Into<String>, xy: &canvas::XyChart, note: Option<String>) -> Self {
+    pub(crate) fn from_xy(
+        id: impl Into<String>,
+        xy: &canvas::XyChart,
+        note: Option<String>,
+    ) -> Self {
         Self {
             id: id.into(),
             title: xy.title.clone(),

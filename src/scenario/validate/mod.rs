@@ -466,6 +466,7 @@ impl Validator<'_> {
             connect_timeout,
             drain,
             abort_on_connect_failure_share,
+            measure_after: Duration::ZERO,
         })
     }
 }

@@ -1,0 +1,99 @@
+//! `capacity.json`: what a capacity search measured and concluded. Written
+//! after every step, so an interrupted search still leaves its data.
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use super::projection::Projection;
+use super::search::{SearchConfig, SearchEnd, StepVerdict};
+use super::usl::UslFit;
+use crate::results::{Environment, LinearFit, ThresholdResult};
+
+pub const CAPACITY_SCHEMA_VERSION: u32 = 1;
+
+/// What the search varies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Vary {
+    /// Number of connected clients (the scenario's chat rate per client).
+    Clients,
+    /// Chat messages per second per client, in hundredths of the scenario's
+    /// rate (load 100 = as written), with the scenario's peak client count.
+    #[value(name = "chat_rate", alias = "chat-rate")]
+    ChatRate,
+}
+
+/// One load step: what ran and what it measured in its measurement window.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub index: usize,
+    pub load: u32,
+    pub clients: u32,
+    /// Chat messages per second per client during the step.
+    pub chat_rate: f64,
+    pub verdict: StepVerdict,
+    pub slos: Vec<ThresholdResult>,
+    pub delivery_p99_ms: Option<f64>,
+    pub ack_p99_ms: Option<f64>,
+    pub deliveries_per_s: f64,
+    pub chat_sent_per_s: f64,
+    pub clients_connected_peak: u64,
+    pub connections_failed: u64,
+    pub server_cpu_percent_mean: Option<f64>,
+    pub server_rss_peak_bytes: Option<u64>,
+    pub machine_cpu_percent_mean: f64,
+    pub generator_cpu_percent_mean: f64,
+    pub generator_saturated: bool,
+    pub duration_s: f64,
+    /// This step's own results.json, relative to the capacity output dir.
+    pub results_file: Option<String>,
+}
+
+/// What limited the highest passing load.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Limit {
+    /// The SLO (or failure) that broke first above the capacity.
+    pub limiting_metric: Option<String>,
+    /// `server_cpu`, `server_memory`, `connections`, `machine_cpu`,
+    /// `generator` or `unknown`.
+    pub saturated_first: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CapacityResults {
+    pub schema_version: u32,
+    pub name: String,
+    pub started_at: String,
+    pub vary: Vary,
+    pub slos: Vec<String>,
+    pub search: SearchConfig,
+    pub steps: Vec<StepRecord>,
+    /// The highest passing load (None: nothing passed yet).
+    pub capacity: Option<u32>,
+    pub end: Option<SearchEnd>,
+    pub limit: Option<Limit>,
+    /// USL fit of deliveries/s against load.
+    pub usl: Option<UslFit>,
+    /// Server RSS against connected clients, over every step.
+    pub memory_fit: Option<LinearFit>,
+    pub projection: Option<Projection>,
+    pub interrupted: bool,
+    pub environment: Environment,
+}
+
+impl CapacityResults {
+    /// Writes `capacity.json` atomically (temp file + rename), so a reader
+    /// never sees half a file even if the search is killed mid-write.
+    pub fn write(&self, dir: &Path) -> anyhow::Result<std::path::PathBuf> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join("capacity.json");
+        let tmp = dir.join(".capacity.json.tmp");
+        let json = serde_json::to_vec_pretty(self)?;
+        std::fs::write(&tmp, json).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+        Ok(path)
+    }
+}

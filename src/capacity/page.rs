@@ -1,0 +1,369 @@
+//! `capacity.html`: the verdict (capacity, how the search ended, what
+//! limited it), the steps, the three charts, the fitted models and the
+//! projection with its assumptions. Built from the report's style, table,
+//! figure and flag templates, so it reads like a run report.
+
+use super::charts;
+use super::model::CapacityResults;
+use super::projection::Bound;
+use super::search::{SearchEnd, StepVerdict};
+use super::terminal::load_unit;
+use crate::report::html::{self, cell, cell_with, Row};
+use crate::report::template::{self, html as trusted, text};
+use crate::scenario::Threshold;
+
+const PAGE: &str = include_str!("templates/capacity.html");
+const VERDICT: &str = include_str!("../report/templates/verdict.html");
+const FLAG: &str = include_str!("../report/templates/flag.html");
+const FIGURE: &str = include_str!("../report/templates/figure.html");
+
+/// Renders the whole page; `slos` draws the SLO lines on the latency chart.
+pub fn render_page(r: &CapacityResults, slos: &[Threshold]) -> anyhow::Result<String> {
+    let charts = vec![
+        charts::latency_against_load(r, slos),
+        charts::throughput_against_load(r),
+        charts::memory_against_connections(r),
+    ];
+    let subtitle = format!(
+        "Started {} · {} step(s) · varying {} · SLOs: {}",
+        r.started_at,
+        r.steps.len(),
+        load_unit(r.vary),
+        r.slos.join(", ")
+    );
+    let title = format!("bench capacity: {}", r.name);
+    Ok(template::render(
+        "capacity.html",
+        PAGE,
+        &[
+            ("version", text(env!("CARGO_PKG_VERSION"))),
+            ("title", text(title.as_str())),
+            ("style", trusted(html::STYLE)),
+            ("heading", text(title.as_str())),
+            ("subtitle", text(subtitle)),
+            ("verdict", trusted(verdict(r)?)),
+            ("steps", trusted(steps(r)?)),
+            ("toc", trusted(html::toc(&charts))),
+            ("charts", trusted(html::charts(&charts)?)),
+            ("model", trusted(model(r)?)),
+            ("projection", trusted(projection(r)?)),
+            ("environment", trusted(html::environment(&r.environment))),
+        ],
+    )?)
+}
+
+fn end_text(end: Option<&SearchEnd>) -> &'static str {
+    match end {
+        Some(SearchEnd::Converged) => "converged within the resolution",
+        Some(SearchEnd::BelowMin) => "even the minimum load failed",
+        Some(SearchEnd::AtLeastMax) => "the maximum load still passed (capacity is at least this)",
+        Some(SearchEnd::GeneratorLimited) => "the load generator saturated first (a lower bound)",
+        Some(SearchEnd::OutOfBudget) => "the time budget or step cap ran out",
+        None => "still running or stopped",
+    }
+}
+
+fn flag(class: &str, label: &str, message: String) -> anyhow::Result<String> {
+    Ok(template::render(
+        "flag.html",
+        FLAG,
+        &[
+            ("class", text(class)),
+            ("label", text(label)),
+            ("message", text(message)),
+        ],
+    )?)
+}
+
+fn verdict(r: &CapacityResults) -> anyhow::Result<String> {
+    let unit = load_unit(r.vary);
+    let generator_limited = r.end == Some(SearchEnd::GeneratorLimited);
+    let (class, headline) = match (r.capacity, &r.end) {
+        _ if r.interrupted => (
+            "invalid",
+            format!(
+                "INTERRUPTED after {} step(s): highest passing load so far {}",
+                r.steps.len(),
+                r.capacity.map_or("none".into(), |c| format!(
+                    "{} {unit}",
+                    html::grouped(c.into())
+                ))
+            ),
+        ),
+        (Some(c), _) if generator_limited => (
+            "invalid",
+            format!(
+                "At least {} {unit}: the generator, not the server, was the limit",
+                html::grouped(c.into())
+            ),
+        ),
+        (Some(c), Some(SearchEnd::AtLeastMax)) => (
+            "pass",
+            format!("Capacity: at least {} {unit}", html::grouped(c.into())),
+        ),
+        (Some(c), Some(_)) => (
+            "pass",
+            format!("Capacity: {} {unit}", html::grouped(c.into())),
+        ),
+        (Some(c), None) => (
+            "neutral",
+            format!(
+                "Searching: {} {unit} passed so far",
+                html::grouped(c.into())
+            ),
+        ),
+        (None, Some(_)) => ("fail", "No load met the SLOs".to_string()),
+        (None, None) => ("neutral", "Searching: no step has passed yet".to_string()),
+    };
+    let mut flags = String::new();
+    if r.interrupted {
+        flags.push_str(&flag(
+            "fail",
+            "Interrupted.",
+            "The search was stopped; every completed step is kept below.".into(),
+        )?);
+    }
+    if generator_limited {
+        flags.push_str(&flag(
+            "warn",
+            "Generator-limited.",
+            "The load generator fell behind before the server broke an SLO. The figure is a lower bound on the server's capacity, never the capacity itself.".into(),
+        )?);
+    }
+    let mut figures: Vec<(&str, String)> = vec![
+        ("search ended", end_text(r.end.as_ref()).to_string()),
+        ("steps", r.steps.len().to_string()),
+    ];
+    if let Some(l) = &r.limit {
+        figures.push((
+            "limiting metric",
+            l.limiting_metric.clone().unwrap_or_else(|| "none".into()),
+        ));
+        figures.push(("saturated first", l.saturated_first.replace('_', " ")));
+    }
+    if let Some(p) = &r.projection {
+        figures.push((
+            "instances needed",
+            format!(
+                "{} for {} users",
+                html::grouped(p.instances as i64),
+                html::grouped(p.target_users as i64)
+            ),
+        ));
+    }
+    let mut figures_html = String::new();
+    for (label, value) in figures {
+        figures_html.push_str(&template::render(
+            "figure.html",
+            FIGURE,
+            &[("label", text(label)), ("value", text(value))],
+        )?);
+    }
+    let detail = match &r.limit {
+        Some(l) => format!("<p class=\"hint\">{}</p>", html_escape(&l.detail)),
+        None => String::new(),
+    };
+    Ok(template::render(
+        "verdict.html",
+        VERDICT,
+        &[
+            ("class", text(class)),
+            ("headline", text(headline)),
+            ("flags", trusted(flags)),
+            ("figures", trusted(figures_html)),
+            ("thresholds", trusted(detail)),
+        ],
+    )?)
+}
+
+fn html_escape(s: &str) -> String {
+    crate::report::template::escape(s)
+}
+
+fn steps(r: &CapacityResults) -> anyhow::Result<String> {
+    if r.steps.is_empty() {
+        return Ok("<p class=\"hint\">No step has finished yet.</p>".into());
+    }
+    let opt_ms = |v: Option<f64>| v.map_or("–".into(), html::ms);
+    let rows: Vec<Row> = r
+        .steps
+        .iter()
+        .map(|s| {
+            let (result, class, why) = match &s.verdict {
+                StepVerdict::Pass => ("pass", "pass", String::new()),
+                StepVerdict::Fail { reason } => ("FAIL", "fail", reason.clone()),
+                StepVerdict::GeneratorLimited { reason } => {
+                    ("generator-limited", "fail", reason.clone())
+                }
+            };
+            Row {
+                class: "",
+                cells: vec![
+                    cell((s.index + 1).to_string()),
+                    cell(html::grouped(s.load.into())),
+                    cell(html::grouped(s.clients_connected_peak as i64)),
+                    cell(format!("{:.2}", s.chat_rate)),
+                    cell(opt_ms(s.delivery_p99_ms)),
+                    cell(opt_ms(s.ack_p99_ms)),
+                    cell(html::per_second(s.deliveries_per_s)),
+                    cell(html::grouped(s.connections_failed as i64)),
+                    cell(
+                        s.server_cpu_percent_mean
+                            .map_or("–".into(), |c| format!("{c:.0} %")),
+                    ),
+                    cell(
+                        s.server_rss_peak_bytes
+                            .map_or("–".into(), |b| html::bytes(b as f64)),
+                    ),
+                    cell(format!("{:.0} %", s.machine_cpu_percent_mean)),
+                    cell_with(result, class),
+                    cell(why),
+                ],
+            }
+        })
+        .collect();
+    html::table(
+        "steps",
+        "Every step in the order it ran; figures cover its measurement window only (connections: the whole step).",
+        &[
+            "step",
+            "load",
+            "connected",
+            "chat/s per client",
+            "delivery p99 (ms)",
+            "ack p99 (ms)",
+            "deliveries",
+            "failed connects",
+            "server CPU (of one core)",
+            "server RSS peak",
+            "machine CPU",
+            "result",
+            "why",
+        ],
+        &[11, 12],
+        &rows,
+    )
+}
+
+fn model(r: &CapacityResults) -> anyhow::Result<String> {
+    let mut rows = Vec::new();
+    match &r.usl {
+        Some(u) => {
+            rows.push(("USL σ (contention)", format!("{:.5}", u.sigma)));
+            rows.push(("USL κ (coherency)", format!("{:.3e}", u.kappa)));
+            rows.push((
+                "USL λ (deliveries/s per unit of load, uncontended)",
+                format!("{:.3}", u.lambda),
+            ));
+            rows.push((
+                "USL predicted peak",
+                match (u.peak_load, u.peak_throughput) {
+                    (Some(n), Some(x)) => format!(
+                        "{} deliveries/s at {} {}",
+                        html::grouped(x.round() as i64),
+                        html::grouped(n.round() as i64),
+                        load_unit(r.vary)
+                    ),
+                    _ => "none (κ = 0: throughput never falls)".into(),
+                },
+            ));
+            rows.push((
+                "USL fit quality",
+                match u.fit_warning() {
+                    Some(w) => format!("R² {:.3} over {} steps: {w}", u.r2, u.points),
+                    None => format!("R² {:.3} over {} steps", u.r2, u.points),
+                },
+            ));
+        }
+        None => rows.push((
+            "USL",
+            "not fitted: it needs at least three steps with throughput".into(),
+        )),
+    }
+    match &r.memory_fit {
+        Some(m) => {
+            rows.push(("server memory per connection", html::bytes(m.slope)));
+            rows.push(("server memory base (intercept)", html::bytes(m.intercept)));
+            rows.push((
+                "memory fit quality",
+                format!("R² {:.3} over {} steps", m.r2, m.points),
+            ));
+        }
+        None => rows.push((
+            "memory fit",
+            "not fitted: it needs two steps with a sampled server at different client counts"
+                .into(),
+        )),
+    }
+    let rows: Vec<Row> = rows
+        .into_iter()
+        .map(|(k, v)| Row {
+            class: "",
+            cells: vec![cell(k), cell(v)],
+        })
+        .collect();
+    html::table(
+        "model",
+        "Fitted models",
+        &["parameter", "value"],
+        &[0],
+        &rows,
+    )
+}
+
+fn projection(r: &CapacityResults) -> anyhow::Result<String> {
+    let Some(p) = &r.projection else {
+        return Ok("<p class=\"hint\">No projection: pass --target-users N with --vary clients, and the search needs a passing load.</p>".into());
+    };
+    let bound = match p.bound {
+        Bound::Cpu => "CPU (the SLO limit binds first)",
+        Bound::Memory => "memory",
+    };
+    let rows = vec![
+        ("target users", html::grouped(p.target_users as i64)),
+        (
+            "instances of this machine",
+            html::grouped(p.instances as i64),
+        ),
+        ("bound by", bound.to_string()),
+        (
+            "users per instance within the SLOs",
+            html::grouped(p.users_per_instance_slo as i64),
+        ),
+        (
+            "users per instance by memory",
+            p.users_per_instance_memory
+                .map_or("no memory fit".into(), |m| html::grouped(m as i64)),
+        ),
+        (
+            "conservative",
+            if p.conservative {
+                "yes: the capacity is a lower bound".into()
+            } else {
+                "no".into()
+            },
+        ),
+    ];
+    let rows: Vec<Row> = rows
+        .into_iter()
+        .map(|(k, v)| Row {
+            class: "",
+            cells: vec![cell(k), cell(v)],
+        })
+        .collect();
+    let table = html::table(
+        "projection",
+        "Instances needed",
+        &["", "value"],
+        &[0],
+        &rows,
+    )?;
+    let assumptions: String = p
+        .assumptions
+        .iter()
+        .map(|a| format!("<li>{}</li>", html_escape(a)))
+        .collect();
+    Ok(format!(
+        "{table}\n<p>Assumptions:</p>\n<ul class=\"assumptions\">{assumptions}</ul>"
+    ))
+}
