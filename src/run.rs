@@ -91,6 +91,7 @@ pub fn run_plan(plan: &Plan, opts: &EngineOptions) -> anyhow::Result<RunReport> 
 fn exporter_for(format: scenario::Format) -> Option<Box<dyn Exporter>> {
     match format {
         scenario::Format::Json => Some(Box::new(crate::export::json::JsonExporter)),
+        scenario::Format::Html => Some(Box::new(crate::report::HtmlExporter)),
         _ => None,
     }
 }
