@@ -2,6 +2,9 @@
 //! [`ExportManager`]. Each exporter runs even when another fails, so a
 //! broken HTML template never costs the user their `results.json`.
 
+pub mod junit;
+pub mod markdown;
+
 use std::path::{Path, PathBuf};
 
 use crate::results::RunResults;
