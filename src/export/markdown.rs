@@ -85,10 +85,10 @@ pub fn comparison_markdown(c: &Comparison) -> String {
     }
     let _ = writeln!(
         out,
-        "\n<sub>Regressed = worse by more than the tolerance and the noise floor; with ≥ {MIN_REPEATS} \
-         repeats on both sides also significant (one-sided Mann-Whitney p ≤ {ALPHA}, and the \
-         {:.0} % bootstrap CI of the difference of medians excludes 0). Single runs use wider \
-         tolerances. See docs/ci.md.</sub>",
+        "\n<sub>Regressed = worse by more than the tolerance and the noise floor. With ≥ {MIN_REPEATS} \
+         repeats on both sides it must also be significant: one-sided Mann-Whitney p ≤ {ALPHA}, and \
+         the whole {:.0} % bootstrap CI of the difference of medians beyond the tolerance. Single \
+         runs use wider tolerances. See docs/ci.md.</sub>",
         CI_LEVEL * 100.0
     );
     out
