@@ -105,6 +105,9 @@ pub fn execute(args: CompareArgs) -> anyhow::Result<Outcome> {
     let outcome = comparison.outcome();
     let table = markdown::comparison_markdown(&comparison);
 
+    for warning in &comparison.warnings {
+        eprintln!("warning: {warning}");
+    }
     if !args.quiet {
         print!("{}", terminal_table(&comparison));
     }

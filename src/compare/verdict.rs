@@ -238,6 +238,9 @@ pub struct Comparison {
     pub thresholds: Vec<ThresholdResult>,
     /// Non-empty when the current run cannot be trusted.
     pub invalid_reasons: Vec<String>,
+    /// Things worth knowing that do not change the verdict, e.g. that the
+    /// two runs used different scenarios.
+    pub warnings: Vec<String>,
 }
 
 impl Comparison {
@@ -284,7 +287,50 @@ pub fn compare_runs(baseline: &RunResults, current: &RunResults, gates: &[Gate])
         rows,
         thresholds: current.thresholds.clone(),
         invalid_reasons: invalid_reasons(current),
+        warnings: comparability_warnings(baseline, current),
     }
+}
+
+/// Differences between the two runs' setups that make a comparison less
+/// like-for-like: scenario name and the top-level sections of the resolved
+/// plan (ignoring where output went).
+pub fn comparability_warnings(baseline: &RunResults, current: &RunResults) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if baseline.name != current.name {
+        warnings.push(format!(
+            "the baseline ran scenario `{}`, the current run `{}`",
+            baseline.name, current.name
+        ));
+    }
+    if let (Some(a), Some(b)) = (baseline.scenario.as_object(), current.scenario.as_object()) {
+        const IGNORED: &[&str] = &["name", "source", "output"];
+        let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        let differing: Vec<&str> = keys
+            .into_iter()
+            .filter(|k| !IGNORED.contains(&k.as_str()) && a.get(*k) != b.get(*k))
+            .map(String::as_str)
+            .collect();
+        if !differing.is_empty() {
+            warnings.push(format!(
+                "the resolved scenarios differ in: {}",
+                differing.join(", ")
+            ));
+        }
+    }
+    if baseline.environment.cores != current.environment.cores
+        || baseline.environment.cpu_model != current.environment.cpu_model
+    {
+        warnings.push(format!(
+            "different machines: baseline {} ({} cores), current {} ({} cores)",
+            baseline.environment.cpu_model,
+            baseline.environment.cores,
+            current.environment.cpu_model,
+            current.environment.cores
+        ));
+    }
+    warnings
 }
 
 #[cfg(test)]
@@ -478,6 +524,24 @@ mod tests {
         let cmp = compare_runs(&base, &cur, &default_gates());
         assert_eq!(cmp.outcome(), Outcome::InvalidRun);
         assert_eq!(cmp.invalid_reasons, vec!["the run was interrupted"]);
+    }
+
+    #[test]
+    fn warns_about_different_setups() {
+        let mut a = RunResults {
+            name: "chat".into(),
+            scenario: serde_json::json!({"name": "chat", "stages": [1], "output": {"dir": "a"}}),
+            ..Default::default()
+        };
+        let mut b = a.clone();
+        b.scenario["output"] = serde_json::json!({"dir": "b"});
+        assert!(comparability_warnings(&a, &b).is_empty());
+        b.scenario["stages"] = serde_json::json!([2]);
+        b.name = "other".into();
+        a.environment.cores = 4;
+        let w = comparability_warnings(&a, &b);
+        assert_eq!(w.len(), 3, "{w:?}");
+        assert!(w[1].ends_with("differ in: stages"), "{w:?}");
     }
 
     #[test]

@@ -64,6 +64,9 @@ pub fn comparison_markdown(c: &Comparison) -> String {
     for why in &c.invalid_reasons {
         let _ = writeln!(out, "> ⚠️ **Invalid run:** {}\n", cell(why));
     }
+    for warning in &c.warnings {
+        let _ = writeln!(out, "> ℹ️ {}\n", cell(warning));
+    }
     out.push_str("| metric | baseline | current | Δ | tolerance | verdict | evidence |\n");
     out.push_str("|---|---:|---:|---:|---:|---|---|\n");
     for r in &c.rows {
