@@ -253,4 +253,29 @@ mod tests {
         );
         assert!(xml.contains("measured 62.10 ms: FAIL"), "{xml}");
     }
+
+    #[test]
+    fn exporters_write_their_files_through_the_manager() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut manager = crate::export::ExportManager::new();
+        manager
+            .add(Box::new(JunitExporter))
+            .add(Box::new(crate::export::markdown::MarkdownExporter));
+        let mut r = RunResults::default();
+        r.interrupted = true;
+        let report = manager.export_all(&r, dir.path());
+        assert!(report.failed.is_empty(), "{:?}", report.failed);
+        let names: Vec<&str> = report.written.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, vec!["junit", "markdown"]);
+        let xml = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+        assert!(
+            xml.contains("type=\"invalid_run\" message=\"the run was interrupted\""),
+            "{xml}"
+        );
+        let md = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+        assert!(
+            md.contains("Invalid run:** the run was interrupted"),
+            "{md}"
+        );
+    }
 }
