@@ -261,8 +261,10 @@ mod tests {
         manager
             .add(Box::new(JunitExporter))
             .add(Box::new(crate::export::markdown::MarkdownExporter));
-        let mut r = RunResults::default();
-        r.interrupted = true;
+        let r = RunResults {
+            interrupted: true,
+            ..Default::default()
+        };
         let report = manager.export_all(&r, dir.path());
         assert!(report.failed.is_empty(), "{:?}", report.failed);
         let names: Vec<&str> = report.written.iter().map(|(n, _)| *n).collect();
