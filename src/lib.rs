@@ -5,12 +5,16 @@
 pub mod capacity;
 pub mod cli;
 pub mod compare;
+pub mod dialect;
+pub mod engine;
 pub mod exit;
 pub mod export;
 pub mod report;
 pub mod results;
 pub mod run;
 pub mod scenario;
+pub mod summary;
+pub mod thresholds;
 
 use exit::Outcome;
 

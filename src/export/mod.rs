@@ -2,6 +2,7 @@
 //! [`ExportManager`]. Each exporter runs even when another fails, so a
 //! broken HTML template never costs the user their `results.json`.
 
+pub mod json;
 pub mod junit;
 pub mod markdown;
 
