@@ -378,6 +378,28 @@ fn usage_errors_exit_2() {
         text(&typo)
     );
 
+    // A known metric this run did not measure is not a usage error.
+    let mut no_memory = run("chat", 20.0, 8192.0, 10_000.0);
+    no_memory.server.memory_per_connection_bytes = None;
+    let nm = d.write("no-memory.json", &no_memory);
+    let nm = nm.to_str().unwrap();
+    let out = bench(
+        &d,
+        &[
+            "compare",
+            nm,
+            nm,
+            "--max-regression",
+            "memory_per_connection=5%",
+        ],
+    );
+    assert_code(&out, 0);
+    assert!(
+        text(&out).contains("memory_per_connection was not measured in either run"),
+        "{}",
+        text(&out)
+    );
+
     let mut future = serde_json::to_value(run("chat", 20.0, 8192.0, 10_000.0)).unwrap();
     future["schema_version"] = serde_json::json!(SCHEMA_VERSION + 1);
     std::fs::write(d.path("future.json"), future.to_string()).unwrap();

@@ -96,6 +96,39 @@ pub fn default_noise_floor(metric: &str) -> f64 {
     }
 }
 
+/// Latency metrics every run may have (the keys of `results.metrics`);
+/// runs may add more, which [`is_known_metric`] also accepts.
+pub const LATENCY_METRICS: &[&str] = &[
+    "connect_time",
+    "ack_latency",
+    "ack_latency_service",
+    "delivery_latency",
+    "delivery_latency_service",
+    "replay_latency",
+    "ping_rtt",
+    "reconnect_time",
+    "schedule_lag",
+];
+
+/// Whether `path` names a metric `RunResults::metric_value` understands,
+/// measured or not: the difference between a typo (usage error) and a
+/// metric this run did not measure (e.g. memory without a ramp).
+pub fn is_known_metric(path: &str, extra_latency_names: &[&str]) -> bool {
+    use crate::results::{LatencySummary, RunResults};
+    let mut probe = RunResults::default();
+    probe.server.rss_peak_bytes = Some(0);
+    probe.server.memory_per_connection_bytes = Some(0.0);
+    probe.server.cpu_percent_mean = Some(0.0);
+    probe.server.cpu_percent_peak = Some(0.0);
+    probe.generator.memory_per_client_bytes = Some(0.0);
+    for name in LATENCY_METRICS.iter().chain(extra_latency_names) {
+        probe
+            .metrics
+            .insert((*name).to_string(), LatencySummary::default());
+    }
+    probe.metric_value(path).is_some()
+}
+
 /// Parses `--max-regression 'delivery_latency.p99=10%, memory_per_connection=5%'`
 /// into `(metric, percent)` pairs. The `%` is required so that `10` can never
 /// be misread as a fraction or an absolute value.
@@ -222,6 +255,29 @@ mod tests {
         let only = resolve_gates(&[("ack_latency.p50".into(), 7.0)], true);
         assert_eq!(only.len(), 1);
         assert_eq!(only[0].noise_floor, 0.5);
+    }
+
+    #[test]
+    fn known_metrics() {
+        for ok in [
+            "delivery_latency.p99",
+            "reconnect_time.p50",
+            "memory_per_connection",
+            "server.cpu_percent_mean",
+            "counters.lost",
+            "errors.rate",
+        ] {
+            assert!(is_known_metric(ok, &[]), "{ok}");
+        }
+        for bad in [
+            "delivery_latency.p98",
+            "memory",
+            "server.nope",
+            "custom.p99",
+        ] {
+            assert!(!is_known_metric(bad, &[]), "{bad}");
+        }
+        assert!(is_known_metric("custom.p99", &["custom"]));
     }
 
     #[test]

@@ -108,6 +108,21 @@ pub fn execute(args: CompareArgs) -> anyhow::Result<Outcome> {
     for warning in &comparison.warnings {
         eprintln!("warning: {warning}");
     }
+    for row in comparison
+        .rows
+        .iter()
+        .filter(|r| r.verdict == Verdict::NotMeasured)
+    {
+        eprintln!(
+            "warning: {} was not measured in {}; it is not gated",
+            row.metric,
+            match (row.baseline, row.current) {
+                (None, None) => "either run",
+                (None, Some(_)) => "the baseline",
+                _ => "the current run",
+            }
+        );
+    }
     if !args.quiet {
         print!("{}", terminal_table(&comparison));
     }
@@ -153,16 +168,22 @@ fn create_missing_baseline(current: &RunResults, path: &Path) -> anyhow::Result<
     Ok(Outcome::Pass)
 }
 
-/// A metric the user named must exist in at least one of the two runs;
-/// otherwise it is a typo, and silently gating nothing would be worse.
+/// A metric the user named must be one bench knows; otherwise it is a
+/// typo, and silently gating nothing would be worse. A known metric that
+/// neither run measured is only a warning (it shows as "not measured").
 fn check_explicit_metrics_exist(
     gates: &[gates::Gate],
     baseline: &RunResults,
     current: &RunResults,
 ) -> anyhow::Result<()> {
+    let run_latencies: Vec<&str> = baseline
+        .metrics
+        .keys()
+        .chain(current.metrics.keys())
+        .map(String::as_str)
+        .collect();
     for gate in gates.iter().filter(|g| g.explicit) {
-        let known = |r: &RunResults| !verdict::samples(r, &gate.metric).is_empty();
-        if known(baseline) || known(current) {
+        if gates::is_known_metric(&gate.metric, &run_latencies) {
             continue;
         }
         let mut candidates: Vec<String> = repeats::repeat_values(current).into_keys().collect();
@@ -175,7 +196,7 @@ fn check_explicit_metrics_exist(
             .map(|(_, c)| format!(" (did you mean `{c}`?)"))
             .unwrap_or_default();
         return Err(UsageError(format!(
-            "--max-regression: unknown metric `{}`: neither run has it{nearest}",
+            "--max-regression: unknown metric `{}`{nearest}",
             gate.metric
         ))
         .into());
