@@ -18,6 +18,7 @@ const LATENCY_ORDER: &[&str] = &[
     "connect_time",
     "ping_rtt",
     "reconnect_time",
+    "replay_latency",
     "schedule_lag",
 ];
 

@@ -13,8 +13,13 @@ use super::worker::RoomTotals;
 use crate::results::*;
 use crate::scenario::Plan;
 
-/// A late share of sends above this marks the generator as saturated.
-const LATE_SHARE_LIMIT: f64 = 0.01;
+/// A share of late sends (see `LAG_TOLERANCE_US`) above this marks the
+/// generator as saturated. Timer granularity (1 ms) and a busy machine make
+/// an occasional late send normal; a generator that cannot keep up is late
+/// for far more than this.
+const LATE_SHARE_LIMIT: f64 = 0.05;
+/// A schedule-lag p99 above this (µs) marks the generator as saturated.
+const LAG_P99_LIMIT_US: u64 = 50_000;
 /// Generator CPU (% of one core per worker thread) above this marks it saturated.
 const CPU_LIMIT_PER_WORKER: f64 = 90.0;
 
@@ -119,7 +124,7 @@ fn self_check(plan: &Plan, c: &Counters, lag: &Histogram<u64>, cpu_mean: f64) ->
     let mut reasons = Vec::new();
     if c.chat_sent > 0 {
         let late = c.late_sends as f64 / c.chat_sent as f64;
-        if late > LATE_SHARE_LIMIT {
+        if late > LATE_SHARE_LIMIT || lag.value_at_quantile(0.99) > LAG_P99_LIMIT_US {
             reasons.push(format!(
                 "{:.1}% of sends started more than {} ms after their intended time (schedule lag p99 {:.1} ms)",
                 late * 100.0,

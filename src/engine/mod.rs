@@ -44,6 +44,8 @@ pub struct EngineOptions {
 /// Consecutive seconds of only refused connects (and nobody connected)
 /// after which the target counts as down.
 const REFUSED_SECONDS: usize = 3;
+/// Connection attempts needed before a failure share can fail a stage.
+const MIN_ATTEMPTS_TO_JUDGE: u64 = 10;
 /// Extra time allowed after the drain for workers to finish.
 const FINISH_GRACE: Duration = Duration::from_secs(10);
 /// After a stop request, how long to wait for workers to report.
@@ -149,7 +151,7 @@ async fn run(plan: &Plan, opts: &EngineOptions) -> anyhow::Result<RunResults> {
                     let c = &agg.totals.counters;
                     let failed = c.connections_failed_total();
                     let attempts = failed + c.connections_opened;
-                    if attempts >= 20 && failed as f64 / attempts as f64 >= share {
+                    if attempts >= MIN_ATTEMPTS_TO_JUDGE && failed as f64 / attempts as f64 >= share {
                         let t = clock.run_us(Instant::now());
                         reason = Some(format!(
                             "stage {} failed: {failed} of {attempts} connection attempts failed",

@@ -7,6 +7,7 @@
 //! column and key, and suggests the nearest valid key or value.
 //! Nothing here opens a socket.
 
+mod bundled;
 mod diag;
 mod keys;
 pub mod metrics;

@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use reference_server::config::Config as ServerConfig;
 use reference_server::units::parse_duration;
 
 use super::diag::{usage, value_suggestion, Source};
@@ -106,12 +107,15 @@ impl Validator<'_> {
     pub fn plan(&self, raw: RawScenario, overrides: &PlanOverrides) -> Result<Plan> {
         let name = self.name(raw.name)?;
         let seed = overrides.seed.or(raw.seed).unwrap_or(defaults::SEED);
-        let target = self.target(raw.target.unwrap_or_default(), overrides)?;
+        let (target, bundled) = self.target(raw.target.unwrap_or_default(), overrides)?;
         let stages = self.stages(raw.stages)?;
         let rooms = self.rooms(raw.rooms.unwrap_or_default())?;
         let populations = self.populations(raw.clients)?;
         let output = self.output(raw.output.unwrap_or_default(), &name, overrides)?;
         let run = self.run(raw.run.unwrap_or_default())?;
+        if let Some(config) = bundled {
+            self.fits_bundled_server(&config, &target, &stages, &rooms, &populations)?;
+        }
         Ok(Plan {
             name,
             seed,
@@ -142,7 +146,14 @@ impl Validator<'_> {
         Ok(name)
     }
 
-    fn target(&self, t: RawTarget, overrides: &PlanOverrides) -> Result<TargetPlan> {
+    /// The target, and the bundled server's resolved configuration when
+    /// bench is to start it.
+    fn target(
+        &self,
+        t: RawTarget,
+        overrides: &PlanOverrides,
+    ) -> Result<(TargetPlan, Option<ServerConfig>)> {
+        let mut bundled = None;
         let protocol = match self.choice(
             "target.protocol",
             t.protocol.as_deref().unwrap_or("chat"),
@@ -221,9 +232,15 @@ impl Validator<'_> {
                     }
                     Endpoint::Url(parse_ws_url(url).map_err(|why| self.bad("target.url", why))?)
                 }
-                None => Endpoint::Bundled {
-                    args: server.args.unwrap_or_default(),
-                },
+                None => {
+                    let args = server.args.unwrap_or_default();
+                    let config = super::bundled::resolve(&args).map_err(|(at, why)| match at {
+                        Some(i) => self.bad(&format!("target.server.args[{i}]"), why),
+                        None => self.bad("target.server.args", why),
+                    })?;
+                    bundled = Some(config);
+                    Endpoint::Bundled { args }
+                }
             }
         };
         let auth = t.auth.map(|a| self.auth(a)).transpose()?;
@@ -242,13 +259,93 @@ impl Validator<'_> {
             }
             other => other,
         };
-        Ok(TargetPlan {
-            endpoint,
-            protocol,
-            auth,
-            server_pids,
-            server_process,
-        })
+        Ok((
+            TargetPlan {
+                endpoint,
+                protocol,
+                auth,
+                server_pids,
+                server_process,
+            },
+            bundled,
+        ))
+    }
+
+    /// The plan against the bundled server's limits: anything over them
+    /// would be rejected frame by frame instead of measured.
+    fn fits_bundled_server(
+        &self,
+        config: &ServerConfig,
+        target: &TargetPlan,
+        stages: &[Stage],
+        rooms: &RoomPlan,
+        populations: &[Population],
+    ) -> Result<()> {
+        let raise = |flag: &str, example: &str| {
+            format!("raise it with [target.server] args = [\"{flag}\", \"{example}\"]")
+        };
+        for (i, p) in populations.iter().enumerate() {
+            if p.message_size.max as usize > config.max_text_len {
+                return Err(self.bad(
+                    &format!("clients[{i}].message_size"),
+                    format!(
+                        "{} bytes is more than the bundled server accepts (--max-text-len {}): those messages would be rejected with TOO_LARGE; {}",
+                        p.message_size.max,
+                        config.max_text_len,
+                        raise("--max-text-len", &format!("{}", p.message_size.max))
+                    ),
+                ));
+            }
+        }
+        if rooms.per_client as usize > config.max_rooms_per_conn {
+            return Err(self.bad(
+                "rooms.per_client",
+                format!(
+                    "{} is more than the bundled server allows (--max-rooms-per-conn {}); {}",
+                    rooms.per_client,
+                    config.max_rooms_per_conn,
+                    raise("--max-rooms-per-conn", &rooms.per_client.to_string())
+                ),
+            ));
+        }
+        let longest_room = rooms.prefix.len() + rooms.count.saturating_sub(1).to_string().len();
+        if longest_room > config.max_room_len {
+            return Err(self.bad(
+                "rooms.prefix",
+                format!(
+                    "room names reach {longest_room} bytes, more than the bundled server allows (--max-room-len {}); use a shorter prefix",
+                    config.max_room_len
+                ),
+            ));
+        }
+        if let Some((i, peak)) = stages.iter().enumerate().max_by_key(|(_, s)| s.target) {
+            if peak.target as usize > config.max_connections {
+                return Err(self.bad(
+                    &format!("stages[{i}].target"),
+                    format!(
+                        "{} clients is more than the bundled server accepts (--max-connections {}); {}",
+                        peak.target,
+                        config.max_connections,
+                        raise("--max-connections", &peak.target.to_string())
+                    ),
+                ));
+            }
+        }
+        match (&config.jwt_secret, &target.auth) {
+            (Some(_), None) => Err(self.at_key(
+                "target.server.args",
+                "the bundled server requires a JWT (--jwt-secret or BENCH_JWT_SECRET) but [target.auth] is not set; add [target.auth] with the same secret",
+            )),
+            (Some(server), Some(auth)) if *server != auth.secret => Err(self.bad(
+                "target.auth.secret",
+                "differs from the bundled server's --jwt-secret (or BENCH_JWT_SECRET): every connection would be rejected",
+            )),
+            (None, Some(_)) => Err(self.at_key(
+                "target.auth",
+                "[target.auth] is set but the bundled server does not check tokens; set BENCH_JWT_SECRET (or --jwt-secret in [target.server] args) to the same secret, or remove [target.auth]",
+            )),
+            _ => Ok(()),
+        }
     }
 
     fn pid(&self, path: &str, v: &toml::Value) -> Result<u32> {
