@@ -573,6 +573,48 @@ fn baseline_save() {
     let saved: RunResults = serde_json::from_str(&std::fs::read_to_string(&to).unwrap()).unwrap();
     assert_eq!(saved.repeats.len(), 3);
 
+    // Several single runs of one scenario become one baseline with repeats.
+    let singles: Vec<PathBuf> = [20.0, 22.0, 21.0]
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| {
+            d.write(
+                &format!("single-{i}.json"),
+                &run("chat", p, 8192.0, 10_000.0),
+            )
+        })
+        .collect();
+    let combined = d.path("combined.json");
+    let mut args = vec!["baseline", "save"];
+    args.extend(singles.iter().map(|p| p.to_str().unwrap()));
+    args.extend(["--to", combined.to_str().unwrap()]);
+    let out = bench(&d, &args);
+    assert_code(&out, 0);
+    assert!(text(&out).contains("3 repeats"), "{}", text(&out));
+    let saved: RunResults =
+        serde_json::from_str(&std::fs::read_to_string(&combined).unwrap()).unwrap();
+    let p99s: Vec<f64> = saved
+        .repeats
+        .iter()
+        .map(|m| m["delivery_latency.p99"])
+        .collect();
+    assert_eq!(p99s, vec![20.0, 22.0, 21.0]);
+    assert_eq!(
+        saved.metrics["delivery_latency"].p99, 21.0,
+        "the median repeat's summary"
+    );
+    // Runs of different scenarios, or already-combined files, do not mix.
+    let other = d.write("other.json", &run("other", 20.0, 8192.0, 10_000.0));
+    let s0 = singles[0].to_str().unwrap();
+    assert_code(
+        &bench(&d, &["baseline", "save", s0, other.to_str().unwrap()]),
+        2,
+    );
+    assert_code(
+        &bench(&d, &["baseline", "save", s0, combined.to_str().unwrap()]),
+        2,
+    );
+
     let mut sat = run("sat", 20.0, 8192.0, 10_000.0);
     sat.generator.saturated = true;
     let sat = d.write("sat.json", &sat);

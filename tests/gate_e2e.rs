@@ -1,5 +1,6 @@
 //! The regression gate end to end: real `bench run`s against the bundled
-//! reference server, folded into repeats, judged by `bench compare`.
+//! reference server, folded into repeats by `bench baseline save a b c`,
+//! judged by `bench compare`.
 //!
 //! - Runs of the same build, split into disjoint groups of 3 repeats in
 //!   three different ways, are judged within noise (exit 0).
@@ -62,6 +63,12 @@ drain = "600ms"
     )
 }
 
+/// One finished run: its results and where `bench run` wrote them.
+struct Run {
+    results: RunResults,
+    path: PathBuf,
+}
+
 struct Work {
     dir: tempfile::TempDir,
     runs: usize,
@@ -81,7 +88,7 @@ impl Work {
 
     /// One `bench run` of `toml`, retried while the run reports itself
     /// invalid (exit 5). Any other non-zero exit fails the test.
-    fn run(&mut self, toml: &str) -> RunResults {
+    fn run(&mut self, toml: &str) -> Run {
         let scenario = self.path("scenario.toml");
         std::fs::write(&scenario, toml).unwrap();
         for attempt in 1..=ATTEMPTS {
@@ -97,9 +104,10 @@ impl Work {
                 .expect("spawn bench run");
             match out.status.code() {
                 Some(0) => {
-                    let text = std::fs::read_to_string(out_dir.join("results.json"))
-                        .expect("results.json written");
-                    return serde_json::from_str(&text).expect("results.json parses");
+                    let path = out_dir.join("results.json");
+                    let text = std::fs::read_to_string(&path).expect("results.json written");
+                    let results = serde_json::from_str(&text).expect("results.json parses");
+                    return Run { results, path };
                 }
                 Some(5) if attempt < ATTEMPTS => {
                     eprintln!(
@@ -118,18 +126,22 @@ impl Work {
         unreachable!("the last attempt returns or panics")
     }
 
-    /// Folds runs into one results file with `repeats`, as `--repeat` does.
-    fn repeats(&self, name: &str, runs: &[&RunResults]) -> PathBuf {
-        let combined = bench::compare::combine_repeats(runs.iter().map(|r| (*r).clone()).collect())
-            .expect("non-empty");
-        assert_eq!(combined.repeats.len(), runs.len());
-        self.write(name, &combined)
-    }
-
-    fn write(&self, name: &str, r: &RunResults) -> PathBuf {
-        let path = self.path(name);
-        std::fs::write(&path, serde_json::to_string_pretty(r).unwrap()).unwrap();
-        path
+    /// Folds runs into one results file with `repeats`, through
+    /// `bench baseline save r1.json r2.json r3.json --to NAME`.
+    fn repeats(&self, name: &str, runs: &[&Run]) -> PathBuf {
+        let to = self.path(name);
+        let out = Command::new(BENCH)
+            .args(["baseline", "save"])
+            .args(runs.iter().map(|r| &r.path))
+            .arg("--to")
+            .arg(&to)
+            .output()
+            .expect("spawn bench baseline save");
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let saved: RunResults =
+            serde_json::from_str(&std::fs::read_to_string(&to).unwrap()).unwrap();
+        assert_eq!(saved.repeats.len(), runs.len());
+        to
     }
 
     fn compare(&self, base: &Path, cur: &Path, extra: &[&str], summary: Option<&Path>) -> Output {
@@ -197,9 +209,9 @@ fn gate_catches_injected_regressions_and_passes_the_same_build() {
     let normal = scenario(&[], 60, "1s", "1s");
 
     // Six runs of the same build, then three with delayed deliveries.
-    let same: Vec<RunResults> = (0..6).map(|_| w.run(&normal)).collect();
+    let same: Vec<Run> = (0..6).map(|_| w.run(&normal)).collect();
     let delayed_toml = scenario(&["--chaos-delay", "200ms"], 60, "1s", "1s");
-    let delayed: Vec<RunResults> = (0..3).map(|_| w.run(&delayed_toml)).collect();
+    let delayed: Vec<Run> = (0..3).map(|_| w.run(&delayed_toml)).collect();
 
     // Same build, three different splits into disjoint groups of three,
     // including the time-ordered one (earlier baseline, later current).
@@ -209,6 +221,7 @@ fn gate_catches_injected_regressions_and_passes_the_same_build() {
         let base = w.repeats(&format!("same-base-{i}.json"), &pick(&split[..3]));
         let cur = w.repeats(&format!("same-cur-{i}.json"), &pick(&split[3..]));
         let out = w.compare(&base, &cur, &[], None);
+        eprintln!("{}", text(&out));
         assert_eq!(
             out.status.code(),
             Some(0),
@@ -270,7 +283,7 @@ fn gate_catches_injected_regressions_and_passes_the_same_build() {
     let current_p50: f64 = bench::compare::stats::median(
         &delayed
             .iter()
-            .map(|r| r.metrics["delivery_latency"].p50)
+            .map(|r| r.results.metrics["delivery_latency"].p50)
             .collect::<Vec<_>>(),
     )
     .unwrap();
@@ -287,7 +300,7 @@ fn gate_catches_injected_regressions_and_passes_the_same_build() {
     let mem_base = w.run(&padded("192KiB"));
     let mem_same = w.run(&padded("192KiB"));
     let mem_fat = w.run(&padded("448KiB"));
-    for r in [&mem_base, &mem_same, &mem_fat] {
+    for r in [&mem_base.results, &mem_same.results, &mem_fat.results] {
         assert!(
             r.server.memory_per_connection_bytes.is_some(),
             "memory slope not measured: {:?}\n{:?}",
@@ -298,17 +311,15 @@ fn gate_catches_injected_regressions_and_passes_the_same_build() {
                 .collect::<Vec<_>>()
         );
     }
-    let mb = w.write("mem-base.json", &mem_base);
-    let ms = w.write("mem-same.json", &mem_same);
-    let mf = w.write("mem-fat.json", &mem_fat);
+    let (mb, ms, mf) = (&mem_base.path, &mem_same.path, &mem_fat.path);
 
-    let out = w.compare(&mb, &ms, &[], None);
+    let out = w.compare(mb, ms, &[], None);
     let v = verdicts(&out);
     assert_eq!(v["memory_per_connection"], "within noise", "{}", text(&out));
     assert_eq!(v["server.rss_peak_bytes"], "within noise", "{}", text(&out));
 
     let junit = w.path("mem-junit.xml");
-    let out = w.compare(&mb, &mf, &["--junit", junit.to_str().unwrap()], None);
+    let out = w.compare(mb, mf, &["--junit", junit.to_str().unwrap()], None);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     let v = verdicts(&out);
     assert_eq!(v["memory_per_connection"], "regressed", "{}", text(&out));

@@ -59,10 +59,13 @@ pub struct CompareArgs {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum BaselineCommand {
-    /// Save a run's results as a baseline (refuses interrupted or saturated runs).
+    /// Save a run's results as a baseline (refuses interrupted or saturated
+    /// runs). Several results files of one scenario are combined into one
+    /// baseline with repeats, as `bench run --repeat N` would.
     Save {
-        /// The results.json to save.
-        results: PathBuf,
+        /// The results.json to save, or several to combine as repeats.
+        #[arg(required = true, num_args = 1..)]
+        results: Vec<PathBuf>,
         /// Where to save it [default: reports/baselines/<scenario name>.json].
         #[arg(long, value_name = "FILE")]
         to: Option<PathBuf>,
@@ -305,6 +308,39 @@ pub fn terminal_table(c: &Comparison) -> String {
     out
 }
 
+/// Loads one results file as is, or several runs of one scenario combined
+/// into one result with `repeats` (see [`repeats::combine_repeats`]).
+fn load_as_repeats(paths: &[PathBuf]) -> anyhow::Result<RunResults> {
+    let mut runs = Vec::with_capacity(paths.len());
+    for path in paths {
+        runs.push(files::load_results(path)?);
+    }
+    if runs.len() == 1 {
+        return Ok(runs.remove(0));
+    }
+    for (path, run) in paths.iter().zip(&runs) {
+        if !run.repeats.is_empty() {
+            return Err(UsageError(format!(
+                "{} already holds {} repeats; combine single runs only",
+                path.display(),
+                run.repeats.len()
+            ))
+            .into());
+        }
+        if run.name != runs[0].name {
+            return Err(UsageError(format!(
+                "{} is scenario `{}`, but {} is `{}`: repeats must be runs of one scenario",
+                path.display(),
+                run.name,
+                paths[0].display(),
+                runs[0].name
+            ))
+            .into());
+        }
+    }
+    Ok(combine_repeats(runs)?)
+}
+
 /// `bench baseline ...`.
 pub fn execute_baseline(cmd: BaselineCommand) -> anyhow::Result<Outcome> {
     match cmd {
@@ -313,12 +349,13 @@ pub fn execute_baseline(cmd: BaselineCommand) -> anyhow::Result<Outcome> {
             to,
             allow_invalid,
         } => {
-            let run = files::load_results(&results)?;
+            let run = load_as_repeats(&results)?;
             let invalid = verdict::invalid_reasons(&run);
             if !invalid.is_empty() && !allow_invalid {
+                let names: Vec<String> = results.iter().map(|p| p.display().to_string()).collect();
                 eprintln!(
                     "error: {} cannot be trusted as a baseline ({}); re-run it, or pass --allow-invalid",
-                    results.display(),
+                    names.join(", "),
                     invalid.join("; ")
                 );
                 return Ok(Outcome::InvalidRun);
