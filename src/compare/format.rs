@@ -48,8 +48,17 @@ pub fn value(metric: &str, v: f64) -> String {
 
 /// A signed difference in the metric's unit (for confidence intervals).
 pub fn signed(metric: &str, v: f64) -> String {
-    let sign = if v >= 0.0 { "+" } else { "-" };
-    format!("{sign}{}", value(metric, v.abs()))
+    let magnitude = value(metric, v.abs());
+    // No "-0.00 ms": a value that rounds to zero gets no sign.
+    let rounds_to_zero = !magnitude.chars().any(|c| c.is_ascii_digit() && c != '0');
+    let sign = if rounds_to_zero {
+        "±"
+    } else if v >= 0.0 {
+        "+"
+    } else {
+        "-"
+    };
+    format!("{sign}{magnitude}")
 }
 
 fn bytes(v: f64) -> String {
@@ -130,5 +139,6 @@ mod tests {
         assert_eq!(value("server.rss_peak_bytes", 3.0 * 1048576.0), "3.00 MiB");
         assert_eq!(value("delivery.lost", 3.0), "3");
         assert_eq!(signed("delivery_latency.p99", -1.5), "-1.50 ms");
+        assert_eq!(signed("delivery_latency.p99", -0.001), "±0.00 ms");
     }
 }
