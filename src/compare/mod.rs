@@ -108,24 +108,7 @@ pub fn execute(args: CompareArgs) -> anyhow::Result<Outcome> {
     let outcome = comparison.outcome();
     let table = markdown::comparison_markdown(&comparison);
 
-    for warning in &comparison.warnings {
-        eprintln!("warning: {warning}");
-    }
-    for row in comparison
-        .rows
-        .iter()
-        .filter(|r| r.verdict == Verdict::NotMeasured)
-    {
-        eprintln!(
-            "warning: {} was not measured in {}; it is not gated",
-            row.metric,
-            match (row.baseline, row.current) {
-                (None, None) => "either run",
-                (None, Some(_)) => "the baseline",
-                _ => "the current run",
-            }
-        );
-    }
+    print_warnings(&comparison);
     if !args.quiet {
         print!("{}", terminal_table(&comparison));
     }
@@ -152,7 +135,30 @@ pub fn execute(args: CompareArgs) -> anyhow::Result<Outcome> {
     Ok(outcome)
 }
 
-/// `compare --update` with no baseline yet: the current run becomes it.
+/// Non-fatal notes on stderr: setups that differ, metrics not measured.
+fn print_warnings(comparison: &Comparison) {
+    for warning in &comparison.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let unmeasured = comparison
+        .rows
+        .iter()
+        .filter(|r| r.verdict == Verdict::NotMeasured);
+    for row in unmeasured {
+        let missing_in = match (row.baseline, row.current) {
+            (None, None) => "either run",
+            (None, Some(_)) => "the baseline",
+            _ => "the current run",
+        };
+        eprintln!(
+            "warning: {} was not measured in {missing_in}; it is not gated",
+            row.metric
+        );
+    }
+}
+
+/// `compare --update` with no baseline yet: the current run becomes it,
+/// if it is one that `--update` would accept (valid, thresholds passed).
 fn create_missing_baseline(current: &RunResults, path: &Path) -> anyhow::Result<Outcome> {
     let invalid = verdict::invalid_reasons(current);
     if !invalid.is_empty() {
@@ -162,6 +168,13 @@ fn create_missing_baseline(current: &RunResults, path: &Path) -> anyhow::Result<
             invalid.join("; ")
         );
         return Ok(Outcome::InvalidRun);
+    }
+    if current.thresholds.iter().any(|t| !t.pass) {
+        eprintln!(
+            "error: no baseline at {} and the current run failed its thresholds; not saving it",
+            path.display()
+        );
+        return Ok(Outcome::ThresholdsFailed);
     }
     files::write_results(current, path)?;
     println!(
