@@ -537,6 +537,42 @@ fn update_replaces_the_baseline_only_when_passing() {
     let saved: RunResults =
         serde_json::from_str(&std::fs::read_to_string(&baseline).unwrap()).unwrap();
     assert_eq!(saved.name, "second");
+
+    // No baseline yet and a current run that --update would not accept:
+    // nothing is created.
+    let missing = d.path("baselines/none.json");
+    let mut bad = run("bad", 20.0, 8192.0, 10_000.0);
+    bad.generator.saturated = true;
+    let bad = d.write("bad.json", &bad);
+    let out = bench(
+        &d,
+        &[
+            "compare",
+            missing.to_str().unwrap(),
+            bad.to_str().unwrap(),
+            "--update",
+        ],
+    );
+    assert_code(&out, 5);
+    let mut failing = run("failing", 20.0, 8192.0, 10_000.0);
+    failing.thresholds.push(ThresholdResult {
+        metric: "delivery.lost".into(),
+        condition: "== 0".into(),
+        value: Some(3.0),
+        pass: false,
+    });
+    let failing = d.write("failing.json", &failing);
+    let out = bench(
+        &d,
+        &[
+            "compare",
+            missing.to_str().unwrap(),
+            failing.to_str().unwrap(),
+            "--update",
+        ],
+    );
+    assert_code(&out, 3);
+    assert!(!missing.exists());
 }
 
 #[test]
