@@ -561,3 +561,57 @@ mod tests {
         assert_eq!(samples(&r, "memory_per_connection"), vec![5000.0]);
     }
 }
+
+/// Calibration of the rule on simulated p99s (log-normal run-to-run noise,
+/// median 20 ms, default p99 gate). Slow in debug builds, so ignored by
+/// default; the figures are quoted in docs/ci.md:
+/// `cargo test --release --lib gate_calibration -- --ignored --nocapture`.
+#[cfg(test)]
+mod calibration {
+    use super::*;
+    use crate::compare::gates::default_gates;
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, LogNormal};
+
+    /// Share of trials judged regressed.
+    fn regressed_share(sigma: f64, n: usize, shift: f64, trials: usize, seed: u64) -> f64 {
+        let gate = default_gates()
+            .into_iter()
+            .find(|g| g.metric == "delivery_latency.p99")
+            .expect("default p99 gate");
+        let noise = LogNormal::new(0.0, sigma).expect("valid sigma");
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut draw = |scale: f64| -> Vec<f64> {
+            (0..n)
+                .map(|_| 20.0 * scale * noise.sample(&mut rng))
+                .collect()
+        };
+        let regressed = (0..trials)
+            .filter(|_| {
+                let (a, b) = (draw(1.0), draw(shift));
+                compare_metric(&gate, &a, &b).verdict == Verdict::Regressed
+            })
+            .count();
+        regressed as f64 / trials as f64
+    }
+
+    #[test]
+    #[ignore = "slow in debug; run with --release -- --ignored"]
+    fn gate_calibration() {
+        const TRIALS: usize = 2000;
+        println!("sigma  repeats  shift  regressed");
+        for sigma in [0.05, 0.15, 0.3] {
+            for n in [1, 3, 5] {
+                for shift in [1.0, 1.2, 1.5, 2.0] {
+                    let r = regressed_share(sigma, n, shift, TRIALS, 1);
+                    println!("{sigma:5}  {n:7}  {shift:5}  {:8.1} %", 100.0 * r);
+                }
+            }
+        }
+        // With 5 repeats, noise alone almost never fails the gate...
+        assert!(regressed_share(0.15, 5, 1.0, TRIALS, 2) < 0.01);
+        assert!(regressed_share(0.3, 5, 1.0, TRIALS, 3) < 0.02);
+        // ...and a doubling is caught almost always at moderate noise.
+        assert!(regressed_share(0.15, 5, 2.0, TRIALS, 4) > 0.95);
+    }
+}
