@@ -184,6 +184,20 @@ fn verdicts(out: &Output) -> BTreeMap<String, String> {
     map
 }
 
+/// Schema errors of a results file against docs/results-schema.json.
+fn schema_errors(path: &Path) -> Vec<String> {
+    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/results-schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema is valid");
+    let instance: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    validator
+        .iter_errors(&instance)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect()
+}
+
 /// testcase name → failure message, from a JUnit file.
 fn junit_failures(path: &Path) -> BTreeMap<String, Option<String>> {
     let xml = std::fs::read_to_string(path).expect("junit written");
@@ -243,6 +257,8 @@ fn gate_catches_injected_regressions_and_passes_the_same_build() {
     // The delayed server, 3 vs 3 repeats: caught, with every output showing it.
     let base = w.repeats("base.json", &[&same[0], &same[1], &same[2]]);
     let cur = w.repeats("delayed.json", &delayed.iter().collect::<Vec<_>>());
+    // Combined real runs are still valid results files.
+    assert_eq!(schema_errors(&base), Vec::<String>::new());
     let junit = w.path("junit.xml");
     let md = w.path("compare.md");
     let summary = w.path("step-summary.md");
