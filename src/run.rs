@@ -2,7 +2,7 @@
 //! thresholds, write every requested format, print the summary, and turn
 //! the outcome into an exit code.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::engine::{self, EngineOptions};
 use crate::exit::Outcome;
@@ -86,71 +86,19 @@ pub fn run_plan(plan: &Plan, opts: &EngineOptions) -> anyhow::Result<RunReport> 
     })
 }
 
-/// The exporter for a format, when this build has one.
+/// The exporter for a format, when this build has one (other formats are
+/// added here as their exporters land).
 fn exporter_for(format: scenario::Format) -> Option<Box<dyn Exporter>> {
     match format {
-        // Until `export::json` lands: a plain pretty-printed results.json.
-        scenario::Format::Json => Some(Box::new(ResultsJson)),
+        scenario::Format::Json => Some(Box::new(crate::export::json::JsonExporter)),
         _ => None,
     }
 }
 
-struct ResultsJson;
-
-impl Exporter for ResultsJson {
-    fn name(&self) -> &'static str {
-        "json"
-    }
-
-    fn export(&self, results: &RunResults, dir: &Path) -> anyhow::Result<PathBuf> {
-        let path = dir.join("results.json");
-        let text = serde_json::to_string_pretty(results)?;
-        std::fs::write(&path, text)?;
-        Ok(path)
-    }
-}
-
-/// A short end-of-run summary (the full table lives in `summary.rs`).
+/// The summary table, then where the files went.
 fn print_summary(r: &RunResults, exported: &ExportReport) {
-    let c = &r.counters;
-    println!(
-        "{}: {:.1}s, {} connections, {} chat sent, {} deliveries ({} expected, {} lost, {} duplicates)",
-        r.name,
-        r.duration_s,
-        c.connections_opened,
-        c.chat_sent,
-        c.deliveries_received,
-        c.deliveries_expected,
-        c.lost,
-        c.duplicates
-    );
-    for (name, m) in &r.metrics {
-        println!(
-            "  {name:<26} p50 {:>9.2} ms  p99 {:>9.2} ms  max {:>9.2} ms  (n={})",
-            m.p50, m.p99, m.max, m.count
-        );
-    }
-    for t in &r.thresholds {
-        let v = t
-            .value
-            .map_or_else(|| "not measured".to_owned(), |v| format!("{v:.3}"));
-        println!(
-            "  threshold {} {} → {} ({v})",
-            t.metric,
-            t.condition,
-            if t.pass { "pass" } else { "FAIL" }
-        );
-    }
-    if r.generator.saturated {
-        println!(
-            "  WARNING: generator saturated: {}",
-            r.generator.saturation_reasons.join("; ")
-        );
-    }
-    if let Some(reason) = &r.interrupt_reason {
-        println!("  INTERRUPTED: {reason}");
-    }
+    crate::summary::print(r);
     for (name, path) in &exported.written {
-        println!("  {name}: {}", path.display());
+        println!("{name}: {}", path.display());
     }
 }

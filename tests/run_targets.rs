@@ -3,13 +3,13 @@
 
 mod common;
 
-fn auth_scenario(mode: &str, secret: &str) -> String {
+fn auth_scenario(mode: &str) -> String {
     format!(
         r#"
 name = "auth-{mode}"
 [target]
 protocol = "chat"
-auth = {{ mode = "{mode}", secret = "{secret}" }}
+auth = {{ mode = "{mode}", secret = "right-secret" }}
 [target.server]
 args = ["--jwt-secret", "right-secret"]
 [[stages]]
@@ -34,11 +34,7 @@ drain = "300ms"
 fn jwt_auth_works_in_every_mode() {
     for mode in ["query", "header", "first_message"] {
         let dir = tempfile::tempdir().unwrap();
-        let r = common::run(&common::plan(
-            &auth_scenario(mode, "right-secret"),
-            dir.path(),
-        ))
-        .results;
+        let r = common::run(&common::plan(&auth_scenario(mode), dir.path())).results;
         let c = &r.counters;
         assert!(!r.interrupted, "{mode}: {:?}", r.interrupt_reason);
         assert_eq!(c.connections_opened, 10, "{mode}: {c:?}");
@@ -49,14 +45,44 @@ fn jwt_auth_works_in_every_mode() {
     }
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 #[test]
 fn rejected_tokens_fail_the_stage_and_interrupt() {
+    // A server command (not the bundled server, whose secret the validator
+    // cross-checks) with a secret the scenario does not know.
+    let port = free_port();
     let dir = tempfile::tempdir().unwrap();
-    let r = common::run(&common::plan(
-        &auth_scenario("query", "wrong-secret"),
-        dir.path(),
-    ))
-    .results;
+    let toml = format!(
+        r#"
+name = "auth-rejected"
+[target]
+protocol = "chat"
+auth = {{ mode = "query", secret = "wrong-secret" }}
+[target.server]
+command = ["{bench}", "serve", "--listen", "127.0.0.1:{port}", "--jwt-secret", "right-secret"]
+url = "ws://127.0.0.1:{port}/ws"
+[[stages]]
+duration = "300ms"
+target = 10
+[[stages]]
+duration = "3s"
+target = 10
+[rooms]
+count = 1
+[[clients]]
+name = "talker"
+chat_rate = "4/s"
+"#,
+        bench = common::BENCH
+    );
+    let r = common::run(&common::plan(&toml, dir.path())).results;
     let c = &r.counters;
     assert_eq!(c.connections_opened, 0, "{c:?}");
     assert!(
@@ -70,11 +96,7 @@ fn rejected_tokens_fail_the_stage_and_interrupt() {
 
 #[test]
 fn command_target_is_started_sampled_and_stopped() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let toml = format!(
         r#"

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use bytes::Bytes;
-use tokio::sync::Notify;
+use std::task::{Context, Poll, Waker};
 
 use crate::metrics::{self, Metrics};
 
@@ -62,13 +62,17 @@ pub struct Outbox {
     pub queue: VecDeque<Outgoing>,
     pub bytes: usize,
     pub close: Option<CloseRequest>,
+    /// The connection task's waker, while it waits (a one-slot `AtomicWaker`
+    /// under the queue's lock: smaller than a `Notify` and its future).
+    waker: Option<Waker>,
+    /// A wake-up arrived while the task was not waiting.
+    woken: bool,
 }
 
 #[derive(Debug)]
 pub struct Peer {
     pub id: u64,
     outbox: Mutex<Outbox>,
-    notify: Notify,
 }
 
 impl Peer {
@@ -76,8 +80,25 @@ impl Peer {
         Self {
             id,
             outbox: Mutex::new(Outbox::default()),
-            notify: Notify::new(),
         }
+    }
+
+    /// Ready once woken since the last ready; otherwise remembers `cx`'s waker.
+    pub fn poll_woken(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut ob = self.lock();
+        if std::mem::take(&mut ob.woken) {
+            return Poll::Ready(());
+        }
+        match &ob.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => ob.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    fn wake_locked(ob: &mut Outbox) -> Option<Waker> {
+        ob.woken = true;
+        ob.waker.take()
     }
 
     /// Locks the outbox; a poisoned lock (a panic elsewhere) is still usable
@@ -86,13 +107,9 @@ impl Peer {
         self.outbox.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
-        self.notify.notified()
-    }
-
-    /// Queues one frame, enforcing the bounds. `force` skips the bound for
-    /// frames that must not be refused (replies to the connection's own
-    /// requests, history replay: they are shared or small and self-inflicted).
+    /// Queues one frame, enforcing the bounds. `force` doubles the bound for
+    /// frames that should not be refused (replies to the connection's own
+    /// requests, history replay: self-inflicted, and replays are shared).
     pub fn push(&self, item: Outgoing, limits: &QueueLimits, force: bool, m: &Metrics) {
         let mut ob = self.lock();
         if ob.close.is_some() {
@@ -107,13 +124,17 @@ impl Peer {
         ob.queue.push_back(item);
         let len = ob.queue.len();
         let mut wake = len == 1 || len % limits.batch_max == 0;
-        if !force && (ob.bytes > limits.max_bytes || len > limits.max_frames) {
+        // Forced frames (replies, replays) get twice the room, but not
+        // unbounded room: a client that never reads its acks is slow too.
+        let slack = if force { 2 } else { 1 };
+        let (max_bytes, max_frames) = (limits.max_bytes * slack, limits.max_frames * slack);
+        if ob.bytes > max_bytes || len > max_frames {
             let before = ob.queue.len();
             ob.queue.retain(|o| !o.typing);
             let shed = before - ob.queue.len();
             metrics::add(&m.typing_shed_total, shed as u64);
             ob.bytes = ob.queue.iter().map(|o| o.frame.len()).sum();
-            if ob.bytes > limits.max_bytes || ob.queue.len() > limits.max_frames {
+            if ob.bytes > max_bytes || ob.queue.len() > max_frames {
                 ob.queue = VecDeque::new();
                 ob.bytes = 0;
                 ob.close = Some(CloseRequest {
@@ -125,9 +146,14 @@ impl Peer {
                 wake = true;
             }
         }
+        let waker = if wake {
+            Self::wake_locked(&mut ob)
+        } else {
+            None
+        };
         drop(ob);
-        if wake {
-            self.notify.notify_one();
+        if let Some(w) = waker {
+            w.wake();
         }
     }
 
@@ -137,13 +163,11 @@ impl Peer {
         if ob.close.is_none() {
             ob.close = Some(req);
         }
+        let waker = Self::wake_locked(&mut ob);
         drop(ob);
-        self.notify.notify_one();
-    }
-
-    /// Wakes the task without queuing anything.
-    pub fn wake(&self) {
-        self.notify.notify_one();
+        if let Some(w) = waker {
+            w.wake();
+        }
     }
 }
 

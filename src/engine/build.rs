@@ -23,11 +23,30 @@ const LAG_P99_LIMIT_US: u64 = 50_000;
 /// Generator CPU (% of one core per worker thread) above this marks it saturated.
 const CPU_LIMIT_PER_WORKER: f64 = 90.0;
 
-/// One second of the run as the aggregator saw it.
+/// One second of the run as the aggregator keeps it: counters and the
+/// percentiles the timeseries shows, not the histograms (those go into the
+/// run totals), so a long soak does not grow by a histogram set per second.
 #[derive(Debug, Clone)]
 pub struct Second {
-    pub interval: Interval,
+    pub second: u64,
+    pub counters: Counters,
+    pub connected: u64,
+    pub delivery: Pcts,
+    pub ack: Pcts,
     pub sample: Sample,
+}
+
+impl Second {
+    pub fn new(iv: Interval, sample: Sample) -> Self {
+        Self {
+            second: iv.second,
+            delivery: pcts(iv.hist(MetricId::DeliveryLatency)),
+            ack: pcts(iv.hist(MetricId::AckLatency)),
+            counters: iv.counters,
+            connected: iv.connected,
+            sample,
+        }
+    }
 }
 
 /// Everything the aggregator collected.
@@ -93,13 +112,12 @@ fn mean(v: impl Iterator<Item = f64>) -> Option<f64> {
 }
 
 pub fn snapshot(plan: &Plan, s: &Second) -> Snapshot {
-    let iv = &s.interval;
-    let c = &iv.counters;
-    let t_us = iv.second * 1_000_000;
+    let c = &s.counters;
+    let t_us = s.second * 1_000_000;
     Snapshot {
-        t: iv.second as f64,
+        t: s.second as f64,
         stage: schedule::stage_at(&plan.stages, t_us.saturating_sub(1)),
-        clients_connected: iv.connected,
+        clients_connected: s.connected,
         clients_target: schedule::target_at(&plan.stages, t_us),
         chat_sent: c.chat_sent,
         deliveries: c.deliveries_received,
@@ -109,8 +127,8 @@ pub fn snapshot(plan: &Plan, s: &Second) -> Snapshot {
         closes: c.closes.values().sum(),
         lost: c.lost,
         connects_failed: c.connections_failed_total(),
-        delivery_latency: pcts(iv.hist(MetricId::DeliveryLatency)),
-        ack_latency: pcts(iv.hist(MetricId::AckLatency)),
+        delivery_latency: s.delivery,
+        ack_latency: s.ack,
         server_rss_bytes: s.sample.server_rss,
         server_cpu_percent: s.sample.server_cpu,
         generator_cpu_percent: s.sample.generator_cpu,
@@ -143,6 +161,16 @@ fn self_check(plan: &Plan, c: &Counters, lag: &Histogram<u64>, cpu_mean: f64) ->
     reasons
 }
 
+/// When the generator flagged itself on a machine with no CPU to spare,
+/// say so: the cure is a quieter machine or more cores, not fewer clients.
+fn machine_hint(reasons: &mut Vec<String>, machine_cpu_mean: f64) {
+    if !reasons.is_empty() && machine_cpu_mean >= 95.0 {
+        reasons.push(format!(
+            "the whole machine averaged {machine_cpu_mean:.0}% CPU: generator and server competed for cores"
+        ));
+    }
+}
+
 /// A memory slope is only reported when the fit explains the data: enough
 /// points and R² ≥ 0.5 (a run without a ramp has no slope to speak of; the
 /// raw fit stays in `memory_fit` either way).
@@ -165,33 +193,38 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
     }
 
     let samples: Vec<&Second> = col.seconds.iter().collect();
-    let server_points: Vec<(f64, f64)> = samples
+    // Memory is fitted while clients only come (ramp-up and hold): freed
+    // memory is rarely returned to the OS, so ramp-down points would bend
+    // the line without saying anything about the cost of a connection.
+    let rising = samples
+        .windows(2)
+        .position(|w| w[1].connected < w[0].connected)
+        .map_or(samples.len(), |i| i + 1);
+    let server_points: Vec<(f64, f64)> = samples[..rising]
         .iter()
-        .filter_map(|s| {
-            s.sample
-                .server_rss
-                .map(|r| (s.interval.connected as f64, r as f64))
-        })
+        .filter_map(|s| s.sample.server_rss.map(|r| (s.connected as f64, r as f64)))
         .collect();
-    let gen_points: Vec<(f64, f64)> = samples
+    let gen_points: Vec<(f64, f64)> = samples[..rising]
         .iter()
-        .map(|s| (s.interval.connected as f64, s.sample.generator_rss as f64))
+        .map(|s| (s.connected as f64, s.sample.generator_rss as f64))
         .collect();
     let server_fit = linear_fit(&server_points);
     let gen_fit = linear_fit(&gen_points);
     let server_cpu: Vec<f64> = samples.iter().filter_map(|s| s.sample.server_cpu).collect();
     let gen_cpu_mean = mean(samples.iter().map(|s| s.sample.generator_cpu)).unwrap_or(0.0);
-    let reasons = self_check(
+    let machine_cpu_mean = mean(samples.iter().map(|s| s.sample.machine_cpu)).unwrap_or(0.0);
+    let mut reasons = self_check(
         plan,
         &counters,
         totals.hist(MetricId::ScheduleLag),
         gen_cpu_mean,
     );
+    machine_hint(&mut reasons, machine_cpu_mean);
 
     let dur = col.duration_s.max(1e-3);
     let per_s_peak = samples
         .iter()
-        .map(|s| s.interval.counters.deliveries_received as f64)
+        .map(|s| s.counters.deliveries_received as f64)
         .fold(0.0, f64::max);
 
     let mut t0 = 0.0;
@@ -251,7 +284,7 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
             recording_cpu_share: None,
         },
         machine: MachineStats {
-            cpu_percent_mean: mean(samples.iter().map(|s| s.sample.machine_cpu)).unwrap_or(0.0),
+            cpu_percent_mean: machine_cpu_mean,
             softirq_percent_mean: mean(samples.iter().map(|s| s.sample.softirq)).unwrap_or(0.0),
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         },

@@ -48,13 +48,16 @@ impl RunCtx {
         let room_names = (0..plan.rooms.count)
             .map(|r| format!("{}{r}", plan.rooms.prefix))
             .collect();
-        let sources = plan
+        let mut sources: Vec<IpAddr> = plan
             .run
             .source_addrs
             .iter()
             .copied()
             .filter(|s| s.is_loopback() == addr.ip().is_loopback() && s.is_ipv4() == addr.is_ipv4())
             .collect();
+        if sources.is_empty() && addr.ip().is_loopback() && addr.is_ipv4() {
+            sources = auto_sources(plan.peak_clients());
+        }
         Self {
             target: dialect.upgrade_target(url_path),
             end_us: plan.duration().as_micros() as u64,
@@ -103,6 +106,21 @@ impl RunCtx {
             AuthMode::FirstMessage => (self.target.clone(), Vec::new(), Some(token)),
         }
     }
+}
+
+/// Clients per source address before the ephemeral port range (~28k on
+/// Linux by default) gets tight.
+const CLIENTS_PER_SOURCE: u32 = 20_000;
+
+/// For big loopback runs without `run.source_addrs`: 127.0.0.1, .2, ... so
+/// that each source address stays well inside the ephemeral port range.
+/// Small runs use the default (unbound) source.
+fn auto_sources(peak: u32) -> Vec<IpAddr> {
+    if peak <= CLIENTS_PER_SOURCE {
+        return Vec::new();
+    }
+    let n = peak.div_ceil(CLIENTS_PER_SOURCE).min(250) as u8;
+    (1..=n).map(|i| IpAddr::from([127, 0, 0, i])).collect()
 }
 
 #[derive(serde::Serialize)]

@@ -155,3 +155,22 @@ async fn run(
     let rooms = state.rooms.borrow().clone();
     let _ = tx.send(WorkerMsg::Done(Box::new(last), rooms));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_loss_merges_across_workers() {
+        let mut a = RoomTotals::new(2);
+        let mut b = RoomTotals::new(2);
+        a.acked(0, 10);
+        a.add_receiver(0, 10);
+        a.add_receiver(0, 7); // 3 behind
+        b.add_receiver(0, 9); // 1 behind
+        b.add_receiver(1, 4); // nobody acked more, but a receiver saw 5
+        b.add_receiver(1, 5);
+        a.merge(&b);
+        assert_eq!(a.tail_lost(), 3 + 1 + 1);
+    }
+}
