@@ -125,6 +125,26 @@ pub fn combine_repeats(runs: Vec<RunResults>) -> Result<RunResults, RepeatError>
     Ok(combined)
 }
 
+/// `bench run --repeat N`: calls `run_once(i)` for i in 1..=N and combines
+/// the results. An interrupted repeat (Ctrl-C, target down) stops the
+/// series: later repeats could not be compared with it, and the user asked
+/// to stop. The combined result is then marked interrupted.
+pub fn run_repeated(
+    n: u32,
+    mut run_once: impl FnMut(u32) -> anyhow::Result<RunResults>,
+) -> anyhow::Result<RunResults> {
+    let mut runs = Vec::with_capacity(n as usize);
+    for i in 1..=n.max(1) {
+        let run = run_once(i)?;
+        let stop = run.interrupted;
+        runs.push(run);
+        if stop {
+            break;
+        }
+    }
+    Ok(combine_repeats(runs)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +217,24 @@ mod tests {
             combined.generator.saturation_reasons,
             vec!["repeat 3: saturated"]
         );
+    }
+
+    #[test]
+    fn run_repeated_stops_at_an_interrupted_repeat() {
+        let mut calls = Vec::new();
+        let combined = run_repeated(5, |i| {
+            calls.push(i);
+            let mut r = run(10.0 * i as f64, 0.0);
+            r.interrupted = i == 2;
+            Ok(r)
+        })
+        .unwrap();
+        assert_eq!(calls, vec![1, 2]);
+        assert_eq!(combined.repeats.len(), 2);
+        assert!(combined.interrupted);
+        let all = run_repeated(3, |i| Ok(run(i as f64, 0.0))).unwrap();
+        assert_eq!(all.repeats.len(), 3);
+        assert_eq!(all.name, "p99=2");
     }
 
     #[test]
