@@ -29,6 +29,10 @@ pub struct RunArgs {
     /// No live view and no summary table (results are still written).
     #[arg(long, short)]
     pub quiet: bool,
+    /// Run the scenario N times; results.json keeps every repeat's values
+    /// for noise-aware `bench compare` and the median repeat's summary.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
 }
 
 /// What one run produced, for callers that want more than the exit code.
@@ -46,13 +50,31 @@ pub fn execute(args: RunArgs) -> anyhow::Result<Outcome> {
         target_url: args.url,
     };
     let plan = scenario::load(&args.scenario, &overrides)?;
-    let report = run_plan(&plan, &EngineOptions { quiet: args.quiet })?;
+    let report = run_plan_repeated(&plan, &EngineOptions { quiet: args.quiet }, args.repeat)?;
     Ok(report.outcome)
 }
 
 /// Executes a validated plan end to end: engine → thresholds → export → summary.
 pub fn run_plan(plan: &Plan, opts: &EngineOptions) -> anyhow::Result<RunReport> {
-    let mut results = engine::execute(plan, opts)?;
+    run_plan_repeated(plan, opts, 1)
+}
+
+/// [`run_plan`] with the engine run `repeat` times (see `compare::repeats`).
+pub fn run_plan_repeated(
+    plan: &Plan,
+    opts: &EngineOptions,
+    repeat: u32,
+) -> anyhow::Result<RunReport> {
+    let mut results = if repeat > 1 {
+        crate::compare::repeats::run_repeated(repeat, |i| {
+            if !opts.quiet {
+                eprintln!("repeat {i}/{repeat}");
+            }
+            engine::execute(plan, opts)
+        })?
+    } else {
+        engine::execute(plan, opts)?
+    };
     results.thresholds = crate::thresholds::evaluate(&plan.thresholds, &results);
 
     let mut manager = ExportManager::new();
@@ -92,7 +114,8 @@ fn exporter_for(format: scenario::Format) -> Option<Box<dyn Exporter>> {
     match format {
         scenario::Format::Json => Some(Box::new(crate::export::json::JsonExporter)),
         scenario::Format::Html => Some(Box::new(crate::report::HtmlExporter)),
-        _ => None,
+        scenario::Format::Junit => Some(Box::new(crate::export::junit::JunitExporter)),
+        scenario::Format::Markdown => Some(Box::new(crate::export::markdown::MarkdownExporter)),
     }
 }
 

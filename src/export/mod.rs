@@ -3,6 +3,8 @@
 //! broken HTML template never costs the user their `results.json`.
 
 pub mod json;
+pub mod junit;
+pub mod markdown;
 
 use std::path::{Path, PathBuf};
 
