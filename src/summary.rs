@@ -170,9 +170,17 @@ fn counters(w: &mut String, r: &RunResults) {
         rate(t.deliveries_per_s),
         rate(t.deliveries_per_s_peak)
     );
+    let tail = if c.lost_tail > 0 {
+        format!(
+            "; {} still missing when the drain ended",
+            group(c.lost_tail)
+        )
+    } else {
+        String::new()
+    };
     let loss = if c.deliveries_expected > 0 {
         format!(
-            "   ({} of expected)",
+            "   ({} of expected{tail})",
             percent(c.lost as f64 / c.deliveries_expected as f64)
         )
     } else {
@@ -251,6 +259,7 @@ const SHOWN_COUNTERS: &[&str] = &[
     "deliveries_received",
     "deliveries_expected",
     "lost",
+    "lost_tail",
     "duplicates",
     "out_of_order",
     "errors",
