@@ -664,6 +664,19 @@ thresholds
     }
 
     #[test]
+    fn the_tail_is_shown_as_part_of_lost() {
+        let mut r = sample();
+        r.counters.lost_tail = 3;
+        let text = render(&r, false);
+        assert!(
+            text.contains("of expected; 3 still missing when the drain ended)"),
+            "{text}"
+        );
+        // Shown with `lost`, not again under other counters.
+        assert!(!text.contains("lost tail"), "{text}");
+    }
+
+    #[test]
     fn numbers() {
         assert_eq!(group(0), "0");
         assert_eq!(group(999), "999");
