@@ -170,9 +170,17 @@ fn counters(w: &mut String, r: &RunResults) {
         rate(t.deliveries_per_s),
         rate(t.deliveries_per_s_peak)
     );
+    let tail = if c.lost_tail > 0 {
+        format!(
+            "; {} still missing when the drain ended",
+            group(c.lost_tail)
+        )
+    } else {
+        String::new()
+    };
     let loss = if c.deliveries_expected > 0 {
         format!(
-            "   ({} of expected)",
+            "   ({} of expected{tail})",
             percent(c.lost as f64 / c.deliveries_expected as f64)
         )
     } else {
@@ -251,6 +259,7 @@ const SHOWN_COUNTERS: &[&str] = &[
     "deliveries_received",
     "deliveries_expected",
     "lost",
+    "lost_tail",
     "duplicates",
     "out_of_order",
     "errors",
@@ -652,6 +661,19 @@ thresholds
             !text.contains("duplicates"),
             "zero counters are left out: {text}"
         );
+    }
+
+    #[test]
+    fn the_tail_is_shown_as_part_of_lost() {
+        let mut r = sample();
+        r.counters.lost_tail = 3;
+        let text = render(&r, false);
+        assert!(
+            text.contains("of expected; 3 still missing when the drain ended)"),
+            "{text}"
+        );
+        // Shown with `lost`, not again under other counters.
+        assert!(!text.contains("lost tail"), "{text}");
     }
 
     #[test]

@@ -196,7 +196,9 @@ fn in_window(plan: &Plan, s: &Second) -> bool {
 pub fn results(plan: &Plan, col: Collected) -> RunResults {
     let totals = &col.totals;
     let mut counters = totals.counters.clone();
-    counters.lost += col.rooms.tail_lost();
+    let tail = col.rooms.tail_lost();
+    counters.lost += tail;
+    counters.lost_tail += tail;
     counters.deliveries_expected = counters.deliveries_received + counters.lost;
 
     let mut metrics = std::collections::BTreeMap::new();

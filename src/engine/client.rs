@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use tokio::time::{sleep_until, timeout};
 
 use super::ctx::{RunCtx, LAG_TOLERANCE_US};
+use super::drain::PROBE;
 use super::metrics::{MetricId, Recorder};
 use super::pacing::{Pacer, Poisson};
 use super::rng::{SplitMix64, Stream};
@@ -264,6 +265,7 @@ impl Client {
                     if std::mem::take(&mut self.counted) {
                         ws.rec.borrow_mut().connected -= 1;
                     }
+                    ws.drain.borrow_mut().gone(self.local(ws));
                     match ended {
                         End::Stop => return true,
                         End::Finished => return false,
@@ -316,6 +318,24 @@ impl Client {
         let mut rec = ws.rec.borrow_mut();
         rec.counters().lost += lost;
         self.pending_acks.clear();
+    }
+
+    /// This client's index in its worker's tables.
+    fn local(&self, ws: &WorkerState) -> usize {
+        (self.i / ws.workers.max(1)) as usize
+    }
+
+    /// While draining: caught up when no chat of ours awaits its ack and
+    /// every joined room has reached the goal's top seq.
+    fn drain_check(&self, ws: &WorkerState) {
+        let goal = ws.goal.borrow();
+        let mut book = ws.drain.borrow_mut();
+        let mut caught_up = self.pending_acks.is_empty();
+        for t in self.tracks.iter().filter(|t| t.joined && t.tracking) {
+            book.saw(t.room, t.last);
+            caught_up &= t.last >= goal.top.get(t.room as usize).copied().unwrap_or(0);
+        }
+        book.checked(self.local(ws), goal.gen, caught_up);
     }
 
     /// After a drop: keep room state for a resume, or give it up.
@@ -374,7 +394,10 @@ impl Client {
         let mut next_ping: Option<Instant> = None;
         let mut next_drop: Option<Instant> = None;
         let drain_end = end + ctx.drain;
+        // Ready before the end of the last stage: drains after it.
+        let mut drainer = false;
         let mut draining = false;
+        let mut next_probe = drain_end;
         let mut follow = Follow::default();
         // Bytes read past the handshake head are already buffered.
         let mut buffered = true;
@@ -385,7 +408,11 @@ impl Client {
             }
             let now = Instant::now();
             // The next timer: chat, ping, planned drop, readiness, window end.
-            let mut deadline = if draining { drain_end } else { end };
+            let mut deadline = if draining {
+                drain_end.min(next_probe)
+            } else {
+                end
+            };
             if !*ready {
                 deadline = deadline.min(ready_deadline);
             } else if !draining {
@@ -527,6 +554,10 @@ impl Client {
                                 .record(MetricId::ReconnectTime, (now - d).as_micros() as u64);
                         }
                         ws.rec.borrow_mut().connected += 1;
+                        if drains && now < end {
+                            drainer = true;
+                            ws.drain.borrow_mut().will_drain(self.local(ws));
+                        }
                         // Intended sends that fell while we were away: counted, not sent.
                         let now_run = ctx.clock.run_us(now);
                         let mut skipped = 0;
@@ -558,15 +589,21 @@ impl Client {
             // Timers.
             let now = Instant::now();
             if draining {
-                if now >= drain_end {
+                if now >= drain_end || ws.goal.borrow().done {
                     self.finish_tracks(ws, true);
                     return Box::pin(self.leave(ws, io)).await;
+                }
+                if now >= next_probe {
+                    self.drain_check(ws);
+                    next_probe = now + PROBE;
                 }
                 continue;
             }
             if now >= end {
-                if drains && *ready {
+                if drainer && *ready {
                     draining = true;
+                    self.drain_check(ws);
+                    next_probe = now + PROBE;
                     continue;
                 }
                 self.finish_tracks(ws, false);

@@ -127,6 +127,7 @@ pub fn merge_counters(a: &mut Counters, b: &Counters) {
     a.deliveries_received += b.deliveries_received;
     a.deliveries_expected += b.deliveries_expected;
     a.lost += b.lost;
+    a.lost_tail += b.lost_tail;
     a.duplicates += b.duplicates;
     a.out_of_order += b.out_of_order;
     merge_map(&mut a.errors, &b.errors);

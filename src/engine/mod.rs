@@ -10,6 +10,7 @@ pub mod build;
 pub mod client;
 pub mod clock;
 pub mod ctx;
+pub mod drain;
 pub mod live;
 pub mod metrics;
 pub mod pacing;
@@ -84,6 +85,7 @@ async fn run(plan: &Plan, opts: &EngineOptions) -> anyhow::Result<RunResults> {
     let workers = plan.run.workers.max(1);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (tx, mut rx) = mpsc::unbounded_channel();
+    let (drain, goal_rx) = drain::DrainCoord::new(workers, plan.rooms.count as usize);
     let mut handles = Vec::new();
     for w in 0..workers {
         handles.push(worker::spawn(
@@ -91,6 +93,7 @@ async fn run(plan: &Plan, opts: &EngineOptions) -> anyhow::Result<RunResults> {
             w,
             workers,
             stop_rx.clone(),
+            goal_rx.clone(),
             tx.clone(),
         )?);
     }
@@ -99,7 +102,7 @@ async fn run(plan: &Plan, opts: &EngineOptions) -> anyhow::Result<RunResults> {
     let mut sigint = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
     let mut sigterm = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
 
-    let mut agg = Aggregator::new(workers, plan.rooms.count as usize);
+    let mut agg = Aggregator::new(workers, plan.rooms.count as usize, drain);
     agg.measure_after_s = build::measure_after_s(plan);
     let mut interrupted: Option<String> = None;
     let mut stop_deadline: Option<Instant> = None;
@@ -227,10 +230,11 @@ struct Aggregator {
     measure_after_s: u64,
     /// Connections (opened, failed) over the whole run, warm-up included.
     connects: (u64, u64),
+    drain: drain::DrainCoord,
 }
 
 impl Aggregator {
-    fn new(workers: usize, rooms: usize) -> Self {
+    fn new(workers: usize, rooms: usize, drain: drain::DrainCoord) -> Self {
         let mut totals = Interval::new(0);
         totals.parts = 0;
         Self {
@@ -243,6 +247,7 @@ impl Aggregator {
             workers,
             measure_after_s: 0,
             connects: (0, 0),
+            drain,
         }
     }
 
@@ -264,6 +269,7 @@ impl Aggregator {
     fn take(&mut self, m: WorkerMsg) {
         match m {
             WorkerMsg::Tick(iv) => self.add(*iv),
+            WorkerMsg::Drain(w, report) => self.drain.report(w, report),
             WorkerMsg::Done(iv, rooms) => {
                 self.add(*iv);
                 self.rooms.merge(&rooms);

@@ -13,9 +13,11 @@
 //!   counted as `resume_overlap` instead.
 //! - `deliveries_received`: first receipts of a seq (live or replayed).
 //! - `lost`: seqs still pending when the receiver stops tracking the room
-//!   (leave, close without resume, end of run), plus the *tail*: after the
-//!   drain period, for each receiver still joined, (highest seq any sender
-//!   got acked in that room, or seen by any receiver) − (receiver's last seq).
+//!   (leave, close without resume, end of run), plus the *tail*: when the
+//!   drain ends (every receiver caught up, or `[run] drain` expired; see
+//!   `engine::drain`), for each receiver still joined, (highest seq any
+//!   sender got acked in that room, or seen by any such receiver) −
+//!   (receiver's last seq). The tail is also reported as `lost_tail`.
 //! - `deliveries_expected` = `deliveries_received` + `lost`.
 //! - After a reconnect *with* resume the receiver keeps its state and the
 //!   rejoin seq opens a gap for what it missed while away; the resume replay

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::client::{self, RunCtxRef};
 use super::ctx::RunCtx;
+use super::drain::{DrainBook, DrainGoal, DrainReport, PROBE};
 use super::metrics::{Interval, Recorder};
 
 /// Per-room numbers for tail-loss accounting; merged by elementwise sum/max.
@@ -80,10 +81,17 @@ impl RoomTotals {
 pub struct WorkerState {
     pub rec: RefCell<Recorder>,
     pub rooms: RefCell<RoomTotals>,
+    pub drain: RefCell<DrainBook>,
+    /// The aggregator's current drain goal.
+    pub goal: watch::Receiver<DrainGoal>,
+    /// Workers in the run: client `i` is local index `i / workers` here.
+    pub workers: u32,
 }
 
 pub enum WorkerMsg {
     Tick(Box<Interval>),
+    /// After the last stage: this worker's drain state (worker index, report).
+    Drain(usize, DrainReport),
     Done(Box<Interval>, RoomTotals),
 }
 
@@ -93,6 +101,7 @@ pub fn spawn(
     w: usize,
     n: usize,
     stop: watch::Receiver<bool>,
+    goal: watch::Receiver<DrainGoal>,
     tx: mpsc::UnboundedSender<WorkerMsg>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
@@ -109,7 +118,7 @@ pub fn spawn(
                 }
             };
             let local = tokio::task::LocalSet::new();
-            local.block_on(&rt, run(ctx, w, n, stop, tx));
+            local.block_on(&rt, run(ctx, w, n, stop, goal, tx));
         })
 }
 
@@ -118,14 +127,19 @@ async fn run(
     w: usize,
     n: usize,
     stop: watch::Receiver<bool>,
+    goal: watch::Receiver<DrainGoal>,
     tx: mpsc::UnboundedSender<WorkerMsg>,
 ) {
+    let peak = ctx.plan.peak_clients();
+    let local_clients = (peak as usize).div_ceil(n.max(1));
     let state = Rc::new(WorkerState {
         rec: RefCell::new(Recorder::new()),
         rooms: RefCell::new(RoomTotals::new(ctx.room_names.len())),
+        drain: RefCell::new(DrainBook::new(local_clients, ctx.room_names.len())),
+        goal,
+        workers: n.max(1) as u32,
     });
     let shared = Rc::new(RunCtxRef(ctx.clone()));
-    let peak = ctx.plan.peak_clients();
     let mut clients = tokio::task::JoinSet::new();
     for i in (w as u32..peak).step_by(n.max(1)) {
         clients.spawn_local(client::run(shared.clone(), state.clone(), i, stop.clone()));
@@ -137,12 +151,25 @@ async fn run(
         Duration::from_secs(1),
     );
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Drain reports from the end of the last stage on.
+    let mut probe = tokio::time::interval_at(ctx.clock.instant_of_run_us(ctx.end_us).into(), PROBE);
+    probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let report = |state: &WorkerState| {
+        let gen = state.goal.borrow().gen;
+        state
+            .drain
+            .borrow()
+            .report(gen, &state.rooms.borrow().max_acked)
+    };
     loop {
         tokio::select! {
             _ = tick.tick() => {
                 second += 1;
                 let iv = state.rec.borrow_mut().rotate(second);
                 let _ = tx.send(WorkerMsg::Tick(Box::new(iv)));
+            }
+            _ = probe.tick() => {
+                let _ = tx.send(WorkerMsg::Drain(w, report(&state)));
             }
             done = clients.join_next() => {
                 if done.is_none() {
@@ -151,6 +178,8 @@ async fn run(
             }
         }
     }
+    // Every client has finished: nobody here is draining any more.
+    let _ = tx.send(WorkerMsg::Drain(w, report(&state)));
     let last = state.rec.borrow_mut().rotate(second + 1);
     let rooms = state.rooms.borrow().clone();
     let _ = tx.send(WorkerMsg::Done(Box::new(last), rooms));

@@ -310,6 +310,13 @@ fn summary(r: &RunResults) -> anyhow::Result<String> {
             "lost messages",
             format!("{} ({})", n(c.lost), html::percent(loss_rate)),
         ),
+        (
+            "lost at the end of the drain",
+            format!(
+                "{} (part of lost: still missing when the drain ended)",
+                n(c.lost_tail)
+            ),
+        ),
         ("duplicates", n(c.duplicates)),
         ("out of order", n(c.out_of_order)),
         ("error frames", join(&c.errors)),

@@ -75,8 +75,14 @@ pub struct Counters {
     pub acks_received: u64,
     pub deliveries_received: u64,
     pub deliveries_expected: u64,
-    /// Per-room seq gaps that no resume filled.
+    /// Per-room seq gaps that no resume filled, plus the tail still missing
+    /// when the drain ended (`lost_tail`).
     pub lost: u64,
+    /// The part of `lost` that was still missing at the end of the drain:
+    /// seqs after a still-joined receiver's last one, up to the highest seq
+    /// known in the room. Lost, or later than the drain; gaps are not in it.
+    #[serde(default)]
+    pub lost_tail: u64,
     pub duplicates: u64,
     pub out_of_order: u64,
     /// Error frames received, by code.

@@ -70,6 +70,7 @@ pub fn assert_accounting(r: &RunResults) {
         "expected = received + lost: {c:?}"
     );
     assert!(c.acks_received <= c.chat_sent, "{c:?}");
+    assert!(c.lost_tail <= c.lost, "lost_tail is part of lost: {c:?}");
     let m = &r.metrics["delivery_latency"];
     assert!(m.min <= m.p50 && m.p50 <= m.p99 && m.p99 <= m.max, "{m:?}");
 }

@@ -39,7 +39,7 @@ pub mod defaults {
     pub const BACKOFF_JITTER: f64 = 0.5;
     pub const PING_INTERVAL: &str = "10s";
     pub const CONNECT_TIMEOUT: &str = "10s";
-    pub const DRAIN: &str = "2s";
+    pub const DRAIN: &str = "5s";
     pub const ABORT_ON_CONNECT_FAILURE_SHARE: f64 = 0.5;
     pub const OUTPUT_ROOT: &str = "reports";
 }
