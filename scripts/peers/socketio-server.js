@@ -1,0 +1,258 @@
+#!/usr/bin/env node
+'use strict';
+// A Socket.IO v4 chat server with reference protocol v1's semantics expressed
+// as events, so bench's `protocol = "socketio"` dialect drives it with its
+// default event names and no mapping:
+//
+//   client → server            ack                      server → others in room
+//   join   {room}              {seq, members}           presence {room, user, status}
+//   leave  {room}              {room}                   presence (offline)
+//   chat   {room,id,text,ts}   {seq}                    chat {room, seq, from, id, text, ts}
+//   typing {room}              —                        typing {room, user}
+//   resume {room, after}       {room, replayed, complete}  (replayed chat events first)
+//   ping   any                 the same value           —   (app-level RTT)
+//   echo   any args            the same args            —   (binary attachments round trip)
+//
+// Errors are acked as {error: CODE, message}. Namespaces `/` and `/chat`
+// behave the same. With --jwt-secret or --token, a middleware checks
+// `auth.token` on CONNECT and rejects with a connect error whose message is
+// the reason and whose data is {code: "UNAUTHORIZED"}.
+//
+// With --redis URL, rooms span processes through @socket.io/redis-adapter and
+// room seqs come from Redis INCR so they stay one sequence per room.
+
+const http = require('node:http');
+const { Server } = require('socket.io');
+const {
+  parseArgs,
+  parseDuration,
+  parseIntArg,
+  parseLoopbackHost,
+  verifyJwt,
+  roomAllowed,
+  announce,
+  exitOnSignals,
+} = require('./lib/common');
+
+const opts = parseArgs(process.argv.slice(2), {
+  host: { default: '127.0.0.1', parse: parseLoopbackHost, help: 'loopback address to bind' },
+  port: { default: 8080, parse: parseIntArg, help: 'TCP port; 0 picks a free one' },
+  'jwt-secret': { default: process.env.BENCH_JWT_SECRET || '', help: 'HS256 secret; auth.token must be a valid JWT' },
+  token: { default: '', help: 'shared secret; auth.token must equal it' },
+  'ping-interval': { default: 25000, parse: parseDuration, help: 'Engine.IO pingInterval' },
+  'ping-timeout': { default: 20000, parse: parseDuration, help: 'Engine.IO pingTimeout' },
+  'history-len': { default: 100, parse: parseIntArg, help: 'chat events kept per room for resume' },
+  transports: { default: 'polling,websocket', help: 'allowed Engine.IO transports, comma-separated' },
+  redis: { default: '', help: 'redis:// URL; enables @socket.io/redis-adapter' },
+  'max-message-size': { default: 1e6, parse: parseIntArg, help: 'maxHttpBufferSize in bytes' },
+});
+process.title = opts.redis ? 'bench-peer-sio-redis' : 'bench-peer-sio';
+
+const MAX_ROOM_LEN = 128;
+const NAMESPACES = ['/', '/chat'];
+
+async function main() {
+  const httpServer = http.createServer((req, res) => {
+    // Socket.IO answers its own path; everything else lands here.
+    if ((req.url || '').startsWith('/healthz')) res.writeHead(200).end('ok');
+    else if (!res.headersSent && !(req.url || '').startsWith('/socket.io')) res.writeHead(404).end('not found');
+  });
+  const io = new Server(httpServer, {
+    pingInterval: opts['ping-interval'],
+    pingTimeout: opts['ping-timeout'],
+    transports: opts.transports.split(',').map((t) => t.trim()),
+    maxHttpBufferSize: opts['max-message-size'],
+    perMessageDeflate: false,
+    httpCompression: false,
+    serveClient: false,
+  });
+
+  let redis = null;
+  if (opts.redis) {
+    const { createClient } = require('redis');
+    const { createAdapter } = require('@socket.io/redis-adapter');
+    const pub = createClient({ url: opts.redis });
+    const sub = pub.duplicate();
+    redis = pub.duplicate();
+    await Promise.all([pub.connect(), sub.connect(), redis.connect()]);
+    io.adapter(createAdapter(pub, sub));
+    exitOnSignals(() => Promise.all([pub.quit(), sub.quit(), redis.quit()]).then(() => io.close()));
+  } else {
+    exitOnSignals(() => new Promise((resolve) => io.close(() => resolve())));
+  }
+
+  for (const name of NAMESPACES) setupNamespace(io.of(name), redis);
+
+  httpServer.listen(opts.port, opts.host, () => announce(httpServer));
+}
+
+function authMiddleware(socket, next) {
+  const secret = opts['jwt-secret'];
+  const shared = opts.token;
+  const auth = socket.handshake.auth || {};
+  const token = typeof auth.token === 'string' ? auth.token : socket.handshake.query.token;
+  if (secret) {
+    const v = verifyJwt(token, secret);
+    if (!v.ok) return next(reject(v.reason));
+    socket.data.claims = v.claims;
+    socket.data.user = v.claims.sub;
+  } else if (shared) {
+    if (token !== shared) return next(reject(token ? 'invalid token' : 'missing token'));
+  }
+  if (!socket.data.user) {
+    const given = auth.user || socket.handshake.query.user;
+    socket.data.user = typeof given === 'string' && given ? given : `u-${socket.id}`;
+  }
+  return next();
+}
+
+function reject(reason) {
+  const err = new Error(reason);
+  err.data = { code: 'UNAUTHORIZED' };
+  return err;
+}
+
+function setupNamespace(nsp, redis) {
+  /** room → { seq, history: [{seq, payload}], users: Map<user, localCount> } (per process) */
+  const rooms = new Map();
+  const roomState = (name) => {
+    let r = rooms.get(name);
+    if (!r) {
+      r = { seq: 0, history: [], users: new Map() };
+      rooms.set(name, r);
+    }
+    return r;
+  };
+  const nextSeq = async (name) => {
+    if (redis) return Number(await redis.incr(`bench:seq:${nsp.name}:${name}`));
+    return ++roomState(name).seq;
+  };
+  const currentSeq = async (name) => {
+    if (redis) return Number((await redis.get(`bench:seq:${nsp.name}:${name}`)) || 0);
+    return roomState(name).seq;
+  };
+  const memberCount = async (name) => {
+    if (redis) return (await nsp.in(name).fetchSockets()).length;
+    const set = nsp.adapter.rooms.get(name);
+    return set ? set.size : 0;
+  };
+
+  nsp.use(authMiddleware);
+  nsp.on('connection', (socket) => {
+    const user = socket.data.user;
+    const joined = new Set();
+    const reply = (ack, value) => {
+      if (typeof ack === 'function') ack(value);
+    };
+    const fail = (ack, code, message) => reply(ack, { error: code, message });
+    const roomOf = (payload, ack) => {
+      const room = payload && payload.room;
+      if (typeof room !== 'string' || room.length === 0 || room.length > MAX_ROOM_LEN) {
+        fail(ack, 'INVALID_MESSAGE', 'missing or bad field `room`');
+        return null;
+      }
+      return room;
+    };
+    const leaveRoom = (room) => {
+      if (!joined.delete(room)) return;
+      socket.leave(room);
+      const r = roomState(room);
+      const n = (r.users.get(user) || 1) - 1;
+      if (n === 0) {
+        r.users.delete(user);
+        socket.to(room).emit('presence', { room, user, status: 'offline' });
+      } else {
+        r.users.set(user, n);
+      }
+    };
+
+    socket.on('join', async (payload, ack) => {
+      const room = roomOf(payload, ack);
+      if (room === null) return;
+      if (!roomAllowed(socket.data.claims, room)) return fail(ack, 'FORBIDDEN', `room ${room} not allowed by token`);
+      if (!joined.has(room)) {
+        joined.add(room);
+        socket.join(room);
+        const r = roomState(room);
+        const n = r.users.get(user) || 0;
+        r.users.set(user, n + 1);
+        if (n === 0) socket.to(room).emit('presence', { room, user, status: 'online' });
+      }
+      try {
+        reply(ack, { seq: await currentSeq(room), members: await memberCount(room) });
+      } catch (e) {
+        fail(ack, 'INTERNAL', String(e && e.message));
+      }
+    });
+
+    socket.on('leave', (payload, ack) => {
+      const room = roomOf(payload, ack);
+      if (room === null) return;
+      if (!joined.has(room)) return fail(ack, 'NOT_IN_ROOM', `not a member of ${room}`);
+      leaveRoom(room);
+      reply(ack, { room });
+    });
+
+    socket.on('chat', async (payload, ack) => {
+      const room = roomOf(payload, ack);
+      if (room === null) return;
+      const { id, text, ts } = payload;
+      if (typeof id !== 'string' && typeof id !== 'number') return fail(ack, 'INVALID_MESSAGE', '`id` must be a string or a number');
+      if (typeof ts !== 'number') return fail(ack, 'INVALID_MESSAGE', '`ts` must be a number');
+      if (typeof text !== 'string') return fail(ack, 'INVALID_MESSAGE', 'missing field `text`');
+      if (!joined.has(room)) return fail(ack, 'NOT_IN_ROOM', `not a member of ${room}`);
+      let seq;
+      try {
+        seq = await nextSeq(room);
+      } catch (e) {
+        return fail(ack, 'INTERNAL', String(e && e.message));
+      }
+      reply(ack, { seq });
+      const event = { room, seq, from: user, id, text, ts };
+      socket.to(room).emit('chat', event);
+      const r = roomState(room);
+      r.history.push({ seq, event });
+      if (r.history.length > opts['history-len']) r.history.shift();
+    });
+
+    socket.on('typing', (payload) => {
+      const room = payload && payload.room;
+      if (typeof room === 'string' && joined.has(room)) socket.to(room).emit('typing', { room, user });
+    });
+
+    socket.on('resume', async (payload, ack) => {
+      const room = roomOf(payload, ack);
+      if (room === null) return;
+      const after = payload.after;
+      if (!Number.isInteger(after) || after < 0) return fail(ack, 'INVALID_MESSAGE', '`after` must be a non-negative integer');
+      // History is per process: with the Redis adapter a resume only replays
+      // what this process relayed, so `complete` can be false there.
+      const r = roomState(room);
+      const latest = await currentSeq(room).catch(() => r.seq);
+      const oldest = r.history.length ? r.history[0].seq : latest + 1;
+      let replayed = 0;
+      for (const h of r.history) {
+        if (h.seq > after) {
+          socket.emit('chat', h.event);
+          replayed++;
+        }
+      }
+      reply(ack, { room, replayed, complete: after >= latest || oldest <= after + 1 });
+    });
+
+    socket.on('ping', (payload, ack) => reply(ack, payload));
+    socket.on('echo', (...args) => {
+      const ack = args.length && typeof args[args.length - 1] === 'function' ? args.pop() : null;
+      if (ack) ack(...args);
+    });
+
+    socket.on('disconnect', () => {
+      for (const room of [...joined]) leaveRoom(room);
+    });
+  });
+}
+
+main().catch((e) => {
+  process.stderr.write(`socketio-server: ${e && e.stack ? e.stack : e}\n`);
+  process.exit(1);
+});
