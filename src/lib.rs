@@ -5,6 +5,8 @@
 pub mod capacity;
 pub mod cli;
 pub mod compare;
+pub mod dialect;
+pub mod engine;
 pub mod exit;
 pub mod export;
 pub mod report;

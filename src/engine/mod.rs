@@ -1,0 +1,1 @@
+//! The scenario engine (in progress).
