@@ -1,0 +1,1 @@
+//! HTTP long polling (in progress).
