@@ -123,19 +123,18 @@ function setupNamespace(nsp, redis) {
     }
     return r;
   };
-  const nextSeq = async (name) => {
-    if (redis) return Number(await redis.incr(`bench:seq:${nsp.name}:${name}`));
-    return ++roomState(name).seq;
-  };
-  const currentSeq = async (name) => {
-    if (redis) return Number((await redis.get(`bench:seq:${nsp.name}:${name}`)) || 0);
-    return roomState(name).seq;
-  };
-  const memberCount = async (name) => {
-    if (redis) return (await nsp.in(name).fetchSockets()).length;
+  // Without Redis these answer synchronously, so acks leave in the order
+  // the events came in (an `await` would let a later ping ack overtake).
+  const nextSeq = (name) => (redis ? redis.incr(`bench:seq:${nsp.name}:${name}`).then(Number) : ++roomState(name).seq);
+  const currentSeq = (name) =>
+    redis ? redis.get(`bench:seq:${nsp.name}:${name}`).then((v) => Number(v || 0)) : roomState(name).seq;
+  const memberCount = (name) => {
+    if (redis) return nsp.in(name).fetchSockets().then((s) => s.length);
     const set = nsp.adapter.rooms.get(name);
     return set ? set.size : 0;
   };
+  /** Calls `f` with the value now, or when the promise resolves. */
+  const when = (v, f, onError) => (v && typeof v.then === 'function' ? v.then(f, onError) : f(v));
 
   nsp.use(authMiddleware);
   nsp.on('connection', (socket) => {
@@ -166,7 +165,7 @@ function setupNamespace(nsp, redis) {
       }
     };
 
-    socket.on('join', async (payload, ack) => {
+    socket.on('join', (payload, ack) => {
       const room = roomOf(payload, ack);
       if (room === null) return;
       if (!roomAllowed(socket.data.claims, room)) return fail(ack, 'FORBIDDEN', `room ${room} not allowed by token`);
@@ -178,11 +177,8 @@ function setupNamespace(nsp, redis) {
         r.users.set(user, n + 1);
         if (n === 0) socket.to(room).emit('presence', { room, user, status: 'online' });
       }
-      try {
-        reply(ack, { seq: await currentSeq(room), members: await memberCount(room) });
-      } catch (e) {
-        fail(ack, 'INTERNAL', String(e && e.message));
-      }
+      const onError = (e) => fail(ack, 'INTERNAL', String(e && e.message));
+      when(currentSeq(room), (seq) => when(memberCount(room), (members) => reply(ack, { seq, members }), onError), onError);
     });
 
     socket.on('leave', (payload, ack) => {
@@ -193,26 +189,24 @@ function setupNamespace(nsp, redis) {
       reply(ack, { room });
     });
 
-    socket.on('chat', async (payload, ack) => {
+    socket.on('chat', (payload, ack) => {
       const room = roomOf(payload, ack);
       if (room === null) return;
       const { id, text, ts } = payload;
       if (typeof id !== 'string' && typeof id !== 'number') return fail(ack, 'INVALID_MESSAGE', '`id` must be a string or a number');
       if (typeof ts !== 'number') return fail(ack, 'INVALID_MESSAGE', '`ts` must be a number');
-      if (typeof text !== 'string') return fail(ack, 'INVALID_MESSAGE', 'missing field `text`');
+      // Text may arrive as a binary attachment (a Buffer): relayed as binary.
+      if (typeof text !== 'string' && !Buffer.isBuffer(text)) return fail(ack, 'INVALID_MESSAGE', 'missing field `text`');
       if (!joined.has(room)) return fail(ack, 'NOT_IN_ROOM', `not a member of ${room}`);
-      let seq;
-      try {
-        seq = await nextSeq(room);
-      } catch (e) {
-        return fail(ack, 'INTERNAL', String(e && e.message));
-      }
-      reply(ack, { seq });
-      const event = { room, seq, from: user, id, text, ts };
-      socket.to(room).emit('chat', event);
-      const r = roomState(room);
-      r.history.push({ seq, event });
-      if (r.history.length > opts['history-len']) r.history.shift();
+      const relay = (seq) => {
+        reply(ack, { seq });
+        const event = { room, seq, from: user, id, text, ts };
+        socket.to(room).emit('chat', event);
+        const r = roomState(room);
+        r.history.push({ seq, event });
+        if (r.history.length > opts['history-len']) r.history.shift();
+      };
+      when(nextSeq(room), relay, (e) => fail(ack, 'INTERNAL', String(e && e.message)));
     });
 
     socket.on('typing', (payload) => {
@@ -228,7 +222,7 @@ function setupNamespace(nsp, redis) {
       // History is per process: with the Redis adapter a resume only replays
       // what this process relayed, so `complete` can be false there.
       const r = roomState(room);
-      const latest = await currentSeq(room).catch(() => r.seq);
+      const latest = await Promise.resolve(currentSeq(room)).catch(() => r.seq);
       const oldest = r.history.length ? r.history[0].seq : latest + 1;
       let replayed = 0;
       for (const h of r.history) {

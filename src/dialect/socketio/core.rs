@@ -262,15 +262,12 @@ impl SioCore {
             (None, Some(b)) => EnginePacket::Binary(Bytes::copy_from_slice(b)),
             (None, None) => return Ok(()),
         };
-        self.on_engine(packet, wire, &mut |p, ev| match p {
-            Some(_) => {}
-            None => sink(ev),
-        })
+        self.on_engine(packet, wire, &mut |_, ev| sink(ev))
     }
 
-    /// Handles one Engine.IO packet. `sink` gets every event; for packets
-    /// that do not map to an engine event (e.g. an ack of `emit_raw`), it is
-    /// called with `Some(packet)` and `Event::Ignored` so callers can inspect it.
+    /// Handles one Engine.IO packet. `sink` gets every event, with the
+    /// Socket.IO packet behind it when there is one (so callers can read
+    /// attachments or acks of `emit_raw`, which arrive as `Event::Ignored`).
     pub fn on_engine(
         &mut self,
         packet: EnginePacket,
@@ -312,7 +309,11 @@ impl SioCore {
                 sink(None, Event::Ignored)
             }
             EnginePacket::Message(text) => {
-                if let Some(p) = self.reassembler.text(&text).map_err(|e| bad(e.to_string()))? {
+                if let Some(p) = self
+                    .reassembler
+                    .text(&text)
+                    .map_err(|e| bad(e.to_string()))?
+                {
                     self.on_packet(p, wire, sink)?;
                 }
             }
@@ -500,7 +501,10 @@ impl SioCore {
             Pending::Resume(room) => Event::Resumed {
                 room: Cow::Borrowed(room),
                 replayed: arg.get("replayed").and_then(Value::as_u64).unwrap_or(0),
-                complete: arg.get("complete").and_then(Value::as_bool).unwrap_or(false),
+                complete: arg
+                    .get("complete")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
             },
             Pending::Ping => Event::Pong {
                 ts_us: ts_value(arg),

@@ -94,7 +94,11 @@ impl EnginePacket {
         match self {
             Self::Binary(d) => {
                 out.push(b'b');
-                out.extend_from_slice(base64::engine::general_purpose::STANDARD.encode(d).as_bytes());
+                out.extend_from_slice(
+                    base64::engine::general_purpose::STANDARD
+                        .encode(d)
+                        .as_bytes(),
+                );
             }
             other => out.extend_from_slice(&other.encode_text().unwrap_or_default()),
         }

@@ -5,7 +5,8 @@
 //! - [`options`]: namespace, auth, event names and payload templates;
 //! - [`core`]: the transport-independent client state machine;
 //! - [`session`]: the [`Dialect`](crate::dialect::Dialect) over WebSocket;
-//! - [`polling`]: HTTP long polling (optionally upgraded to WebSocket).
+//! - [`polling`]: the HTTP long-polling transport;
+//! - [`client`]: a standalone client on any transport (tests, polling).
 //!
 //! Heartbeat: in Engine.IO v4 the *server* pings and the client pongs, so a
 //! client cannot time that exchange. The pong is sent at once (counted as
@@ -13,6 +14,7 @@
 //! `Action::Ping` emits the `ping` event with an ack whose argument echoes
 //! the timestamp, and the ack becomes `Event::Pong`. See `docs/socketio.md`.
 
+pub mod client;
 pub mod core;
 pub mod engineio;
 pub mod options;

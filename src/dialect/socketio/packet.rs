@@ -165,7 +165,10 @@ impl Packet {
         };
         i += digits;
         let data = if i < text.len() {
-            Some(serde_json::from_str(&text[i..]).map_err(|e| PacketError::BadJson(e.to_string()))?)
+            Some(
+                serde_json::from_str(&text[i..])
+                    .map_err(|e| PacketError::BadJson(e.to_string()))?,
+            )
         } else {
             None
         };
@@ -297,10 +300,19 @@ mod tests {
         assert_eq!(p.nsp, "/chat");
 
         let (p, _) = Packet::decode(b"1/chat,").unwrap();
-        assert_eq!((p.kind, p.nsp.as_str(), p.data), (PacketType::Disconnect, "/chat", None));
+        assert_eq!(
+            (p.kind, p.nsp.as_str(), p.data),
+            (PacketType::Disconnect, "/chat", None)
+        );
 
-        assert!(matches!(Packet::decode(b"9"), Err(PacketError::UnknownType('9'))));
-        assert!(matches!(Packet::decode(b"2[nope"), Err(PacketError::BadJson(_))));
+        assert!(matches!(
+            Packet::decode(b"9"),
+            Err(PacketError::UnknownType('9'))
+        ));
+        assert!(matches!(
+            Packet::decode(b"2[nope"),
+            Err(PacketError::BadJson(_))
+        ));
     }
 
     #[test]
