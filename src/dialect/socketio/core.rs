@@ -538,3 +538,142 @@ fn ts_value(v: &Value) -> Option<u64> {
 fn ts_field(v: &Value, key: &str) -> Option<u64> {
     v.get(key).and_then(ts_value)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Drives a core with Engine.IO text packets; returns (sent, events).
+    fn run(core: &mut SioCore, incoming: &[&str]) -> (Vec<EnginePacket>, Vec<String>) {
+        let mut sent: Vec<EnginePacket> = Vec::new();
+        let mut events = Vec::new();
+        for text in incoming {
+            let p = EnginePacket::decode_text(Bytes::copy_from_slice(text.as_bytes())).unwrap();
+            core.on_engine(p, &mut sent, &mut |_, ev| events.push(format!("{ev:?}")))
+                .unwrap();
+        }
+        (sent, events)
+    }
+
+    fn texts(sent: &[EnginePacket]) -> Vec<String> {
+        sent.iter()
+            .map(|p| String::from_utf8(p.encode_text().unwrap()).unwrap())
+            .collect()
+    }
+
+    const OPEN: &str = r#"0{"sid":"s1","upgrades":[],"pingInterval":300,"pingTimeout":200}"#;
+
+    #[test]
+    fn connects_with_auth_then_flushes_queued_actions() {
+        let mut core = SioCore::new(Arc::new(SocketIoOptions {
+            namespace: "/chat".into(),
+            auth: Some(serde_json::json!({"v": 1})),
+            ..SocketIoOptions::default()
+        }));
+        let mut early: Vec<EnginePacket> = Vec::new();
+        core.encode(&Action::Auth { token: "jwt" }, &mut early);
+        core.encode(&Action::Join { room: "r" }, &mut early);
+        assert!(early.is_empty(), "nothing before the CONNECT ack");
+        let (sent, events) = run(&mut core, &[OPEN]);
+        assert_eq!(texts(&sent), [r#"40/chat,{"token":"jwt","v":1}"#]);
+        assert_eq!(events, ["Replied"]);
+        let (sent, events) = run(&mut core, &[r#"40/chat,{"sid":"abc"}"#, "2"]);
+        assert_eq!(texts(&sent), [r#"42/chat,0["join",{"room":"r"}]"#, "3"]);
+        assert_eq!(events[0], r#"Welcome { user: "abc" }"#);
+        assert_eq!(core.pings_answered, 1);
+    }
+
+    #[test]
+    fn acks_map_back_to_actions() {
+        let mut core = SioCore::new(Arc::new(SocketIoOptions::default()));
+        run(&mut core, &[OPEN, "40"]);
+        let mut sent: Vec<EnginePacket> = Vec::new();
+        core.encode(&Action::Join { room: "r" }, &mut sent);
+        core.encode(
+            &Action::Chat {
+                room: "r",
+                id: "c.1",
+                text: "t",
+                ts_us: 10,
+            },
+            &mut sent,
+        );
+        core.encode(&Action::Ping { ts_us: 77 }, &mut sent);
+        core.encode(
+            &Action::Chat {
+                room: "x",
+                id: "c.2",
+                text: "t",
+                ts_us: 11,
+            },
+            &mut sent,
+        );
+        assert_eq!(
+            texts(&sent)[1],
+            r#"421["chat",{"id":"c.1","room":"r","text":"t","ts":10}]"#
+        );
+        let (_, events) = run(
+            &mut core,
+            &[
+                r#"430[{"seq":4,"members":2}]"#,
+                r#"431[{"seq":5}]"#,
+                r#"432[77]"#,
+                r#"433[{"error":"NOT_IN_ROOM","message":"no"}]"#,
+                r#"42["chat",{"room":"r","seq":6,"from":"u","id":9,"text":"t","ts":12}]"#,
+                r#"42["presence",{"room":"r","user":"u","status":"offline"}]"#,
+                r#"42["other",1]"#,
+            ],
+        );
+        assert_eq!(
+            events,
+            [
+                r#"Joined { room: "r", seq: 4, members: 2 }"#,
+                r#"Ack { id: "c.1", seq: 5 }"#,
+                "Pong { ts_us: Some(77) }",
+                r#"Error { code: "NOT_IN_ROOM", id: Some("c.2") }"#,
+                r#"Chat { room: "r", seq: 6, from: "u", id: "9", ts_us: Some(12) }"#,
+                r#"Presence { room: "r", user: "u", online: false }"#,
+                "Ignored",
+            ]
+        );
+        assert_eq!(core.pending_acks(), 0);
+    }
+
+    #[test]
+    fn connect_error_is_rejected_by_reason() {
+        let mut core = SioCore::new(Arc::new(SocketIoOptions::default()));
+        let (_, events) = run(
+            &mut core,
+            &[
+                OPEN,
+                r#"44{"message":"invalid signature","data":{"code":"UNAUTHORIZED"}}"#,
+            ],
+        );
+        assert_eq!(events[1], r#"Rejected { reason: "invalid signature" }"#);
+        assert!(!core.is_connected());
+    }
+
+    #[test]
+    fn binary_chat_text_goes_as_attachment() {
+        let mut core = SioCore::new(Arc::new(SocketIoOptions {
+            binary_text: true,
+            ..SocketIoOptions::default()
+        }));
+        run(&mut core, &[OPEN, "40"]);
+        let mut sent: Vec<EnginePacket> = Vec::new();
+        core.encode(
+            &Action::Chat {
+                room: "r",
+                id: "1",
+                text: "bytes",
+                ts_us: 3,
+            },
+            &mut sent,
+        );
+        assert_eq!(
+            String::from_utf8(sent[0].encode_text().unwrap()).unwrap(),
+            r#"451-0["chat",{"id":"1","room":"r","text":{"_placeholder":true,"num":0},"ts":3}]"#
+        );
+        assert_eq!(sent[1], EnginePacket::Binary(Bytes::from_static(b"bytes")));
+    }
+}
