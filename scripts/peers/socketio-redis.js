@@ -9,8 +9,8 @@
 // WebSocket transport only: long polling across processes needs sticky
 // sessions, which this launcher does not add.
 //
-// Process titles: primary `bench-peer-sio-redis-primary`, workers
-// `bench-peer-sio-redis`, so `server_process = "bench-peer-sio-redis"` samples
+// Process titles: primary `bench-sio-main`, workers
+// `bench-sioredis`, so `server_process = "bench-sioredis"` samples
 // the workers; the redis-server child is named `redis-server`.
 
 const cluster = require('node:cluster');
@@ -30,7 +30,7 @@ const opts = parseArgs(process.argv.slice(2), {
   'ping-interval': { default: 25000, parse: parseDuration, help: 'passed to workers (ms)' },
   'ping-timeout': { default: 20000, parse: parseDuration, help: 'passed to workers (ms)' },
 });
-process.title = 'bench-peer-sio-redis-primary';
+process.title = 'bench-sio-main';
 
 function freePort() {
   return new Promise((resolve, reject) => {

@@ -46,7 +46,8 @@ const opts = parseArgs(process.argv.slice(2), {
   redis: { default: '', help: 'redis:// URL; enables @socket.io/redis-adapter' },
   'max-message-size': { default: 1e6, parse: parseIntArg, help: 'maxHttpBufferSize in bytes' },
 });
-process.title = opts.redis ? 'bench-peer-sio-redis' : 'bench-peer-sio';
+// Short titles (≤ 15 chars, the kernel's comm length) so `server_process` matches them.
+process.title = opts.redis ? 'bench-sioredis' : 'bench-peer-sio';
 
 const MAX_ROOM_LEN = 128;
 const NAMESPACES = ['/', '/chat'];
