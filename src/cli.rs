@@ -15,6 +15,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once; boxing would only complicate clap
 pub enum Command {
     /// Run a scenario and write results.json, report.html and a summary.
     Run(crate::run::RunArgs),

@@ -13,6 +13,8 @@ pub mod report;
 pub mod results;
 pub mod run;
 pub mod scenario;
+pub mod summary;
+pub mod thresholds;
 
 use exit::Outcome;
 

@@ -1,18 +1,538 @@
-//! Server configuration: flags, environment and an optional TOML file
-//! (placeholder until the reference-server issue lands).
+//! Server configuration: command-line flags, the `BENCH_JWT_SECRET`
+//! environment variable and an optional TOML file, resolved into one
+//! [`Config`]. Precedence: flag/env > file > built-in default.
+//!
+//! Flags are `Option`s so that an omitted flag can fall back to the file;
+//! the defaults shown in `--help` are written into the help text and a unit
+//! test checks them against [`Config::default`] so they cannot drift.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::chaos::{ChaosConfig, Overload, Stall};
+use crate::units::{parse_duration, parse_size};
 
 /// Flags shared by the `reference-server` binary and `bench serve`.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct ServerArgs {
-    /// Address to listen on; port 0 picks a free port.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    /// Address to listen on; port 0 picks a free port [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<SocketAddr>,
+    /// TOML file with the same keys as these flags (e.g. `heartbeat-interval = "10s"`); flags win
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// HS256 secret; when set, every connection must present a JWT [default: none, auth off]
+    #[arg(
+        long,
+        env = "BENCH_JWT_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub jwt_secret: Option<String>,
+    /// WebSocket ping interval [default: 30s]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub heartbeat_interval: Option<Duration>,
+    /// Close a connection whose pong is this late [default: 10s]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub heartbeat_timeout: Option<Duration>,
+    /// Time allowed for the first-frame `auth` when no token came with the upgrade [default: 5s]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub auth_timeout: Option<Duration>,
+    /// Frames per second per connection (token bucket refill); 0 disables [default: 20]
+    #[arg(long, value_name = "PER_SEC")]
+    pub rate_limit: Option<f64>,
+    /// Token bucket size [default: 40]
+    #[arg(long, value_name = "FRAMES")]
+    pub rate_burst: Option<u32>,
+    /// Rate-limited frames within --rate-abuse-window that close the connection with 1008 [default: 100]
+    #[arg(long, value_name = "FRAMES")]
+    pub rate_abuse_limit: Option<u32>,
+    /// Window for counting rate-limit abuse [default: 10s]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub rate_abuse_window: Option<Duration>,
+    /// Coalesce outbound frames into `batch` frames for this long; 0 = off [default: 0]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub batch_window: Option<Duration>,
+    /// Most messages in one `batch` frame [default: 64]
+    #[arg(long, value_name = "N")]
+    pub batch_max: Option<usize>,
+    /// Largest inbound WebSocket message; bigger closes with 1009 [default: 64KiB]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub max_message_size: Option<u64>,
+    /// Most open WebSocket connections; more get HTTP 503 [default: 10000]
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Most rooms one connection may be in [default: 100]
+    #[arg(long, value_name = "N")]
+    pub max_rooms_per_conn: Option<usize>,
+    /// Longest room name, in bytes [default: 128]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub max_room_len: Option<u64>,
+    /// Longest chat text, in bytes; longer gets TOO_LARGE [default: 16KiB]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub max_text_len: Option<u64>,
+    /// Outbound queue bound per connection, in bytes; over it after shedding typing closes with 1013 [default: 1MiB]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub max_queue_bytes: Option<u64>,
+    /// Outbound queue bound per connection, in frames [default: 4096]
+    #[arg(long, value_name = "N")]
+    pub max_queue_frames: Option<usize>,
+    /// Chat messages kept per room for `resume` [default: 100]
+    #[arg(long, value_name = "N")]
+    pub history_len: Option<usize>,
+    /// How long an empty room keeps its history before it is forgotten [default: 5m]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub room_ttl: Option<Duration>,
+    /// Comma-separated `Origin` values allowed to upgrade; others get 403 [default: any]
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub allowed_origins: Option<Vec<String>>,
+    /// Time allowed for the HTTP request head [default: 10s]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub handshake_timeout: Option<Duration>,
+    /// On SIGTERM/SIGINT, wait at most this long for connections to close [default: 5s]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub drain_timeout: Option<Duration>,
+    /// Worker threads; 0 = one per core [default: 0]
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Log filter for stderr (tracing syntax, e.g. `info` or `reference_server=debug`) [default: warn]
+    #[arg(long, value_name = "FILTER")]
+    pub log: Option<String>,
+    /// TEST ONLY: extra delay added to every chat delivery [default: 0]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub chaos_delay: Option<Duration>,
+    /// TEST ONLY: share (0..1) of chat deliveries silently dropped; history keeps them [default: 0]
+    #[arg(long, value_name = "SHARE")]
+    pub chaos_drop: Option<f64>,
+    /// TEST ONLY: seed for --chaos-drop [default: 0]
+    #[arg(long, value_name = "N")]
+    pub chaos_seed: Option<u64>,
+    /// TEST ONLY: every PERIOD, freeze all delivery for DURATION, e.g. `2s:200ms` [default: off]
+    #[arg(long, value_name = "PERIOD:DURATION")]
+    pub chaos_stall: Option<String>,
+    /// TEST ONLY: extra heap bytes held per connection [default: 0]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub chaos_pad: Option<u64>,
+    /// TEST ONLY: above RATE deliveries/s (last second), add DELAY to every delivery, e.g. `50000:20ms` [default: off]
+    #[arg(long, value_name = "RATE:DELAY")]
+    pub chaos_overload: Option<String>,
 }
 
-/// Runs the server until SIGTERM/SIGINT; returns the process outcome.
-pub fn serve_blocking<O: From<u8>>(_args: ServerArgs) -> O {
-    eprintln!("reference server: not implemented yet");
-    O::from(1)
+/// The resolved configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub jwt_secret: Option<String>,
+    pub heartbeat_interval: Duration,
+    pub heartbeat_timeout: Duration,
+    pub auth_timeout: Duration,
+    pub rate_limit: f64,
+    pub rate_burst: u32,
+    pub rate_abuse_limit: u32,
+    pub rate_abuse_window: Duration,
+    pub batch_window: Duration,
+    pub batch_max: usize,
+    pub max_message_size: usize,
+    pub max_connections: usize,
+    pub max_rooms_per_conn: usize,
+    pub max_room_len: usize,
+    pub max_text_len: usize,
+    pub max_queue_bytes: usize,
+    pub max_queue_frames: usize,
+    pub history_len: usize,
+    pub room_ttl: Duration,
+    pub allowed_origins: Vec<String>,
+    pub handshake_timeout: Duration,
+    pub drain_timeout: Duration,
+    pub workers: usize,
+    pub log: String,
+    pub chaos: ChaosConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            jwt_secret: None,
+            heartbeat_interval: Duration::from_secs(30),
+            heartbeat_timeout: Duration::from_secs(10),
+            auth_timeout: Duration::from_secs(5),
+            rate_limit: 20.0,
+            rate_burst: 40,
+            rate_abuse_limit: 100,
+            rate_abuse_window: Duration::from_secs(10),
+            batch_window: Duration::ZERO,
+            batch_max: 64,
+            max_message_size: 64 * 1024,
+            max_connections: 10_000,
+            max_rooms_per_conn: 100,
+            max_room_len: 128,
+            max_text_len: 16 * 1024,
+            max_queue_bytes: 1024 * 1024,
+            max_queue_frames: 4096,
+            history_len: 100,
+            room_ttl: Duration::from_secs(300),
+            allowed_origins: Vec::new(),
+            handshake_timeout: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(5),
+            workers: 0,
+            log: "warn".into(),
+            chaos: ChaosConfig::default(),
+        }
+    }
+}
+
+/// A configuration mistake by the user (bad flag value, bad file): exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// The TOML file: the same names as the flags (kebab-case).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    listen: Option<String>,
+    jwt_secret: Option<String>,
+    heartbeat_interval: Option<String>,
+    heartbeat_timeout: Option<String>,
+    auth_timeout: Option<String>,
+    rate_limit: Option<f64>,
+    rate_burst: Option<u32>,
+    rate_abuse_limit: Option<u32>,
+    rate_abuse_window: Option<String>,
+    batch_window: Option<String>,
+    batch_max: Option<usize>,
+    max_message_size: Option<SizeValue>,
+    max_connections: Option<usize>,
+    max_rooms_per_conn: Option<usize>,
+    max_room_len: Option<SizeValue>,
+    max_text_len: Option<SizeValue>,
+    max_queue_bytes: Option<SizeValue>,
+    max_queue_frames: Option<usize>,
+    history_len: Option<usize>,
+    room_ttl: Option<String>,
+    allowed_origins: Option<Vec<String>>,
+    handshake_timeout: Option<String>,
+    drain_timeout: Option<String>,
+    workers: Option<usize>,
+    log: Option<String>,
+    chaos_delay: Option<String>,
+    chaos_drop: Option<f64>,
+    chaos_seed: Option<u64>,
+    chaos_stall: Option<String>,
+    chaos_pad: Option<SizeValue>,
+    chaos_overload: Option<String>,
+}
+
+/// A size in a TOML file: either an integer or a string like `"64KiB"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum SizeValue {
+    Bytes(u64),
+    Text(String),
+}
+
+fn file_duration(key: &str, v: Option<String>) -> Result<Option<Duration>, ConfigError> {
+    v.map(|s| parse_duration(&s).map_err(|e| ConfigError(format!("`{key}`: {e}"))))
+        .transpose()
+}
+
+fn file_size(key: &str, v: Option<SizeValue>) -> Result<Option<u64>, ConfigError> {
+    v.map(|s| match s {
+        SizeValue::Bytes(n) => Ok(n),
+        SizeValue::Text(t) => parse_size(&t).map_err(|e| ConfigError(format!("`{key}`: {e}"))),
+    })
+    .transpose()
+}
+
+impl ServerArgs {
+    /// Reads the TOML file, if any, and resolves everything into a [`Config`].
+    pub fn resolve(&self) -> Result<Config, ConfigError> {
+        let mut file_args = match &self.config {
+            Some(path) => load_file(path)?,
+            None => ServerArgs::default(),
+        };
+        file_args.overlay(self.clone());
+        file_args.into_config()
+    }
+
+    /// Every field set in `over` replaces the one in `self`.
+    fn overlay(&mut self, over: ServerArgs) {
+        macro_rules! take {
+            ($($f:ident),*) => { $( if over.$f.is_some() { self.$f = over.$f; } )* };
+        }
+        take!(
+            listen,
+            config,
+            jwt_secret,
+            heartbeat_interval,
+            heartbeat_timeout,
+            auth_timeout,
+            rate_limit,
+            rate_burst,
+            rate_abuse_limit,
+            rate_abuse_window,
+            batch_window,
+            batch_max,
+            max_message_size,
+            max_connections,
+            max_rooms_per_conn,
+            max_room_len,
+            max_text_len,
+            max_queue_bytes,
+            max_queue_frames,
+            history_len,
+            room_ttl,
+            allowed_origins,
+            handshake_timeout,
+            drain_timeout,
+            workers,
+            log,
+            chaos_delay,
+            chaos_drop,
+            chaos_seed,
+            chaos_stall,
+            chaos_pad,
+            chaos_overload
+        );
+    }
+
+    fn into_config(self) -> Result<Config, ConfigError> {
+        let d = Config::default();
+        let usize_of = |v: Option<u64>, default: usize| v.map_or(default, |n| n as usize);
+        let chaos = ChaosConfig {
+            delay: self.chaos_delay.unwrap_or_default(),
+            drop: self.chaos_drop.unwrap_or(0.0),
+            seed: self.chaos_seed.unwrap_or(0),
+            stall: self.chaos_stall.as_deref().map(Stall::parse).transpose()?,
+            pad: usize_of(self.chaos_pad, 0),
+            overload: self
+                .chaos_overload
+                .as_deref()
+                .map(Overload::parse)
+                .transpose()?,
+        };
+        let c = Config {
+            listen: self.listen.unwrap_or(d.listen),
+            jwt_secret: self.jwt_secret.filter(|s| !s.is_empty()),
+            heartbeat_interval: self.heartbeat_interval.unwrap_or(d.heartbeat_interval),
+            heartbeat_timeout: self.heartbeat_timeout.unwrap_or(d.heartbeat_timeout),
+            auth_timeout: self.auth_timeout.unwrap_or(d.auth_timeout),
+            rate_limit: self.rate_limit.unwrap_or(d.rate_limit),
+            rate_burst: self.rate_burst.unwrap_or(d.rate_burst),
+            rate_abuse_limit: self.rate_abuse_limit.unwrap_or(d.rate_abuse_limit),
+            rate_abuse_window: self.rate_abuse_window.unwrap_or(d.rate_abuse_window),
+            batch_window: self.batch_window.unwrap_or(d.batch_window),
+            batch_max: self.batch_max.unwrap_or(d.batch_max),
+            max_message_size: usize_of(self.max_message_size, d.max_message_size),
+            max_connections: self.max_connections.unwrap_or(d.max_connections),
+            max_rooms_per_conn: self.max_rooms_per_conn.unwrap_or(d.max_rooms_per_conn),
+            max_room_len: usize_of(self.max_room_len, d.max_room_len),
+            max_text_len: usize_of(self.max_text_len, d.max_text_len),
+            max_queue_bytes: usize_of(self.max_queue_bytes, d.max_queue_bytes),
+            max_queue_frames: self.max_queue_frames.unwrap_or(d.max_queue_frames),
+            history_len: self.history_len.unwrap_or(d.history_len),
+            room_ttl: self.room_ttl.unwrap_or(d.room_ttl),
+            allowed_origins: self
+                .allowed_origins
+                .unwrap_or_default()
+                .into_iter()
+                .map(|o| o.trim().to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            handshake_timeout: self.handshake_timeout.unwrap_or(d.handshake_timeout),
+            drain_timeout: self.drain_timeout.unwrap_or(d.drain_timeout),
+            workers: self.workers.unwrap_or(d.workers),
+            log: self.log.unwrap_or(d.log),
+            chaos,
+        };
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+fn load_file(path: &Path) -> Result<ServerArgs, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+    let f: FileConfig = toml::from_str(&text)
+        .map_err(|e| ConfigError(format!("{}: {}", path.display(), e.message())))?;
+    let listen = f
+        .listen
+        .map(|s| {
+            s.parse::<SocketAddr>()
+                .map_err(|e| ConfigError(format!("`listen`: `{s}`: {e}")))
+        })
+        .transpose()?;
+    Ok(ServerArgs {
+        listen,
+        config: None,
+        jwt_secret: f.jwt_secret,
+        heartbeat_interval: file_duration("heartbeat-interval", f.heartbeat_interval)?,
+        heartbeat_timeout: file_duration("heartbeat-timeout", f.heartbeat_timeout)?,
+        auth_timeout: file_duration("auth-timeout", f.auth_timeout)?,
+        rate_limit: f.rate_limit,
+        rate_burst: f.rate_burst,
+        rate_abuse_limit: f.rate_abuse_limit,
+        rate_abuse_window: file_duration("rate-abuse-window", f.rate_abuse_window)?,
+        batch_window: file_duration("batch-window", f.batch_window)?,
+        batch_max: f.batch_max,
+        max_message_size: file_size("max-message-size", f.max_message_size)?,
+        max_connections: f.max_connections,
+        max_rooms_per_conn: f.max_rooms_per_conn,
+        max_room_len: file_size("max-room-len", f.max_room_len)?,
+        max_text_len: file_size("max-text-len", f.max_text_len)?,
+        max_queue_bytes: file_size("max-queue-bytes", f.max_queue_bytes)?,
+        max_queue_frames: f.max_queue_frames,
+        history_len: f.history_len,
+        room_ttl: file_duration("room-ttl", f.room_ttl)?,
+        allowed_origins: f.allowed_origins,
+        handshake_timeout: file_duration("handshake-timeout", f.handshake_timeout)?,
+        drain_timeout: file_duration("drain-timeout", f.drain_timeout)?,
+        workers: f.workers,
+        log: f.log,
+        chaos_delay: file_duration("chaos-delay", f.chaos_delay)?,
+        chaos_drop: f.chaos_drop,
+        chaos_seed: f.chaos_seed,
+        chaos_stall: f.chaos_stall,
+        chaos_pad: file_size("chaos-pad", f.chaos_pad)?,
+        chaos_overload: f.chaos_overload,
+    })
+}
+
+impl Config {
+    /// Rejects values that would make the server misbehave rather than fail loudly.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError(m.to_owned()));
+        if self.heartbeat_interval.is_zero() || self.heartbeat_timeout.is_zero() {
+            return bad("--heartbeat-interval and --heartbeat-timeout must be above 0");
+        }
+        if self.auth_timeout.is_zero() || self.handshake_timeout.is_zero() {
+            return bad("--auth-timeout and --handshake-timeout must be above 0");
+        }
+        if !(self.rate_limit.is_finite() && self.rate_limit >= 0.0) {
+            return bad("--rate-limit must be a number >= 0 (0 disables)");
+        }
+        if self.rate_limit > 0.0 && self.rate_burst == 0 {
+            return bad("--rate-burst must be at least 1 when --rate-limit is on");
+        }
+        if self.batch_max == 0 {
+            return bad("--batch-max must be at least 1");
+        }
+        if self.max_message_size < 128 {
+            return bad("--max-message-size must be at least 128 bytes");
+        }
+        if self.max_connections == 0 || self.max_rooms_per_conn == 0 {
+            return bad("--max-connections and --max-rooms-per-conn must be at least 1");
+        }
+        if self.max_room_len == 0 || self.max_queue_frames == 0 || self.max_queue_bytes < 1024 {
+            return bad("--max-room-len and --max-queue-frames must be at least 1, --max-queue-bytes at least 1KiB");
+        }
+        if !(0.0..=1.0).contains(&self.chaos.drop) {
+            return bad("--chaos-drop must be a share between 0 and 1");
+        }
+        Ok(())
+    }
+}
+
+/// Runs the server until SIGTERM/SIGINT and returns the process outcome:
+/// 0 after a graceful shutdown, 2 for a configuration error, 1 otherwise.
+/// Prints exactly one `listening on HOST:PORT` line to stdout once accepting.
+pub fn serve_blocking<O: From<u8>>(args: ServerArgs) -> O {
+    let config = match args.resolve() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return O::from(2);
+        }
+    };
+    crate::server::init_logging(&config.log);
+    match crate::server::serve_until_signal(config) {
+        Ok(()) => O::from(0),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            O::from(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::units::{format_duration, format_size};
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ServerArgs,
+    }
+
+    #[test]
+    fn help_shows_the_real_defaults() {
+        let help = Cli::command().render_long_help().to_string();
+        let d = Config::default();
+        let expect = [
+            format!("[default: {}]", d.listen),
+            format!("[default: {}]", format_duration(d.heartbeat_interval)),
+            format!("[default: {}]", format_duration(d.heartbeat_timeout)),
+            format!("[default: {}]", format_duration(d.auth_timeout)),
+            format!("[default: {}]", d.rate_limit),
+            format!("[default: {}]", d.rate_burst),
+            format!("[default: {}]", d.rate_abuse_limit),
+            format!("[default: {}]", d.batch_max),
+            format!("[default: {}]", format_size(d.max_message_size as u64)),
+            format!("[default: {}]", d.max_connections),
+            format!("[default: {}]", d.max_rooms_per_conn),
+            format!("[default: {}]", format_size(d.max_room_len as u64)),
+            format!("[default: {}]", format_size(d.max_text_len as u64)),
+            format!("[default: {}]", format_size(d.max_queue_bytes as u64)),
+            format!("[default: {}]", d.max_queue_frames),
+            format!("[default: {}]", d.history_len),
+            format!("[default: {}]", format_duration(d.room_ttl)),
+            format!("[default: {}]", format_duration(d.drain_timeout)),
+            format!("[default: {}]", d.log),
+        ];
+        for e in expect {
+            assert!(help.contains(&e), "help lacks {e}:\n{help}");
+        }
+    }
+
+    #[test]
+    fn file_then_flags_take_precedence() {
+        let dir = std::env::temp_dir().join(format!("rs-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("server.toml");
+        std::fs::write(
+            &path,
+            "heartbeat-interval = \"7s\"\nrate-limit = 5\nmax-message-size = \"8KiB\"\nchaos-stall = \"2s:200ms\"\n",
+        )
+        .unwrap();
+        let cli =
+            Cli::try_parse_from(["x", "--config", path.to_str().unwrap(), "--rate-limit", "9"])
+                .unwrap();
+        let c = cli.args.resolve().unwrap();
+        assert_eq!(c.heartbeat_interval, Duration::from_secs(7));
+        assert_eq!(c.rate_limit, 9.0);
+        assert_eq!(c.max_message_size, 8192);
+        let stall = c.chaos.stall.unwrap();
+        assert_eq!(stall.period, Duration::from_secs(2));
+        assert_eq!(stall.duration, Duration::from_millis(200));
+
+        std::fs::write(&path, "heartbeat-intervl = \"7s\"\n").unwrap();
+        let err = cli.args.resolve().unwrap_err().to_string();
+        assert!(err.contains("heartbeat-intervl"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        let cli = Cli::try_parse_from(["x", "--chaos-drop", "1.5"]).unwrap();
+        assert!(cli.args.resolve().is_err());
+        let cli = Cli::try_parse_from(["x", "--chaos-stall", "200ms:2s"]).unwrap();
+        assert!(cli.args.resolve().is_err());
+        assert!(Cli::try_parse_from(["x", "--heartbeat-interval", "10"]).is_err());
+    }
 }

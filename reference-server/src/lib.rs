@@ -1,7 +1,21 @@
 //! The bundled reference chat server for `bench`, and the pieces it shares
 //! with the load generator: the v1 wire protocol and a small WebSocket codec.
+//!
+//! Server modules: `config` (flags, TOML), `server` (accept loop, shutdown),
+//! `http` (routes and upgrade checks), `conn` (one connection's task), `peer`
+//! (its bounded outbound queue), `hub` (rooms, presence, history, fan-out),
+//! `auth`, `ratelimit`, `metrics` and `chaos` (test-only fault injection).
 
+pub mod auth;
+pub mod chaos;
 pub mod config;
+pub mod conn;
+pub mod http;
+pub mod hub;
+pub mod metrics;
+pub mod peer;
 pub mod protocol;
+pub mod ratelimit;
+pub mod server;
 pub mod units;
 pub mod ws;

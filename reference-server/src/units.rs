@@ -1,6 +1,6 @@
 //! Human-written quantities shared by server flags and scenario files:
-//! durations like `30s`, `250ms`, `1.5m`, `5us`. One parser, so a duration
-//! means the same thing everywhere.
+//! durations like `30s`, `250ms`, `1.5m`, `5us`, and byte sizes like `64KiB`.
+//! One parser each, so a quantity means the same thing everywhere.
 
 use std::time::Duration;
 
@@ -61,6 +61,52 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid size `{input}`: {why} (write e.g. `65536`, `64KiB`, `1MiB`)")]
+pub struct SizeError {
+    pub input: String,
+    pub why: &'static str,
+}
+
+/// Parses a byte count: a bare integer, or a number with `B`, `KiB`, `MiB`
+/// or `GiB` (binary units; `K`/`M`/`G` are accepted as the same).
+pub fn parse_size(input: &str) -> Result<u64, SizeError> {
+    let s = input.trim();
+    let err = |why| SizeError {
+        input: input.to_owned(),
+        why,
+    };
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num.parse().map_err(|_| err("not a number"))?;
+    let multiplier = match unit.trim() {
+        "" | "B" => 1.0,
+        "K" | "KiB" | "k" | "kib" => 1024.0,
+        "M" | "MiB" | "mib" => 1024.0 * 1024.0,
+        "G" | "GiB" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(err("unknown unit")),
+    };
+    let bytes = value * multiplier;
+    if !bytes.is_finite() || bytes > 1e15 || bytes.fract() != 0.0 {
+        return Err(err("out of range or not a whole number of bytes"));
+    }
+    Ok(bytes as u64)
+}
+
+/// The shortest exact rendering of a byte count in the units above.
+pub fn format_size(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    if bytes >= KIB * KIB && bytes % (KIB * KIB) == 0 {
+        format!("{}MiB", bytes / (KIB * KIB))
+    } else if bytes >= KIB && bytes % KIB == 0 {
+        format!("{}KiB", bytes / KIB)
+    } else {
+        bytes.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +124,22 @@ mod tests {
             "unknown unit"
         );
         assert_eq!(parse_duration("x1s").unwrap_err().why, "not a number");
+    }
+
+    #[test]
+    fn sizes_parse_and_format() {
+        assert_eq!(parse_size("65536"), Ok(65536));
+        assert_eq!(parse_size("64KiB"), Ok(65536));
+        assert_eq!(parse_size("1.5KiB"), Ok(1536));
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_size("3 parsecs").unwrap_err().why, "unknown unit");
+        assert_eq!(
+            parse_size("0.5").unwrap_err().why,
+            "out of range or not a whole number of bytes"
+        );
+        for s in ["0", "100", "64KiB", "1MiB"] {
+            assert_eq!(format_size(parse_size(s).unwrap()), s);
+        }
     }
 
     #[test]

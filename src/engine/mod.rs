@@ -1,1 +1,288 @@
-//! The scenario engine (in progress).
+//! The scenario engine: starts the target, runs the simulated clients on
+//! worker threads, aggregates their per-second metric intervals, samples
+//! resources, shows the live view, and returns [`RunResults`].
+//!
+//! Stopping: Ctrl-C (SIGINT/SIGTERM), the target dying, or a failed stage
+//! (too many failed connects) stop the clients at once; the results still
+//! cover everything measured and are marked interrupted with the reason.
+
+pub mod build;
+pub mod client;
+pub mod clock;
+pub mod ctx;
+pub mod live;
+pub mod metrics;
+pub mod pacing;
+pub mod rng;
+pub mod sampler;
+pub mod schedule;
+pub mod target;
+pub mod tracker;
+pub mod worker;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{mpsc, watch};
+
+use crate::results::RunResults;
+use crate::scenario::Plan;
+use build::{Collected, Second};
+use metrics::{Interval, MetricId};
+use worker::{RoomTotals, WorkerMsg};
+
+/// How the engine presents itself; nothing here changes what is measured.
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    /// No live view or progress lines.
+    pub quiet: bool,
+}
+
+/// Consecutive seconds of only refused connects (and nobody connected)
+/// after which the target counts as down.
+const REFUSED_SECONDS: usize = 3;
+/// Extra time allowed after the drain for workers to finish.
+const FINISH_GRACE: Duration = Duration::from_secs(10);
+/// After a stop request, how long to wait for workers to report.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs a validated plan and returns its results. Must not be called from
+/// inside a tokio runtime (it builds its own).
+pub fn execute(plan: &Plan, opts: &EngineOptions) -> anyhow::Result<RunResults> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the aggregator runtime")?;
+    rt.block_on(run(plan, opts))
+}
+
+async fn run(plan: &Plan, opts: &EngineOptions) -> anyhow::Result<RunResults> {
+    let dialect = crate::dialect::for_target(&plan.target)?;
+    let mut live = live::LiveView::new(opts.quiet);
+    let mut target = target::start(&plan.target.endpoint)?;
+    let mut pids = plan.target.server_pids.clone();
+    pids.extend(target.pid());
+    let mut sampler = sampler::Sampler::new(pids, plan.target.server_process.as_deref());
+
+    let clock = clock::Clock::start_now();
+    let started_at = chrono::Utc::now().to_rfc3339();
+    let host = format!("{}:{}", target.url.host, target.url.port);
+    let ctx = Arc::new(ctx::RunCtx::new(
+        Arc::new(plan.clone()),
+        dialect,
+        target.addr,
+        host,
+        &target.url.path,
+        clock,
+    ));
+
+    let workers = plan.run.workers.max(1);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut handles = Vec::new();
+    for w in 0..workers {
+        handles.push(worker::spawn(
+            ctx.clone(),
+            w,
+            workers,
+            stop_rx.clone(),
+            tx.clone(),
+        )?);
+    }
+    drop(tx);
+
+    let mut sigint = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+
+    let mut agg = Aggregator::new(workers, plan.rooms.count as usize);
+    let mut interrupted: Option<String> = None;
+    let mut stop_deadline: Option<Instant> = None;
+    let hard_end = clock.start + plan.duration() + plan.run.drain + FINISH_GRACE;
+    // Finalize second k a little after the workers' tick for it.
+    let mut tick = tokio::time::interval_at(
+        (clock.start + Duration::from_millis(1_200)).into(),
+        Duration::from_secs(1),
+    );
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut refused_streak = 0usize;
+
+    while agg.done < workers {
+        let mut reason: Option<String> = None;
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(m) => agg.take(m),
+                None => break,
+            },
+            _ = tick.tick() => {
+                let sample = sampler.sample();
+                if let Some(iv) = agg.finalize_next(sample) {
+                    let c = &iv.interval.counters;
+                    refused_streak = if c.connections_failed.get("refused").copied().unwrap_or(0) > 0
+                        && c.connections_opened == 0
+                        && iv.interval.connected == 0
+                    {
+                        refused_streak + 1
+                    } else {
+                        0
+                    };
+                    let snap = build::snapshot(plan, iv);
+                    live.update(&live::LiveLine {
+                        t: snap.t,
+                        stage: snap.stage,
+                        stages: plan.stages.len(),
+                        connected: snap.clients_connected,
+                        target: snap.clients_target,
+                        chat_per_s: snap.chat_sent,
+                        deliveries_per_s: snap.deliveries,
+                        p99_ms: agg.p99_so_far(),
+                        errors: agg.totals.counters.errors_total(),
+                    });
+                }
+                if let Some(st) = target.exited() {
+                    reason = Some(format!("the target server exited ({st})"));
+                } else if refused_streak >= REFUSED_SECONDS {
+                    reason = Some(format!("the target refused every connection for {REFUSED_SECONDS} s"));
+                } else if let Some(share) = plan.run.abort_on_connect_failure_share {
+                    let c = &agg.totals.counters;
+                    let failed = c.connections_failed_total();
+                    let attempts = failed + c.connections_opened;
+                    if attempts >= 20 && failed as f64 / attempts as f64 >= share {
+                        let t = clock.run_us(Instant::now());
+                        reason = Some(format!(
+                            "stage {} failed: {failed} of {attempts} connection attempts failed",
+                            schedule::stage_at(&plan.stages, t) + 1
+                        ));
+                    }
+                }
+                if Instant::now() > hard_end && interrupted.is_none() {
+                    reason = Some("clients did not finish after the drain period".into());
+                }
+                if stop_deadline.is_some_and(|d| Instant::now() > d) {
+                    live.note("workers did not stop in time; writing what was measured");
+                    break;
+                }
+            }
+            _ = sigint.recv() => reason = Some("interrupted (SIGINT)".into()),
+            _ = sigterm.recv() => reason = Some("interrupted (SIGTERM)".into()),
+        }
+        if let Some(r) = reason {
+            if interrupted.is_none() {
+                live.note(&format!("stopping: {r}"));
+                interrupted = Some(r);
+                let _ = stop_tx.send(true);
+                stop_deadline = Some(Instant::now() + STOP_GRACE);
+            } else {
+                // A second signal: stop waiting.
+                break;
+            }
+        }
+    }
+    let _ = stop_tx.send(true);
+    while let Ok(m) = rx.try_recv() {
+        agg.take(m);
+    }
+    let duration_s = clock.start.elapsed().as_secs_f64();
+    let last_sample = sampler.sample();
+    agg.finalize_all(last_sample);
+    live.finish();
+    target.stop();
+    for h in handles {
+        if h.is_finished() {
+            let _ = h.join();
+        }
+    }
+    let server_pids = sampler.server_pids();
+    Ok(build::results(
+        plan,
+        Collected {
+            started_at,
+            duration_s,
+            interrupted,
+            totals: agg.totals,
+            seconds: agg.seconds,
+            rooms: agg.rooms,
+            server_pids,
+        },
+    ))
+}
+
+/// Merges worker intervals by second and into whole-run totals.
+struct Aggregator {
+    totals: Interval,
+    pending: BTreeMap<u64, Interval>,
+    seconds: Vec<Second>,
+    next_second: u64,
+    rooms: RoomTotals,
+    done: usize,
+    /// Connected clients per worker (latest), so partial seconds stay right.
+    workers: usize,
+}
+
+impl Aggregator {
+    fn new(workers: usize, rooms: usize) -> Self {
+        let mut totals = Interval::new(0);
+        totals.parts = 0;
+        Self {
+            totals,
+            pending: BTreeMap::new(),
+            seconds: Vec::new(),
+            next_second: 1,
+            rooms: RoomTotals::new(rooms),
+            done: 0,
+            workers,
+        }
+    }
+
+    fn add(&mut self, iv: Interval) {
+        self.totals.merge(&iv);
+        let second = iv.second.max(self.next_second);
+        match self.pending.get_mut(&second) {
+            Some(p) => p.merge(&iv),
+            None => {
+                self.pending.insert(second, iv);
+            }
+        }
+    }
+
+    fn take(&mut self, m: WorkerMsg) {
+        match m {
+            WorkerMsg::Tick(iv) => self.add(*iv),
+            WorkerMsg::Done(iv, rooms) => {
+                self.add(*iv);
+                self.rooms.merge(&rooms);
+                self.done += 1;
+            }
+        }
+    }
+
+    /// Closes the oldest pending second with this resource sample.
+    fn finalize_next(&mut self, sample: sampler::Sample) -> Option<&Second> {
+        let k = self.next_second;
+        let iv = self.pending.remove(&k)?;
+        self.next_second = k + 1;
+        let _ = self.workers;
+        self.seconds.push(Second {
+            interval: iv,
+            sample,
+        });
+        self.seconds.last()
+    }
+
+    fn finalize_all(&mut self, sample: sampler::Sample) {
+        let rest = std::mem::take(&mut self.pending);
+        for (_, iv) in rest {
+            self.seconds.push(Second {
+                interval: iv,
+                sample,
+            });
+        }
+    }
+
+    fn p99_so_far(&self) -> Option<f64> {
+        let h = self.totals.hist(MetricId::DeliveryLatency);
+        (!h.is_empty()).then(|| h.value_at_quantile(0.99) as f64 / 1000.0)
+    }
+}

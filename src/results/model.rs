@@ -83,6 +83,15 @@ pub struct Counters {
     pub errors: BTreeMap<String, u64>,
     /// Sends that started later than intended by more than the lag tolerance.
     pub late_sends: u64,
+    /// Intended chat sends that fell while their client was disconnected
+    /// (reconnecting), so were not sent; counted rather than skipped silently.
+    #[serde(default)]
+    pub chat_skipped_offline: u64,
+    /// Already-received chats that a resume replayed again (the replay
+    /// overlaps live delivery after the rejoin); deduplicated as a real
+    /// client would, so not counted as `duplicates`.
+    #[serde(default)]
+    pub resume_overlap: u64,
 }
 
 impl Counters {

@@ -59,6 +59,7 @@ pub enum Endpoint {
     Command {
         argv: Vec<String>,
         url: WsUrl,
+        #[serde(serialize_with = "human_duration")]
         ready_timeout: Duration,
     },
 }
@@ -104,12 +105,14 @@ pub struct AuthPlan {
     #[serde(skip_serializing)]
     pub secret: String,
     /// Lifetime of each minted token (`exp` = now + ttl).
+    #[serde(serialize_with = "human_duration")]
     pub ttl: Duration,
 }
 
 /// One `[[stages]]` entry: ramp linearly to `target` clients over `duration`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Stage {
+    #[serde(serialize_with = "human_duration")]
     pub duration: Duration,
     pub target: u32,
 }
@@ -141,10 +144,12 @@ pub struct Population {
     pub message_size: SizeRange,
     pub typing: bool,
     /// Mean time between planned disconnects (exponential); None = never.
+    #[serde(serialize_with = "human_duration_opt")]
     pub reconnect_every: Option<Duration>,
     pub reconnect_backoff: Backoff,
     pub resume: bool,
     /// Application-level ping every this often, for `ping_rtt`; None = off.
+    #[serde(serialize_with = "human_duration_opt")]
     pub ping_interval: Option<Duration>,
 }
 
@@ -156,7 +161,9 @@ pub struct SizeRange {
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Backoff {
+    #[serde(serialize_with = "human_duration")]
     pub initial: Duration,
+    #[serde(serialize_with = "human_duration")]
     pub max: Duration,
     /// Fraction of each delay randomised, 0..=1.
     pub jitter: f64,
@@ -221,11 +228,26 @@ pub struct RunOptions {
     pub workers: usize,
     /// Loopback source addresses to spread client sockets over (ephemeral port limit).
     pub source_addrs: Vec<IpAddr>,
+    #[serde(serialize_with = "human_duration")]
     pub connect_timeout: Duration,
     /// After the last stage: keep receiving this long so in-flight deliveries count.
+    #[serde(serialize_with = "human_duration")]
     pub drain: Duration,
     /// Stop the run early when this share of connection attempts has failed.
     pub abort_on_connect_failure_share: Option<f64>,
+}
+
+/// Durations serialize as the scenario file writes them (`"30s"`,
+/// `"250ms"`), so `results.json`'s `scenario` reads like the input.
+fn human_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&reference_server::units::format_duration(*d))
+}
+
+fn human_duration_opt<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => human_duration(d, s),
+        None => s.serialize_none(),
+    }
 }
 
 /// Command-line values that override or extend the scenario file

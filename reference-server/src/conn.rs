@@ -1,0 +1,672 @@
+//! One upgraded WebSocket connection: a single small task that reads and
+//! answers client frames, drains its outbound queue (batching if enabled),
+//! keeps the heartbeat, and closes with the right code.
+//!
+//! Memory: an idle connection holds no read buffer (`WsIo` drops it), an
+//! empty outbound queue (no allocation), one timer and a handful of words of
+//! state; everything per-message is allocated on demand and freed.
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::io;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde_json::value::RawValue;
+
+use crate::auth::RoomAcl;
+use crate::hub::{encode, Room};
+use crate::metrics::{self};
+use crate::peer::{CloseRequest, Outgoing, Peer};
+use crate::protocol::{ClientFrame, ErrorCode, RawFrame, ServerFrame};
+use crate::ratelimit::{RateLimiter, Verdict};
+use crate::server::Shared;
+use crate::ws::{close_code, close_payload, server_frame, Fill, Message, OpCode, WsIo};
+
+/// Messages handled per wake-up before output gets a turn.
+const READ_BUDGET: usize = 64;
+/// How long a server-initiated close waits for the peer's close frame.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
+
+/// How the main loop ended.
+#[derive(Debug)]
+enum End {
+    /// The peer closed or vanished; nothing more to send.
+    Done,
+    /// The server closes with this code.
+    Close {
+        code: u16,
+        reason: Cow<'static, str>,
+        flush_first: bool,
+    },
+}
+
+impl End {
+    fn close(code: u16, reason: impl Into<Cow<'static, str>>) -> Self {
+        End::Close {
+            code,
+            reason: reason.into(),
+            flush_first: true,
+        }
+    }
+}
+
+impl From<CloseRequest> for End {
+    fn from(r: CloseRequest) -> Self {
+        End::Close {
+            code: r.code,
+            reason: Cow::Borrowed(r.reason),
+            flush_first: r.flush_first,
+        }
+    }
+}
+
+/// Who the connection belongs to once authenticated.
+#[derive(Debug)]
+pub struct Identity {
+    pub user: Arc<str>,
+    pub acl: RoomAcl,
+}
+
+pub struct Conn {
+    io: WsIo,
+    peer: Arc<Peer>,
+    shared: Arc<Shared>,
+    /// `None` until the first-frame `auth` succeeds.
+    identity: Option<Identity>,
+    rooms: Vec<Arc<Room>>,
+    limiter: RateLimiter,
+    hb_deadline: Instant,
+    /// When the unanswered ping was sent.
+    ping_sent: Option<Instant>,
+    auth_deadline: Option<Instant>,
+    batch_since: Option<Instant>,
+    input_pending: bool,
+    _pad: Option<Box<[u8]>>,
+}
+
+enum Pull {
+    Close(CloseRequest),
+    /// Nothing more to pull now; wake again at this instant, if any.
+    Wait(Option<Instant>),
+}
+
+impl Conn {
+    pub fn new(io: WsIo, peer: Arc<Peer>, shared: Arc<Shared>, identity: Option<Identity>) -> Self {
+        let now = Instant::now();
+        let cfg = &shared.config;
+        let auth_deadline = identity.is_none().then(|| now + cfg.auth_timeout);
+        Self {
+            limiter: RateLimiter::new(&shared.rate_limits, now),
+            hb_deadline: now + cfg.heartbeat_interval,
+            _pad: shared.chaos.pad(),
+            io,
+            peer,
+            identity: None,
+            rooms: Vec::new(),
+            ping_sent: None,
+            auth_deadline,
+            batch_since: None,
+            input_pending: false,
+            shared,
+        }
+        .with_identity(identity)
+    }
+
+    fn with_identity(mut self, identity: Option<Identity>) -> Self {
+        if let Some(id) = identity {
+            self.authenticated(id);
+        }
+        self
+    }
+
+    fn authenticated(&mut self, id: Identity) {
+        self.auth_deadline = None;
+        let welcome = encode(&ServerFrame::Welcome {
+            user: id.user.as_ref().into(),
+            conn: self.peer.id,
+            heartbeat_ms: self.shared.config.heartbeat_interval.as_millis() as u64,
+        });
+        self.identity = Some(id);
+        self.shared.hub.reply(&self.peer, welcome);
+    }
+
+    /// Runs the connection to its end, then leaves every room.
+    pub async fn run(mut self) {
+        let end = match self.main_loop().await {
+            Ok(end) => end,
+            Err(e) => {
+                tracing::debug!(conn = self.peer.id, "connection i/o error: {e}");
+                End::Done
+            }
+        };
+        if let End::Close {
+            code,
+            reason,
+            flush_first,
+        } = end
+        {
+            tracing::debug!(conn = self.peer.id, code, %reason, "closing");
+            let linger = match self.shared.drain_deadline() {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => CLOSE_LINGER,
+            };
+            self.close(code, &reason, flush_first, linger).await;
+        }
+        // `Drop` leaves the rooms and unregisters.
+    }
+
+    async fn main_loop(&mut self) -> io::Result<End> {
+        let far = far_future();
+        let sleep = tokio::time::sleep_until(far.into());
+        tokio::pin!(sleep);
+        let mut armed = far;
+        let peer = self.peer.clone();
+        loop {
+            let now = Instant::now();
+            if let Some(end) = self.check_timers(now) {
+                return Ok(end);
+            }
+            let mut next = self.hb_deadline;
+            if let Some(a) = self.auth_deadline {
+                next = next.min(a);
+            }
+            let stalled = self.shared.chaos.stalled_until(now);
+            if let Some(until) = stalled {
+                next = next.min(until);
+            } else if self.io.pending_bytes() == 0 {
+                // Only pull once the socket took everything: the backlog stays
+                // in the bounded queue, where backpressure applies.
+                match self.pull(now) {
+                    Pull::Close(req) => return Ok(req.into()),
+                    Pull::Wait(Some(t)) => next = next.min(t),
+                    Pull::Wait(None) => {}
+                }
+            }
+            if self.io.pending_bytes() > 0 && stalled.is_none() {
+                self.io.try_flush()?;
+            }
+            if next != armed {
+                sleep.as_mut().reset(next.into());
+                armed = next;
+            }
+            let reading = stalled.is_none();
+            let writing = self.io.pending_bytes() > 0 && stalled.is_none();
+            let input_pending = self.input_pending;
+            tokio::select! {
+                biased;
+                _ = peer.notified() => {}
+                r = self.io.stream().readable(), if reading && !input_pending => {
+                    r?;
+                    if let Some(end) = self.read_input()? {
+                        return Ok(end);
+                    }
+                }
+                _ = std::future::ready(()), if reading && input_pending => {
+                    if let Some(end) = self.read_input()? {
+                        return Ok(end);
+                    }
+                }
+                r = self.io.stream().writable(), if writing => { r?; }
+                _ = &mut sleep => {}
+            }
+        }
+    }
+
+    /// Heartbeat and auth deadlines.
+    fn check_timers(&mut self, now: Instant) -> Option<End> {
+        if self.auth_deadline.is_some_and(|d| now >= d) {
+            return Some(self.auth_failed("no auth frame within the auth timeout"));
+        }
+        if now >= self.hb_deadline {
+            if self.ping_sent.is_some() {
+                metrics::inc(&self.shared.metrics.heartbeat_timeouts_total);
+                return Some(End::Close {
+                    code: close_code::GOING_AWAY,
+                    reason: "heartbeat timeout".into(),
+                    flush_first: false,
+                });
+            }
+            self.io.queue(server_frame(OpCode::Ping, b""));
+            self.ping_sent = Some(now);
+            self.hb_deadline = now + self.shared.config.heartbeat_timeout;
+        }
+        None
+    }
+
+    /// Moves ready frames from the shared queue to the socket's write queue.
+    fn pull(&mut self, now: Instant) -> Pull {
+        let cfg = &self.shared.config;
+        let batching = !cfg.batch_window.is_zero();
+        let mut ob = self.peer.lock();
+        if let Some(req) = ob.close {
+            if req.flush_first {
+                let items = std::mem::take(&mut ob.queue);
+                ob.bytes = 0;
+                drop(ob);
+                self.write_items(items, false);
+            }
+            return Pull::Close(req);
+        }
+        if ob.queue.is_empty() {
+            self.batch_since = None;
+            return Pull::Wait(None);
+        }
+        if batching {
+            let due = *self.batch_since.get_or_insert(now) + cfg.batch_window;
+            if now < due && ob.queue.len() < cfg.batch_max {
+                return Pull::Wait(Some(due));
+            }
+        }
+        let ready = ob
+            .queue
+            .iter()
+            .take_while(|o| o.not_before.is_none_or(|t| t <= now))
+            .count();
+        let items = if ready == ob.queue.len() {
+            ob.bytes = 0;
+            std::mem::take(&mut ob.queue)
+        } else {
+            let items: VecDeque<Outgoing> = ob.queue.drain(..ready).collect();
+            ob.bytes -= items.iter().map(|o| o.frame.len()).sum::<usize>();
+            items
+        };
+        let next = ob.queue.front().and_then(|o| o.not_before);
+        drop(ob);
+        self.batch_since = None;
+        self.write_items(items, batching);
+        Pull::Wait(next)
+    }
+
+    fn write_items(&mut self, items: VecDeque<Outgoing>, batching: bool) {
+        if items.is_empty() {
+            return;
+        }
+        let m = &self.shared.metrics;
+        metrics::add(&m.messages_out_total, items.len() as u64);
+        if !batching {
+            metrics::add(&m.frames_out_total, items.len() as u64);
+            for o in items {
+                self.io.queue(o.frame);
+            }
+            return;
+        }
+        let max = self.shared.config.batch_max;
+        let mut frames = 0u64;
+        let items: Vec<Outgoing> = items.into();
+        for chunk in items.chunks(max) {
+            frames += 1;
+            if chunk.len() == 1 {
+                self.io.queue(chunk[0].frame.clone());
+            } else {
+                self.io.queue(batch_frame(chunk));
+            }
+        }
+        metrics::add(&m.frames_out_total, frames);
+    }
+
+    /// Reads and handles buffered input; stops after a budget so output gets a turn.
+    fn read_input(&mut self) -> io::Result<Option<End>> {
+        let mut handled = 0;
+        loop {
+            loop {
+                let msg = match self.io.decode() {
+                    Ok(Some(msg)) => msg,
+                    Ok(None) => break,
+                    Err(e) => {
+                        metrics::inc(&self.shared.metrics.protocol_errors_total);
+                        if e.close_code() == close_code::TOO_BIG {
+                            self.error(ErrorCode::TooLarge, &e.to_string(), None);
+                        }
+                        return Ok(Some(End::close(e.close_code(), e.to_string())));
+                    }
+                };
+                let result = std::panic::catch_unwind(AssertUnwindSafe(|| self.handle(msg)));
+                match result {
+                    Ok(Some(end)) => return Ok(Some(end)),
+                    Ok(None) => {}
+                    Err(_) => {
+                        tracing::error!(conn = self.peer.id, "handler panicked");
+                        return Ok(Some(End::close(
+                            close_code::INTERNAL_ERROR,
+                            "internal error",
+                        )));
+                    }
+                }
+                handled += 1;
+                if handled >= READ_BUDGET {
+                    self.input_pending = true;
+                    return Ok(None);
+                }
+            }
+            match self.io.fill()? {
+                Fill::Data => {}
+                Fill::WouldBlock => {
+                    self.input_pending = false;
+                    return Ok(None);
+                }
+                Fill::Eof => return Ok(Some(End::Done)),
+            }
+        }
+    }
+
+    fn handle(&mut self, msg: Message) -> Option<End> {
+        match msg {
+            Message::Text(data) => {
+                metrics::inc(&self.shared.metrics.frames_in_total);
+                self.handle_text(&data)
+            }
+            Message::Binary(_) => {
+                metrics::inc(&self.shared.metrics.frames_in_total);
+                if self.identity.is_none() {
+                    return Some(self.auth_failed("the first frame must be a JSON `auth` frame"));
+                }
+                self.error(
+                    ErrorCode::InvalidMessage,
+                    "binary frames are not supported; send JSON text frames",
+                    None,
+                );
+                None
+            }
+            Message::Ping(payload) => {
+                self.io.queue(server_frame(OpCode::Pong, &payload));
+                None
+            }
+            Message::Pong(_) => {
+                if let Some(sent) = self.ping_sent.take() {
+                    self.hb_deadline = sent + self.shared.config.heartbeat_interval;
+                }
+                None
+            }
+            Message::Close(frame) => {
+                let payload = frame
+                    .map(|f| close_payload(echo_code(f.code), ""))
+                    .unwrap_or_default();
+                self.io.queue(server_frame(OpCode::Close, &payload));
+                Some(End::Done)
+            }
+        }
+    }
+
+    fn handle_text(&mut self, data: &[u8]) -> Option<End> {
+        let Some(identity) = &self.identity else {
+            return self.handle_auth(data);
+        };
+        let user = identity.user.clone();
+        let shared = self.shared.clone();
+        let verdict = self.limiter.check(&self.shared.rate_limits, Instant::now());
+        if verdict == Verdict::Abusive {
+            return Some(self.abusive());
+        }
+        let raw: Result<RawFrame<'_>, _> = serde_json::from_slice(data);
+        let id = raw.as_ref().ok().and_then(|r| r.id);
+        if verdict == Verdict::Limited {
+            metrics::inc(&self.shared.metrics.rate_limited_total);
+            self.error(
+                ErrorCode::RateLimited,
+                "rate limit exceeded; frame dropped",
+                id,
+            );
+            return None;
+        }
+        let raw = match raw {
+            Ok(raw) => raw,
+            Err(e) => {
+                self.error(ErrorCode::ParseError, &format!("invalid JSON: {e}"), None);
+                return None;
+            }
+        };
+        let frame = match ClientFrame::from_raw(raw) {
+            Ok(f) => f,
+            Err(e) => {
+                self.error(e.code, &e.message, id);
+                return None;
+            }
+        };
+        let cfg = &shared.config;
+        let hub = &shared.hub;
+        match frame {
+            ClientFrame::Auth { .. } => {
+                self.error(ErrorCode::InvalidMessage, "already authenticated", id);
+            }
+            ClientFrame::Join { room } => {
+                if room.is_empty() || room.len() > cfg.max_room_len {
+                    let msg = format!("room name must be 1 to {} bytes", cfg.max_room_len);
+                    self.error(ErrorCode::InvalidMessage, &msg, id);
+                } else if !self.identity.as_ref().is_some_and(|i| i.acl.allows(&room)) {
+                    self.error(
+                        ErrorCode::Forbidden,
+                        "your token does not allow this room",
+                        id,
+                    );
+                } else if self.find_room(&room).is_none()
+                    && self.rooms.len() >= cfg.max_rooms_per_conn
+                {
+                    let msg = format!("at most {} rooms per connection", cfg.max_rooms_per_conn);
+                    self.error(ErrorCode::InvalidMessage, &msg, id);
+                } else {
+                    let (r, _) = hub.join(&self.peer, &user, &room);
+                    if self.find_room(&room).is_none() {
+                        self.rooms.push(r);
+                    }
+                }
+            }
+            ClientFrame::Leave { room } => match self.find_room(&room) {
+                Some(i) => {
+                    let r = self.rooms.swap_remove(i);
+                    hub.leave(&self.peer, &user, &r, true);
+                }
+                None => self.not_in_room(&room, id),
+            },
+            ClientFrame::Chat { room, id, text, ts } => {
+                if text.len() > cfg.max_text_len {
+                    let msg = format!("text is longer than {} bytes", cfg.max_text_len);
+                    self.error(ErrorCode::TooLarge, &msg, Some(id));
+                } else {
+                    match self.find_room(&room) {
+                        Some(i) => hub.chat(&self.peer, &user, &self.rooms[i], id, &text, ts),
+                        None => self.not_in_room(&room, Some(id)),
+                    }
+                }
+            }
+            ClientFrame::Typing { room } => match self.find_room(&room) {
+                Some(i) => hub.typing(&self.peer, &user, &self.rooms[i]),
+                None => self.not_in_room(&room, id),
+            },
+            ClientFrame::Resume { room, after } => match self.find_room(&room) {
+                Some(i) => hub.resume(&self.peer, &self.rooms[i], after),
+                None => self.not_in_room(&room, id),
+            },
+            ClientFrame::Ping { ts } => {
+                hub.reply(&self.peer, encode(&ServerFrame::Pong { ts }));
+            }
+        }
+        None
+    }
+
+    fn abusive(&mut self) -> End {
+        let m = &self.shared.metrics;
+        metrics::inc(&m.rate_limited_total);
+        metrics::inc(&m.rate_limit_closes_total);
+        End::close(close_code::POLICY, "repeated rate limit violations")
+    }
+
+    fn handle_auth(&mut self, data: &[u8]) -> Option<End> {
+        let token = match ClientFrame::parse(data) {
+            Ok(ClientFrame::Auth { token }) => token,
+            Ok(_) => return Some(self.auth_failed("the first frame must be an `auth` frame")),
+            Err(e) => {
+                return Some(
+                    self.auth_failed(&format!("the first frame must be an `auth` frame: {e}")),
+                )
+            }
+        };
+        let Some(verifier) = &self.shared.verifier else {
+            return Some(self.auth_failed("auth is not enabled"));
+        };
+        match verifier.verify(&token) {
+            Ok(claims) => {
+                self.authenticated(Identity {
+                    user: Arc::from(claims.sub),
+                    acl: RoomAcl::from_claims(claims.rooms),
+                });
+                None
+            }
+            Err(e) => Some(self.auth_failed(&e.0)),
+        }
+    }
+
+    fn auth_failed(&mut self, why: &str) -> End {
+        metrics::inc(&self.shared.metrics.auth_failures_total);
+        self.error(ErrorCode::Unauthorized, why, None);
+        End::close(close_code::POLICY, why.to_owned())
+    }
+
+    fn find_room(&self, name: &str) -> Option<usize> {
+        self.rooms.iter().position(|r| *r.name == *name)
+    }
+
+    fn not_in_room(&mut self, room: &str, id: Option<&RawValue>) {
+        self.error(ErrorCode::NotInRoom, &format!("join `{room}` first"), id);
+    }
+
+    fn error(&mut self, code: ErrorCode, message: &str, id: Option<&RawValue>) {
+        metrics::inc(&self.shared.metrics.error_frames_total);
+        let frame = encode(&ServerFrame::Error {
+            code,
+            message: message.into(),
+            id,
+        });
+        self.shared.hub.reply(&self.peer, frame);
+    }
+
+    /// Sends a close frame (after the queue, if `flush_first`) and waits a
+    /// little for the peer's close so the TCP teardown is clean.
+    async fn close(&mut self, code: u16, reason: &str, flush_first: bool, linger: Duration) {
+        let deadline = tokio::time::Instant::now() + linger;
+        if flush_first {
+            let items = {
+                let mut ob = self.peer.lock();
+                ob.bytes = 0;
+                std::mem::take(&mut ob.queue)
+            };
+            self.write_items(items, false);
+        }
+        self.io
+            .queue(server_frame(OpCode::Close, &close_payload(code, reason)));
+        if tokio::time::timeout_at(deadline, self.io.flush())
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let _ = tokio::time::timeout_at(deadline, self.await_peer_close()).await;
+    }
+
+    async fn await_peer_close(&mut self) -> io::Result<()> {
+        loop {
+            while let Ok(Some(msg)) = self.io.decode() {
+                if matches!(msg, Message::Close(_)) {
+                    return Ok(());
+                }
+            }
+            match self.io.fill()? {
+                Fill::Data => {}
+                Fill::WouldBlock => self.io.stream().readable().await?,
+                Fill::Eof => return Ok(()),
+            }
+        }
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if let Some(id) = &self.identity {
+            for room in self.rooms.drain(..) {
+                self.shared.hub.leave(&self.peer, &id.user, &room, false);
+            }
+        }
+        self.shared.unregister(self.peer.id);
+    }
+}
+
+/// Echoes a client's close code when it is one a server may send back.
+fn echo_code(code: u16) -> u16 {
+    match code {
+        1000..=1003 | 1007..=1014 | 3000..=4999 => code,
+        _ => close_code::PROTOCOL_ERROR,
+    }
+}
+
+/// Combines several queued frames into one `batch` frame without re-encoding
+/// them: each queued frame's JSON payload is copied after its header.
+fn batch_frame(items: &[Outgoing]) -> Bytes {
+    const HEAD: &[u8] = br#"{"type":"batch","messages":["#;
+    const TAIL: &[u8] = b"]}";
+    let payloads: Vec<&[u8]> = items.iter().map(|o| frame_payload(&o.frame)).collect();
+    let len =
+        HEAD.len() + TAIL.len() + payloads.iter().map(|p| p.len()).sum::<usize>() + payloads.len()
+            - 1;
+    let mut out = BytesMut::with_capacity(len + 10);
+    out.put_u8(0x80 | OpCode::Text as u8);
+    if len < 126 {
+        out.put_u8(len as u8);
+    } else if len <= u16::MAX as usize {
+        out.put_u8(126);
+        out.put_u16(len as u16);
+    } else {
+        out.put_u8(127);
+        out.put_u64(len as u64);
+    }
+    out.put_slice(HEAD);
+    for (i, p) in payloads.iter().enumerate() {
+        if i > 0 {
+            out.put_u8(b',');
+        }
+        out.put_slice(p);
+    }
+    out.put_slice(TAIL);
+    out.freeze()
+}
+
+/// The payload of an unmasked server frame produced by `server_frame`.
+fn frame_payload(frame: &[u8]) -> &[u8] {
+    let header = match frame.get(1).map(|b| b & 0x7F) {
+        Some(126) => 4,
+        Some(127) => 10,
+        Some(_) => 2,
+        None => return &[],
+    };
+    frame.get(header..).unwrap_or(&[])
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_frame_wraps_payloads_in_order() {
+        let a = server_frame(OpCode::Text, br#"{"type":"pong","ts":1}"#);
+        let big = format!(r#"{{"type":"pong","ts":{}}}"#, "1".repeat(300));
+        let b = server_frame(OpCode::Text, big.as_bytes());
+        let frame = batch_frame(&[Outgoing::now(a), Outgoing::now(b)]);
+        let mut buf = BytesMut::from(&frame[..]);
+        let mut d = crate::ws::Decoder::new(crate::ws::Role::Client, 1 << 20);
+        let Some(Message::Text(text)) = d.decode(&mut buf).unwrap() else {
+            panic!("not text")
+        };
+        let mut n = 0;
+        crate::protocol::for_each_server_frame(&text, |f| {
+            assert_eq!(f.kind.as_deref(), Some("pong"));
+            n += 1;
+        })
+        .unwrap();
+        assert_eq!(n, 2);
+    }
+}

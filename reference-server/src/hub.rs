@@ -1,0 +1,329 @@
+//! Rooms: membership, per-user presence, sequence numbers, history and
+//! fan-out.
+//!
+//! Each room has its own lock; a chat is sequenced, stored and queued to
+//! every member under it, so every member sees a room's messages in seq
+//! order. Each frame is encoded once and the same `Bytes` is queued to all
+//! recipients. The room map's lock is taken only on join/leave/reaping
+//! (lock order: map, then room, then a peer's outbox).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde_json::value::RawValue;
+
+use crate::chaos::Chaos;
+use crate::metrics::{self, Metrics};
+use crate::peer::{Outgoing, Peer, QueueLimits};
+use crate::protocol::{PresenceStatus, ServerFrame};
+use crate::ws::{server_frame, OpCode};
+
+/// Encodes a server frame as one complete, shareable WebSocket text frame.
+pub fn encode(frame: &ServerFrame<'_>) -> Bytes {
+    server_frame(OpCode::Text, frame.to_json().as_bytes())
+}
+
+#[derive(Debug)]
+pub struct Room {
+    pub name: Arc<str>,
+    state: Mutex<RoomState>,
+}
+
+#[derive(Debug, Default)]
+struct RoomState {
+    members: Vec<Arc<Peer>>,
+    /// Connections per user in this room: presence is per user.
+    presence: HashMap<Arc<str>, u32>,
+    seq: u64,
+    history: VecDeque<(u64, Bytes)>,
+    empty_since: Option<Instant>,
+}
+
+impl Room {
+    fn lock(&self) -> MutexGuard<'_, RoomState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// What a join did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Joined {
+    pub seq: u64,
+    pub members: u64,
+}
+
+#[derive(Debug)]
+pub struct Hub {
+    rooms: Mutex<HashMap<Arc<str>, Arc<Room>>>,
+    history_len: usize,
+    room_ttl: Duration,
+    limits: QueueLimits,
+    metrics: Arc<Metrics>,
+    chaos: Arc<Chaos>,
+}
+
+impl Hub {
+    pub fn new(
+        history_len: usize,
+        room_ttl: Duration,
+        limits: QueueLimits,
+        metrics: Arc<Metrics>,
+        chaos: Arc<Chaos>,
+    ) -> Self {
+        Self {
+            rooms: Mutex::new(HashMap::new()),
+            history_len,
+            room_ttl,
+            limits,
+            metrics,
+            chaos,
+        }
+    }
+
+    fn map(&self) -> MutexGuard<'_, HashMap<Arc<str>, Arc<Room>>> {
+        self.rooms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn limits(&self) -> &QueueLimits {
+        &self.limits
+    }
+
+    /// Queues a reply to the connection's own request (never refused by the bound).
+    pub fn reply(&self, peer: &Peer, frame: Bytes) {
+        peer.push(Outgoing::now(frame), &self.limits, true, &self.metrics);
+    }
+
+    /// Adds `peer` (user `user`) to `name`, replies `joined`, and tells the
+    /// others `online` when this is the user's first connection there.
+    /// Joining a room twice only repeats the `joined` reply.
+    pub fn join(&self, peer: &Arc<Peer>, user: &Arc<str>, name: &str) -> (Arc<Room>, Joined) {
+        let mut map = self.map();
+        let room = match map.get(name) {
+            Some(r) => r.clone(),
+            None => {
+                let r = Arc::new(Room {
+                    name: Arc::from(name),
+                    state: Mutex::new(RoomState::default()),
+                });
+                map.insert(r.name.clone(), r.clone());
+                metrics::inc(&self.metrics.rooms_current);
+                r
+            }
+        };
+        let mut st = room.lock();
+        drop(map);
+        let already = st.members.iter().any(|m| m.id == peer.id);
+        let mut first = false;
+        if !already {
+            st.members.push(peer.clone());
+            st.empty_since = None;
+            let count = st.presence.entry(user.clone()).or_insert(0);
+            *count += 1;
+            first = *count == 1;
+        }
+        let joined = Joined {
+            seq: st.seq,
+            members: st.members.len() as u64,
+        };
+        self.reply(
+            peer,
+            encode(&ServerFrame::Joined {
+                room: name.into(),
+                seq: joined.seq,
+                members: joined.members,
+            }),
+        );
+        if first {
+            let presence = encode(&ServerFrame::Presence {
+                room: name.into(),
+                user: user.as_ref().into(),
+                status: PresenceStatus::Online,
+            });
+            self.broadcast(&st, peer.id, &presence, false);
+        }
+        (room.clone(), joined)
+    }
+
+    /// Removes `peer` from `room`. Sends `left` when `reply` (an explicit
+    /// leave; a disconnect has nobody to tell), and `offline` to the others
+    /// when it was the user's last connection in the room.
+    pub fn leave(&self, peer: &Peer, user: &Arc<str>, room: &Arc<Room>, reply: bool) {
+        let mut map = self.map();
+        let mut st = room.lock();
+        let Some(pos) = st.members.iter().position(|m| m.id == peer.id) else {
+            return;
+        };
+        st.members.swap_remove(pos);
+        let last_of_user = match st.presence.get_mut(user) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                false
+            }
+            _ => {
+                st.presence.remove(user);
+                true
+            }
+        };
+        if reply {
+            self.reply(
+                peer,
+                encode(&ServerFrame::Left {
+                    room: room.name.as_ref().into(),
+                }),
+            );
+        }
+        if last_of_user && !st.members.is_empty() {
+            let presence = encode(&ServerFrame::Presence {
+                room: room.name.as_ref().into(),
+                user: user.as_ref().into(),
+                status: PresenceStatus::Offline,
+            });
+            self.broadcast(&st, peer.id, &presence, false);
+        }
+        if st.members.is_empty() {
+            // Keep history for a while so a reconnecting client can resume.
+            if st.history.is_empty() || self.room_ttl.is_zero() {
+                drop(st);
+                if map.remove(&room.name).is_some() {
+                    metrics::add_neg(&self.metrics.rooms_current, 1);
+                }
+            } else {
+                st.empty_since = Some(Instant::now());
+            }
+        }
+        drop(map);
+    }
+
+    /// Sequences, stores and fans out one chat message; acks the sender.
+    pub fn chat(
+        &self,
+        peer: &Peer,
+        user: &str,
+        room: &Room,
+        id: &RawValue,
+        text: &str,
+        ts: &RawValue,
+    ) {
+        let not_before = self.delivery_deadline();
+        let mut st = room.lock();
+        st.seq += 1;
+        let seq = st.seq;
+        let frame = encode(&ServerFrame::Chat {
+            room: room.name.as_ref().into(),
+            seq,
+            from: user.into(),
+            id,
+            text: text.into(),
+            ts,
+        });
+        if self.history_len > 0 {
+            if st.history.len() >= self.history_len {
+                st.history.pop_front();
+            }
+            st.history.push_back((seq, frame.clone()));
+        }
+        self.reply(peer, encode(&ServerFrame::Ack { id, seq }));
+        let mut delivered = 0u64;
+        let mut dropped = 0u64;
+        for m in &st.members {
+            if m.id == peer.id {
+                continue;
+            }
+            if self.chaos.drops(&room.name, seq, m.id) {
+                dropped += 1;
+                continue;
+            }
+            m.push(
+                Outgoing {
+                    frame: frame.clone(),
+                    typing: false,
+                    not_before,
+                },
+                &self.limits,
+                false,
+                &self.metrics,
+            );
+            delivered += 1;
+        }
+        drop(st);
+        metrics::add(&self.metrics.deliveries_total, delivered);
+        metrics::add(&self.metrics.chaos_dropped_total, dropped);
+    }
+
+    fn delivery_deadline(&self) -> Option<Instant> {
+        if !self.chaos.delays_deliveries() {
+            return None;
+        }
+        let d = self.chaos.delivery_delay();
+        (!d.is_zero()).then(|| Instant::now() + d)
+    }
+
+    /// Tells the other members that `user` is typing (never stored).
+    pub fn typing(&self, peer: &Peer, user: &str, room: &Room) {
+        let frame = encode(&ServerFrame::Typing {
+            room: room.name.as_ref().into(),
+            user: user.into(),
+        });
+        let st = room.lock();
+        self.broadcast(&st, peer.id, &frame, true);
+    }
+
+    /// Replays stored chat with seq > `after`, then `resumed`.
+    pub fn resume(&self, peer: &Peer, room: &Room, after: u64) {
+        let st = room.lock();
+        let oldest = st.history.front().map(|(s, _)| *s);
+        let complete = after >= st.seq || oldest.is_some_and(|o| o <= after + 1);
+        let mut replayed = 0u64;
+        for (seq, frame) in &st.history {
+            if *seq > after {
+                self.reply(peer, frame.clone());
+                replayed += 1;
+            }
+        }
+        self.reply(
+            peer,
+            encode(&ServerFrame::Resumed {
+                room: room.name.as_ref().into(),
+                replayed,
+                complete,
+            }),
+        );
+    }
+
+    fn broadcast(&self, st: &RoomState, except: u64, frame: &Bytes, typing: bool) {
+        for m in &st.members {
+            if m.id != except {
+                m.push(
+                    Outgoing {
+                        frame: frame.clone(),
+                        typing,
+                        not_before: None,
+                    },
+                    &self.limits,
+                    false,
+                    &self.metrics,
+                );
+            }
+        }
+    }
+
+    /// Forgets empty rooms whose history has been kept for `room_ttl`.
+    pub fn reap(&self, now: Instant) {
+        let mut map = self.map();
+        let before = map.len();
+        map.retain(|_, room| {
+            let st = room.lock();
+            !(st.members.is_empty()
+                && st
+                    .empty_since
+                    .is_some_and(|t| now.saturating_duration_since(t) >= self.room_ttl))
+        });
+        metrics::add_neg(&self.metrics.rooms_current, (before - map.len()) as u64);
+    }
+
+    pub fn room_count(&self) -> usize {
+        self.map().len()
+    }
+}

@@ -1,0 +1,260 @@
+//! Turning what was measured into [`RunResults`]: latency summaries from the
+//! merged histograms, counters with tail loss, throughput, resource fits and
+//! the generator's self-check.
+
+use base64::Engine as _;
+use hdrhistogram::serialization::{Serializer, V2Serializer};
+use hdrhistogram::Histogram;
+
+use super::metrics::{Interval, MetricId};
+use super::sampler::{linear_fit, Sample};
+use super::schedule;
+use super::worker::RoomTotals;
+use crate::results::*;
+use crate::scenario::Plan;
+
+/// A late share of sends above this marks the generator as saturated.
+const LATE_SHARE_LIMIT: f64 = 0.01;
+/// Generator CPU (% of one core per worker thread) above this marks it saturated.
+const CPU_LIMIT_PER_WORKER: f64 = 90.0;
+
+/// One second of the run as the aggregator saw it.
+#[derive(Debug, Clone)]
+pub struct Second {
+    pub interval: Interval,
+    pub sample: Sample,
+}
+
+/// Everything the aggregator collected.
+pub struct Collected {
+    pub started_at: String,
+    pub duration_s: f64,
+    pub interrupted: Option<String>,
+    pub totals: Interval,
+    pub seconds: Vec<Second>,
+    pub rooms: RoomTotals,
+    pub server_pids: Vec<u32>,
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+pub fn summarize(h: &Histogram<u64>) -> LatencySummary {
+    if h.is_empty() {
+        return LatencySummary::default();
+    }
+    let q = |p: f64| ms(h.value_at_quantile(p));
+    let mut hdr = Vec::new();
+    let encoded = V2Serializer::new()
+        .serialize(h, &mut hdr)
+        .ok()
+        .map(|_| base64::engine::general_purpose::STANDARD.encode(&hdr));
+    LatencySummary {
+        count: h.len(),
+        min: ms(h.min()),
+        mean: h.mean() / 1000.0,
+        p50: q(0.5),
+        p90: q(0.9),
+        p99: q(0.99),
+        p999: q(0.999),
+        max: ms(h.max()),
+        distribution: [
+            0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 99.99, 100.0,
+        ]
+        .iter()
+        .map(|&p| (p, ms(h.value_at_quantile(p / 100.0))))
+        .collect(),
+        hdr: encoded,
+    }
+}
+
+fn pcts(h: &Histogram<u64>) -> Pcts {
+    if h.is_empty() {
+        return Pcts::default();
+    }
+    Pcts {
+        count: h.len(),
+        p50: ms(h.value_at_quantile(0.5)),
+        p90: ms(h.value_at_quantile(0.9)),
+        p99: ms(h.value_at_quantile(0.99)),
+        max: ms(h.max()),
+    }
+}
+
+fn mean(v: impl Iterator<Item = f64>) -> Option<f64> {
+    let (s, n) = v.fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
+    (n > 0).then(|| s / n as f64)
+}
+
+pub fn snapshot(plan: &Plan, s: &Second) -> Snapshot {
+    let iv = &s.interval;
+    let c = &iv.counters;
+    let t_us = iv.second * 1_000_000;
+    Snapshot {
+        t: iv.second as f64,
+        stage: schedule::stage_at(&plan.stages, t_us.saturating_sub(1)),
+        clients_connected: iv.connected,
+        clients_target: schedule::target_at(&plan.stages, t_us),
+        chat_sent: c.chat_sent,
+        deliveries: c.deliveries_received,
+        bytes_sent: c.bytes_sent,
+        bytes_received: c.bytes_received,
+        errors: c.errors_total(),
+        closes: c.closes.values().sum(),
+        lost: c.lost,
+        connects_failed: c.connections_failed_total(),
+        delivery_latency: pcts(iv.hist(MetricId::DeliveryLatency)),
+        ack_latency: pcts(iv.hist(MetricId::AckLatency)),
+        server_rss_bytes: s.sample.server_rss,
+        server_cpu_percent: s.sample.server_cpu,
+        generator_cpu_percent: s.sample.generator_cpu,
+        machine_cpu_percent: s.sample.machine_cpu,
+        softirq_percent: s.sample.softirq,
+    }
+}
+
+/// The generator's self-check: was it the bottleneck?
+fn self_check(plan: &Plan, c: &Counters, lag: &Histogram<u64>, cpu_mean: f64) -> Vec<String> {
+    let mut reasons = Vec::new();
+    if c.chat_sent > 0 {
+        let late = c.late_sends as f64 / c.chat_sent as f64;
+        if late > LATE_SHARE_LIMIT {
+            reasons.push(format!(
+                "{:.1}% of sends started more than {} ms after their intended time (schedule lag p99 {:.1} ms)",
+                late * 100.0,
+                super::ctx::LAG_TOLERANCE_US / 1000,
+                ms(lag.value_at_quantile(0.99))
+            ));
+        }
+    }
+    let limit = CPU_LIMIT_PER_WORKER * plan.run.workers.max(1) as f64;
+    if cpu_mean >= limit {
+        reasons.push(format!(
+            "generator CPU averaged {cpu_mean:.0}% with {} worker thread(s)",
+            plan.run.workers
+        ));
+    }
+    reasons
+}
+
+/// A memory slope is only reported when the fit explains the data: enough
+/// points and R² ≥ 0.5 (a run without a ramp has no slope to speak of; the
+/// raw fit stays in `memory_fit` either way).
+fn reliable(f: &LinearFit) -> bool {
+    f.points >= 5 && f.r2 >= 0.5
+}
+
+pub fn results(plan: &Plan, col: Collected) -> RunResults {
+    let totals = &col.totals;
+    let mut counters = totals.counters.clone();
+    counters.lost += col.rooms.tail_lost();
+    counters.deliveries_expected = counters.deliveries_received + counters.lost;
+
+    let mut metrics = std::collections::BTreeMap::new();
+    for id in MetricId::ALL {
+        let h = totals.hist(id);
+        if !h.is_empty() {
+            metrics.insert(id.name().to_owned(), summarize(h));
+        }
+    }
+
+    let samples: Vec<&Second> = col.seconds.iter().collect();
+    let server_points: Vec<(f64, f64)> = samples
+        .iter()
+        .filter_map(|s| {
+            s.sample
+                .server_rss
+                .map(|r| (s.interval.connected as f64, r as f64))
+        })
+        .collect();
+    let gen_points: Vec<(f64, f64)> = samples
+        .iter()
+        .map(|s| (s.interval.connected as f64, s.sample.generator_rss as f64))
+        .collect();
+    let server_fit = linear_fit(&server_points);
+    let gen_fit = linear_fit(&gen_points);
+    let server_cpu: Vec<f64> = samples.iter().filter_map(|s| s.sample.server_cpu).collect();
+    let gen_cpu_mean = mean(samples.iter().map(|s| s.sample.generator_cpu)).unwrap_or(0.0);
+    let reasons = self_check(
+        plan,
+        &counters,
+        totals.hist(MetricId::ScheduleLag),
+        gen_cpu_mean,
+    );
+
+    let dur = col.duration_s.max(1e-3);
+    let per_s_peak = samples
+        .iter()
+        .map(|s| s.interval.counters.deliveries_received as f64)
+        .fold(0.0, f64::max);
+
+    let mut t0 = 0.0;
+    let stages = plan
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(index, s)| {
+            let start_s = t0;
+            t0 += s.duration.as_secs_f64();
+            StageWindow {
+                index,
+                start_s,
+                end_s: t0,
+                target: s.target,
+            }
+        })
+        .collect();
+
+    RunResults {
+        schema_version: SCHEMA_VERSION,
+        name: plan.name.clone(),
+        started_at: col.started_at,
+        duration_s: col.duration_s,
+        interrupted: col.interrupted.is_some(),
+        interrupt_reason: col.interrupted,
+        metrics,
+        throughput: Throughput {
+            chat_sent_per_s: counters.chat_sent as f64 / dur,
+            deliveries_per_s: counters.deliveries_received as f64 / dur,
+            deliveries_per_s_peak: per_s_peak,
+            bytes_received_per_s: counters.bytes_received as f64 / dur,
+        },
+        counters,
+        server: ServerStats {
+            pids: col.server_pids,
+            rss_peak_bytes: samples.iter().filter_map(|s| s.sample.server_rss).max(),
+            memory_per_connection_bytes: server_fit.filter(reliable).map(|f| f.slope),
+            memory_fit: server_fit,
+            cpu_percent_mean: mean(server_cpu.iter().copied()),
+            cpu_percent_peak: server_cpu.iter().copied().reduce(f64::max),
+        },
+        generator: GeneratorStats {
+            cpu_percent_mean: gen_cpu_mean,
+            cpu_percent_peak: samples
+                .iter()
+                .map(|s| s.sample.generator_cpu)
+                .fold(0.0, f64::max),
+            rss_peak_bytes: samples
+                .iter()
+                .map(|s| s.sample.generator_rss)
+                .max()
+                .unwrap_or(0),
+            memory_per_client_bytes: gen_fit.filter(reliable).map(|f| f.slope),
+            saturated: !reasons.is_empty(),
+            saturation_reasons: reasons,
+            recording_cpu_share: None,
+        },
+        machine: MachineStats {
+            cpu_percent_mean: mean(samples.iter().map(|s| s.sample.machine_cpu)).unwrap_or(0.0),
+            softirq_percent_mean: mean(samples.iter().map(|s| s.sample.softirq)).unwrap_or(0.0),
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        },
+        thresholds: Vec::new(),
+        stages,
+        timeseries: samples.iter().map(|s| snapshot(plan, s)).collect(),
+        repeats: Vec::new(),
+        scenario: serde_json::to_value(plan).unwrap_or_default(),
+        environment: Environment::collect(),
+    }
+}

@@ -1,0 +1,854 @@
+//! One simulated client: connect, join, chat on its seeded schedule,
+//! measure everything it sees, reconnect when told or dropped, and leave
+//! when its ramp window ends.
+//!
+//! A client runs as one task on its worker's single-threaded runtime and
+//! records into the worker's [`Recorder`] without locks.
+
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reference_server::ws::{
+    client_frame, close_payload, Fill, HandshakeError, Message, OpCode, Role, WsIo,
+};
+use tokio::net::TcpSocket;
+use tokio::sync::watch;
+use tokio::time::{sleep_until, timeout};
+
+use super::ctx::{RunCtx, LAG_TOLERANCE_US};
+use super::metrics::{MetricId, Recorder};
+use super::pacing::{Pacer, Poisson};
+use super::rng::{SplitMix64, Stream};
+use super::schedule::{self, Window};
+use super::tracker::{RoomTrack, SeqOutcome};
+use super::worker::WorkerState;
+use crate::dialect::{Action, Event, Incoming, Outbox, Session};
+use crate::scenario::Population;
+
+/// Largest message a client accepts (bigger ones end the connection, 1009).
+const MAX_MESSAGE: usize = 16 << 20;
+const READ_CHUNK: usize = 8192;
+/// How long a leaving client waits for the server's close echo.
+const CLOSE_WAIT: Duration = Duration::from_millis(500);
+
+/// Filler for chat texts: sliced, never allocated per message.
+static FILLER: &str = "the quick brown fox jumps over the lazy dog 0123456789 ";
+
+/// Why a connected session ended.
+enum End {
+    /// Stop the whole client (interrupt).
+    Stop,
+    /// The window ended (ramp-down) or the run's drain finished.
+    Finished,
+    /// A planned reconnect.
+    Planned,
+    /// The server or network dropped us; reconnect with backoff.
+    Dropped,
+}
+
+struct Client {
+    i: u32,
+    pop: Population,
+    tracks: Vec<RoomTrack>,
+    pacer: Poisson,
+    next_chat: Option<u64>,
+    content_rng: SplitMix64,
+    life_rng: SplitMix64,
+    n: u64,
+    /// In-flight chats: (n, intended ts µs since epoch, room slot).
+    pending_acks: VecDeque<(u64, u64, u32)>,
+    text_buf: String,
+}
+
+/// Runs client `i` through all its windows. Returns when done or stopped.
+pub async fn run(ctx: Rc<RunCtxRef>, ws: Rc<WorkerState>, i: u32, mut stop: watch::Receiver<bool>) {
+    let ctx = &ctx.0;
+    let pop_index = ctx.populations.get(i as usize).copied().unwrap_or(0) as usize;
+    let Some(pop) = ctx.plan.populations.get(pop_index).cloned() else {
+        return;
+    };
+    let tracks = schedule::rooms_of(&ctx.plan, i)
+        .into_iter()
+        .map(RoomTrack::new)
+        .collect();
+    let seed = ctx.plan.seed;
+    let mut c = Client {
+        i,
+        pacer: Poisson::new(
+            pop.chat_rate,
+            0,
+            SplitMix64::for_client(seed, i.into(), Stream::Chat),
+        ),
+        pop,
+        tracks,
+        next_chat: None,
+        content_rng: SplitMix64::for_client(seed, i.into(), Stream::Content),
+        life_rng: SplitMix64::for_client(seed, i.into(), Stream::Life),
+        n: 0,
+        pending_acks: VecDeque::new(),
+        text_buf: String::new(),
+    };
+    for w in schedule::windows(&ctx.plan.stages, i) {
+        let start = ctx.clock.instant_of_run_us(w.start_us);
+        tokio::select! {
+            _ = sleep_until(start.into()) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+        c.pacer = Poisson::new(
+            c.pop.chat_rate,
+            w.start_us,
+            SplitMix64::for_client(seed ^ w.start_us, i.into(), Stream::Chat),
+        );
+        c.next_chat = c.pacer.next_at();
+        if c.live_window(ctx, &ws, w, &mut stop).await {
+            return;
+        }
+    }
+}
+
+/// Wrapper so the context can be shared by `Rc` inside a worker and by `Arc` across them.
+pub struct RunCtxRef(pub std::sync::Arc<RunCtx>);
+
+fn io_reason(e: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        ConnectionRefused => "refused",
+        TimedOut => "timeout",
+        AddrNotAvailable | AddrInUse => "addr_unavailable",
+        ConnectionReset | ConnectionAborted | BrokenPipe => "reset",
+        _ => "io",
+    }
+}
+
+/// TCP connect (from the client's source address) plus the WebSocket handshake.
+async fn connect(ctx: &RunCtx, i: u32) -> Result<WsIo, String> {
+    let deadline = Instant::now() + ctx.plan.run.connect_timeout;
+    let sock = if ctx.addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(|e| io_reason(&e).to_owned())?;
+    if let Some(src) = ctx.source_for(i) {
+        sock.bind((src, 0).into())
+            .map_err(|e| io_reason(&e).to_owned())?;
+    }
+    let mut stream = match timeout(ctx.plan.run.connect_timeout, sock.connect(ctx.addr)).await {
+        Err(_) => return Err("timeout".into()),
+        Ok(Err(e)) => return Err(io_reason(&e).into()),
+        Ok(Ok(s)) => s,
+    };
+    let _ = stream.set_nodelay(true);
+    let (target, headers, _) = ctx.upgrade_request(i);
+    let hs = tokio::time::timeout_at(
+        deadline.into(),
+        reference_server::ws::handshake::client_handshake(
+            &mut stream,
+            &ctx.host,
+            &target,
+            &headers,
+        ),
+    )
+    .await;
+    let leftover = match hs {
+        Err(_) => return Err("timeout".into()),
+        Ok(Err(HandshakeError::Status { status, .. })) => return Err(format!("http_{status}")),
+        Ok(Err(HandshakeError::Io(e))) => return Err(io_reason(&e).into()),
+        Ok(Err(HandshakeError::Closed)) => return Err("reset".into()),
+        Ok(Err(_)) => return Err("handshake".into()),
+        Ok(Ok(l)) => l,
+    };
+    Ok(WsIo::new(
+        stream,
+        Role::Client,
+        MAX_MESSAGE,
+        READ_CHUNK,
+        leftover,
+    ))
+}
+
+/// What the timers or the socket asked for.
+enum Wake {
+    Stop,
+    Readable,
+    Writable,
+    Timer,
+    IoError,
+}
+
+/// Flags raised while handling events; acted on after decoding, because
+/// the session is busy decoding while events are handled.
+#[derive(Default)]
+struct Follow {
+    welcomed: bool,
+    joined: u32,
+    resumed: u32,
+    rejected: Option<String>,
+    closed: Option<u16>,
+}
+
+impl Client {
+    /// Connects and reconnects within one window. Returns true to stop the client.
+    async fn live_window(
+        &mut self,
+        ctx: &RunCtx,
+        ws: &WorkerState,
+        w: Window,
+        stop: &mut watch::Receiver<bool>,
+    ) -> bool {
+        let end = ctx.clock.instant_of_run_us(w.end_us);
+        let drains = w.end_us >= ctx.end_us;
+        let mut attempt: u32 = 0;
+        let mut dropped_at: Option<Instant> = None;
+        let mut first = true;
+        loop {
+            if Instant::now() >= end {
+                // Still disconnected at the end: whatever is pending is lost.
+                self.finish_tracks(ws, false);
+                return false;
+            }
+            let t0 = Instant::now();
+            let conn = tokio::select! {
+                r = connect(ctx, self.i) => r,
+                _ = stop.changed() => return true,
+            };
+            match conn {
+                Err(reason) => {
+                    {
+                        let mut rec = ws.rec.borrow_mut();
+                        Recorder::count_in(&mut rec.counters().connections_failed, &reason);
+                    }
+                    dropped_at.get_or_insert(t0);
+                    attempt += 1;
+                    if self.backoff(attempt, end, stop).await {
+                        return true;
+                    }
+                }
+                Ok(io) => {
+                    {
+                        let mut rec = ws.rec.borrow_mut();
+                        rec.counters().connections_opened += 1;
+                        rec.record(MetricId::ConnectTime, t0.elapsed().as_micros() as u64);
+                    }
+                    if !first {
+                        ws.rec.borrow_mut().counters().reconnects += 1;
+                    }
+                    first = false;
+                    let ended = self
+                        .session(
+                            ctx,
+                            ws,
+                            io,
+                            end,
+                            drains,
+                            dropped_at.take(),
+                            &mut attempt,
+                            stop,
+                        )
+                        .await;
+                    match ended {
+                        End::Stop => return true,
+                        End::Finished => return false,
+                        End::Planned => {
+                            dropped_at = Some(Instant::now());
+                        }
+                        End::Dropped => {
+                            dropped_at = Some(Instant::now());
+                            attempt += 1;
+                            if self.backoff(attempt, end, stop).await {
+                                return true;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits the population's backoff for `attempt`; true when stopped.
+    async fn backoff(
+        &mut self,
+        attempt: u32,
+        end: Instant,
+        stop: &mut watch::Receiver<bool>,
+    ) -> bool {
+        let b = self.pop.reconnect_backoff;
+        let exp = 2f64.powi(attempt.saturating_sub(1).min(20) as i32);
+        let base = (b.initial.as_secs_f64() * exp).min(b.max.as_secs_f64());
+        let delay = base * (1.0 - b.jitter.clamp(0.0, 1.0) * self.life_rng.unit());
+        let until = (Instant::now() + Duration::from_secs_f64(delay.max(0.0))).min(end);
+        tokio::select! {
+            _ = sleep_until(until.into()) => false,
+            _ = stop.changed() => true,
+        }
+    }
+
+    /// Stops tracking every room; adds what is pending to `lost`, and with
+    /// `tail` also reports each still-joined room's last seq for tail loss.
+    fn finish_tracks(&mut self, ws: &WorkerState, tail: bool) {
+        let mut lost = 0;
+        let mut rooms = ws.rooms.borrow_mut();
+        for t in &mut self.tracks {
+            if tail && t.joined && t.tracking {
+                rooms.add_receiver(t.room, t.last);
+            }
+            lost += t.stop();
+        }
+        let mut rec = ws.rec.borrow_mut();
+        rec.counters().lost += lost;
+        self.pending_acks.clear();
+    }
+
+    /// After a drop: keep room state for a resume, or give it up.
+    fn after_drop(&mut self, ws: &WorkerState) {
+        if self.pop.resume {
+            for t in &mut self.tracks {
+                t.joined = false;
+            }
+            self.pending_acks.clear();
+        } else {
+            self.finish_tracks(ws, false);
+        }
+    }
+
+    fn flush_outbox(ws: &WorkerState, io: &mut WsIo, ob: &mut Outbox) {
+        if ob.is_empty() {
+            return;
+        }
+        let (bytes, frames) = ob.take();
+        {
+            let mut rec = ws.rec.borrow_mut();
+            let c = rec.counters();
+            c.frames_sent += u64::from(frames);
+            c.bytes_sent += bytes.len() as u64;
+        }
+        io.queue(bytes);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn session(
+        &mut self,
+        ctx: &RunCtx,
+        ws: &WorkerState,
+        io: WsIo,
+        end: Instant,
+        drains: bool,
+        dropped_at: Option<Instant>,
+        attempt: &mut u32,
+        stop: &mut watch::Receiver<bool>,
+    ) -> End {
+        let mut ready = false;
+        let ended = self
+            .session_inner(
+                ctx, ws, io, end, drains, dropped_at, attempt, stop, &mut ready,
+            )
+            .await;
+        if ready {
+            ws.rec.borrow_mut().connected -= 1;
+        }
+        ended
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn session_inner(
+        &mut self,
+        ctx: &RunCtx,
+        ws: &WorkerState,
+        mut io: WsIo,
+        end: Instant,
+        drains: bool,
+        dropped_at: Option<Instant>,
+        attempt: &mut u32,
+        stop: &mut watch::Receiver<bool>,
+        ready: &mut bool,
+    ) -> End {
+        let mut sess: Box<dyn Session> = ctx.dialect.session();
+        let mut ob = Outbox::new();
+        sess.on_open(&mut ob);
+        let (_, _, first_msg_token) = ctx.upgrade_request(self.i);
+        if let Some(token) = &first_msg_token {
+            sess.encode(&Action::Auth { token }, &mut ob);
+        }
+        Self::flush_outbox(ws, &mut io, &mut ob);
+
+        let opened = Instant::now();
+        let ready_deadline = opened + ctx.plan.run.connect_timeout;
+        let mut joined = 0u32;
+        let mut resumes_pending = 0u32;
+        let mut welcomed = false;
+        let mut next_ping: Option<Instant> = None;
+        let mut next_drop: Option<Instant> = None;
+        let drain_end = end + ctx.drain;
+        let mut draining = false;
+        let mut follow = Follow::default();
+        // Bytes read past the handshake head are already buffered.
+        let mut buffered = true;
+
+        loop {
+            if io.pending_bytes() > 0 && io.try_flush().is_err() {
+                return self.dropped(ws, "abnormal");
+            }
+            let now = Instant::now();
+            // The next timer: chat, ping, planned drop, readiness, window end.
+            let mut deadline = if draining { drain_end } else { end };
+            if !*ready {
+                deadline = deadline.min(ready_deadline);
+            } else if !draining {
+                if let Some(at) = self.next_chat {
+                    deadline = deadline.min(ctx.clock.instant_of_run_us(at));
+                }
+                for t in [next_ping, next_drop].into_iter().flatten() {
+                    deadline = deadline.min(t);
+                }
+            }
+            let want_write = io.pending_bytes() > 0;
+            let wake = if std::mem::take(&mut buffered) {
+                Wake::Readable
+            } else {
+                let stream = io.stream();
+                tokio::select! {
+                    biased;
+                    _ = stop.changed() => Wake::Stop,
+                    // Timers first: sends keep their schedule under a flood of input.
+                    _ = sleep_until(deadline.max(now).into()) => Wake::Timer,
+                    r = stream.readable() => if r.is_ok() { Wake::Readable } else { Wake::IoError },
+                    r = stream.writable(), if want_write => if r.is_ok() { Wake::Writable } else { Wake::IoError },
+                }
+            };
+            match wake {
+                Wake::Stop => {
+                    io.queue(client_frame(
+                        OpCode::Close,
+                        &close_payload(1000, "interrupted"),
+                    ));
+                    let _ = io.try_flush();
+                    self.finish_tracks(ws, false);
+                    return End::Stop;
+                }
+                Wake::IoError => return self.dropped(ws, "abnormal"),
+                Wake::Writable => continue,
+                Wake::Timer => {}
+                Wake::Readable => {
+                    // Decode what is buffered first (the handshake may have
+                    // read the welcome already), then read more.
+                    let mut reads = 0;
+                    loop {
+                        let now_us = ctx.clock.now_epoch_us();
+                        loop {
+                            let msg = match io.decode() {
+                                Ok(Some(m)) => m,
+                                Ok(None) => break,
+                                Err(e) => {
+                                    io.queue(client_frame(
+                                        OpCode::Close,
+                                        &close_payload(e.close_code(), ""),
+                                    ));
+                                    let _ = io.try_flush();
+                                    let mut rec = ws.rec.borrow_mut();
+                                    Recorder::count_in(&mut rec.counters().errors, "protocol");
+                                    drop(rec);
+                                    return self.dropped(ws, "abnormal");
+                                }
+                            };
+                            self.on_message(
+                                ctx,
+                                ws,
+                                &mut *sess,
+                                &mut io,
+                                &mut ob,
+                                msg,
+                                now_us,
+                                &mut follow,
+                            );
+                            if let Some(code) = follow.closed.take() {
+                                let _ = io.try_flush();
+                                return self.dropped(ws, &code.to_string());
+                            }
+                        }
+                        reads += 1;
+                        if reads > 8 {
+                            break;
+                        }
+                        match io.fill() {
+                            Ok(Fill::Data) => {}
+                            Ok(Fill::WouldBlock) => break,
+                            Ok(Fill::Eof) | Err(_) => return self.dropped(ws, "abnormal"),
+                        }
+                    }
+                    // Act on what the events asked for.
+                    if let Some(reason) = follow.rejected.take() {
+                        let mut rec = ws.rec.borrow_mut();
+                        Recorder::count_in(&mut rec.counters().connections_failed, &reason);
+                        drop(rec);
+                        self.after_drop(ws);
+                        return End::Dropped;
+                    }
+                    if follow.welcomed && !welcomed {
+                        welcomed = true;
+                        // Join, and resume right behind it (pipelined: one round trip).
+                        for t in &mut self.tracks {
+                            let room = &ctx.room_names[t.room as usize];
+                            sess.encode(&Action::Join { room }, &mut ob);
+                            if self.pop.resume && t.tracking {
+                                sess.encode(
+                                    &Action::Resume {
+                                        room,
+                                        after: t.last,
+                                    },
+                                    &mut ob,
+                                );
+                                t.resuming = true;
+                                resumes_pending += 1;
+                            }
+                        }
+                    }
+                    follow.welcomed = false;
+                    joined += std::mem::take(&mut follow.joined);
+                    resumes_pending =
+                        resumes_pending.saturating_sub(std::mem::take(&mut follow.resumed));
+                    if !*ready
+                        && welcomed
+                        && joined as usize >= self.tracks.len()
+                        && resumes_pending == 0
+                    {
+                        *ready = true;
+                        *attempt = 0;
+                        let now = Instant::now();
+                        if let Some(d) = dropped_at {
+                            ws.rec
+                                .borrow_mut()
+                                .record(MetricId::ReconnectTime, (now - d).as_micros() as u64);
+                        }
+                        ws.rec.borrow_mut().connected += 1;
+                        // Intended sends that fell while we were away: counted, not sent.
+                        let now_run = ctx.clock.run_us(now);
+                        let mut skipped = 0;
+                        while let Some(at) = self.next_chat.filter(|&at| at < now_run) {
+                            let _ = at;
+                            skipped += 1;
+                            self.next_chat = self.pacer.next_at();
+                        }
+                        ws.rec.borrow_mut().counters().chat_skipped_offline += skipped;
+                        next_ping = self.pop.ping_interval.map(|p| now + p);
+                        next_drop = self.pop.reconnect_every.filter(|m| !m.is_zero()).map(|m| {
+                            now + Duration::from_secs_f64(self.life_rng.exp(m.as_secs_f64()))
+                        });
+                    }
+                    Self::flush_outbox(ws, &mut io, &mut ob);
+                    continue;
+                }
+            }
+            // Timers.
+            let now = Instant::now();
+            if draining {
+                if now >= drain_end {
+                    self.finish_tracks(ws, true);
+                    return self.leave(ws, io).await;
+                }
+                continue;
+            }
+            if now >= end {
+                if drains && *ready {
+                    draining = true;
+                    continue;
+                }
+                self.finish_tracks(ws, false);
+                return self.leave(ws, io).await;
+            }
+            if !*ready {
+                if now >= ready_deadline {
+                    let mut rec = ws.rec.borrow_mut();
+                    Recorder::count_in(&mut rec.counters().connections_failed, "ready_timeout");
+                    drop(rec);
+                    self.after_drop(ws);
+                    return End::Dropped;
+                }
+                continue;
+            }
+            if next_drop.is_some_and(|t| now >= t) {
+                self.after_drop(ws);
+                self.close(ws, io, 1000).await;
+                return End::Planned;
+            }
+            if let Some(t) = next_ping.filter(|&t| now >= t) {
+                sess.encode(
+                    &Action::Ping {
+                        ts_us: ctx.clock.epoch_us(now),
+                    },
+                    &mut ob,
+                );
+                let p = self.pop.ping_interval.unwrap_or(Duration::from_secs(1));
+                next_ping = Some((t + p).max(now));
+            }
+            self.send_due_chats(ctx, ws, &mut *sess, &mut ob, now);
+            Self::flush_outbox(ws, &mut io, &mut ob);
+        }
+    }
+
+    /// Sends every chat whose intended time has come, late ones included.
+    fn send_due_chats(
+        &mut self,
+        ctx: &RunCtx,
+        ws: &WorkerState,
+        sess: &mut dyn Session,
+        ob: &mut Outbox,
+        now: Instant,
+    ) {
+        if self.tracks.is_empty() {
+            return;
+        }
+        let now_run = ctx.clock.run_us(now);
+        while let Some(due) = self.next_chat.filter(|&at| at <= now_run) {
+            let lag = now_run - due;
+            let slot = self.content_rng.below(self.tracks.len() as u64) as u32;
+            let room = &ctx.room_names[self.tracks[slot as usize].room as usize];
+            let size = {
+                let s = self.pop.message_size;
+                s.min + self.content_rng.below(u64::from(s.max - s.min) + 1) as u32
+            } as usize;
+            if self.pop.typing {
+                sess.encode(&Action::Typing { room }, ob);
+            }
+            self.n += 1;
+            let id = format!("{}.{}.{}", self.i, self.n, lag);
+            self.text_buf.clear();
+            while self.text_buf.len() < size {
+                let take = (size - self.text_buf.len()).min(FILLER.len());
+                self.text_buf.push_str(&FILLER[..take]);
+            }
+            let ts_us = ctx.clock.epoch_of_run_us(due);
+            sess.encode(
+                &Action::Chat {
+                    room,
+                    id: &id,
+                    text: &self.text_buf,
+                    ts_us,
+                },
+                ob,
+            );
+            self.pending_acks.push_back((self.n, ts_us, slot));
+            let mut rec = ws.rec.borrow_mut();
+            rec.record(MetricId::ScheduleLag, lag);
+            let c = rec.counters();
+            c.chat_sent += 1;
+            if lag > LAG_TOLERANCE_US {
+                c.late_sends += 1;
+            }
+            self.next_chat = self.pacer.next_at();
+        }
+        if self.text_buf.capacity() > 4096 {
+            self.text_buf = String::new();
+        }
+    }
+
+    fn dropped(&mut self, ws: &WorkerState, code: &str) -> End {
+        {
+            let mut rec = ws.rec.borrow_mut();
+            Recorder::count_in(&mut rec.counters().closes, code);
+        }
+        self.after_drop(ws);
+        End::Dropped
+    }
+
+    /// Leaves for good (ramp-down or end of run): close 1000.
+    async fn leave(&mut self, ws: &WorkerState, io: WsIo) -> End {
+        self.close(ws, io, 1000).await;
+        End::Finished
+    }
+
+    /// Sends a close frame, counts it under its code (our close, whatever
+    /// the server answers), and waits briefly for the server to finish the
+    /// close handshake so the TCP close is orderly.
+    async fn close(&mut self, ws: &WorkerState, mut io: WsIo, code: u16) {
+        {
+            let mut rec = ws.rec.borrow_mut();
+            Recorder::count_in(&mut rec.counters().closes, &code.to_string());
+        }
+        io.queue(client_frame(OpCode::Close, &close_payload(code, "")));
+        let _ = timeout(CLOSE_WAIT, async {
+            if io.flush().await.is_err() {
+                return;
+            }
+            loop {
+                if io.stream().readable().await.is_err() {
+                    return;
+                }
+                match io.fill() {
+                    Ok(Fill::Data) => {}
+                    Ok(Fill::WouldBlock) => continue,
+                    _ => return,
+                }
+                while let Ok(Some(m)) = io.decode() {
+                    if matches!(m, Message::Close(_)) {
+                        return;
+                    }
+                }
+            }
+        })
+        .await;
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_message(
+        &mut self,
+        ctx: &RunCtx,
+        ws: &WorkerState,
+        sess: &mut dyn Session,
+        io: &mut WsIo,
+        ob: &mut Outbox,
+        msg: Message,
+        now_us: u64,
+        follow: &mut Follow,
+    ) {
+        let payload_len = |n: usize| {
+            n as u64
+                + if n < 126 {
+                    2
+                } else if n < 65536 {
+                    4
+                } else {
+                    10
+                }
+        };
+        let data: Bytes;
+        let incoming = match msg {
+            Message::Text(b) => {
+                data = b;
+                Incoming::Text(&data)
+            }
+            Message::Binary(b) => {
+                data = b;
+                Incoming::Binary(&data)
+            }
+            Message::Ping(p) => {
+                let mut rec = ws.rec.borrow_mut();
+                rec.counters().frames_received += 1;
+                rec.counters().bytes_received += payload_len(p.len());
+                io.queue(client_frame(OpCode::Pong, &p));
+                return;
+            }
+            Message::Pong(_) => return,
+            Message::Close(c) => {
+                let code = c.map_or(1005, |c| c.code);
+                io.queue(client_frame(OpCode::Close, &close_payload(code, "")));
+                follow.closed = Some(code);
+                return;
+            }
+        };
+        let mut rec = ws.rec.borrow_mut();
+        rec.counters().frames_received += 1;
+        rec.counters().bytes_received += payload_len(data.len());
+        let resume = self.pop.resume;
+        let tracks = &mut self.tracks;
+        let pending_acks = &mut self.pending_acks;
+        let mut rooms = ws.rooms.borrow_mut();
+        let slot_of = |tracks: &[RoomTrack], room: &str| -> Option<usize> {
+            let idx = ctx.room_index(room)?;
+            tracks.iter().position(|t| t.room == idx)
+        };
+        let res = sess.decode(incoming, ob, &mut |ev| match ev {
+            Event::Chat {
+                room,
+                seq,
+                id,
+                ts_us,
+                ..
+            } => {
+                let Some(slot) = slot_of(tracks, &room) else {
+                    return;
+                };
+                let t = &mut tracks[slot];
+                let outcome = t.on_seq(seq);
+                let replay = seq <= t.replay_upto;
+                let c = rec.counters();
+                match outcome {
+                    SeqOutcome::Duplicate if t.resuming => {
+                        c.resume_overlap += 1;
+                        return;
+                    }
+                    SeqOutcome::Duplicate => {
+                        c.duplicates += 1;
+                        return;
+                    }
+                    SeqOutcome::Filled if !replay => c.out_of_order += 1,
+                    _ => {}
+                }
+                c.deliveries_received += 1;
+                if let Some(ts) = ts_us {
+                    let lat = now_us.saturating_sub(ts);
+                    if replay {
+                        rec.record(MetricId::ReplayLatency, lat);
+                    } else {
+                        rec.record(MetricId::DeliveryLatency, lat);
+                        if let Some(lag) = id.rsplit('.').next().and_then(|l| l.parse::<u64>().ok())
+                        {
+                            rec.record(MetricId::DeliveryLatencyService, lat.saturating_sub(lag));
+                        }
+                    }
+                }
+            }
+            Event::Ack { id, seq } => {
+                rec.counters().acks_received += 1;
+                let mut parts = id.split('.');
+                let (_, n, lag) = (parts.next(), parts.next(), parts.next());
+                let (Some(n), Some(lag)) = (
+                    n.and_then(|n| n.parse::<u64>().ok()),
+                    lag.and_then(|l| l.parse::<u64>().ok()),
+                ) else {
+                    return;
+                };
+                while pending_acks.front().is_some_and(|&(m, _, _)| m < n) {
+                    pending_acks.pop_front();
+                }
+                if let Some(&(m, ts, slot)) = pending_acks.front() {
+                    if m == n {
+                        pending_acks.pop_front();
+                        let lat = now_us.saturating_sub(ts);
+                        rec.record(MetricId::AckLatency, lat);
+                        rec.record(MetricId::AckLatencyService, lat.saturating_sub(lag));
+                        if let Some(t) = tracks.get_mut(slot as usize) {
+                            t.on_own(seq);
+                            rooms.acked(t.room, seq);
+                        }
+                    }
+                }
+            }
+            Event::Joined { room, seq, .. } => {
+                let Some(slot) = slot_of(tracks, &room) else {
+                    return;
+                };
+                let t = &mut tracks[slot];
+                let lost = t.on_joined(seq, resume && t.tracking);
+                rec.counters().lost += lost;
+                follow.joined += 1;
+            }
+            Event::Resumed { room, .. } => {
+                if let Some(slot) = slot_of(tracks, &room) {
+                    tracks[slot].resuming = false;
+                }
+                follow.resumed += 1;
+            }
+            Event::Welcome { .. } => follow.welcomed = true,
+            Event::Pong { ts_us: Some(ts) } => {
+                rec.record(MetricId::PingRtt, now_us.saturating_sub(ts));
+            }
+            Event::Error { code, .. } => Recorder::count_in(&mut rec.counters().errors, &code),
+            Event::Rejected { reason } => follow.rejected = Some(reason.into_owned()),
+            Event::Close { code, .. } => follow.closed = Some(code),
+            Event::Left { room } => {
+                if let Some(slot) = slot_of(tracks, &room) {
+                    rec.counters().lost += tracks[slot].stop();
+                }
+            }
+            _ => {}
+        });
+        if res.is_err() {
+            Recorder::count_in(&mut rec.counters().errors, "decode");
+        }
+    }
+}

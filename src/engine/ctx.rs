@@ -1,0 +1,127 @@
+//! What every client of a run shares: the plan, the dialect, the resolved
+//! target address, the clock and precomputed per-client tables. Built once,
+//! before any socket opens, and shared read-only by all workers.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::clock::Clock;
+use super::schedule;
+use crate::dialect::Dialect;
+use crate::scenario::{AuthMode, Plan};
+
+/// Sends later than this past their intended time count as `late_sends`.
+pub const LAG_TOLERANCE_US: u64 = 10_000;
+
+pub struct RunCtx {
+    pub plan: Arc<Plan>,
+    pub dialect: Arc<dyn Dialect>,
+    pub addr: SocketAddr,
+    /// `Host` header value.
+    pub host: String,
+    /// Upgrade request target before per-client query parameters.
+    pub target: String,
+    pub clock: Clock,
+    /// End of the last stage, µs since run start.
+    pub end_us: u64,
+    pub drain: Duration,
+    /// `{prefix}{index}` for every room.
+    pub room_names: Vec<String>,
+    /// Population of each client index.
+    pub populations: Vec<u8>,
+    /// Source addresses usable for this target (same loopback-ness).
+    pub sources: Vec<IpAddr>,
+}
+
+impl RunCtx {
+    pub fn new(
+        plan: Arc<Plan>,
+        dialect: Arc<dyn Dialect>,
+        addr: SocketAddr,
+        host: String,
+        url_path: &str,
+        clock: Clock,
+    ) -> Self {
+        let shares: Vec<f64> = plan.populations.iter().map(|p| p.share).collect();
+        let populations = schedule::populations(&shares, plan.peak_clients());
+        let room_names = (0..plan.rooms.count)
+            .map(|r| format!("{}{r}", plan.rooms.prefix))
+            .collect();
+        let sources = plan
+            .run
+            .source_addrs
+            .iter()
+            .copied()
+            .filter(|s| s.is_loopback() == addr.ip().is_loopback() && s.is_ipv4() == addr.is_ipv4())
+            .collect();
+        Self {
+            target: dialect.upgrade_target(url_path),
+            end_us: plan.duration().as_micros() as u64,
+            drain: plan.run.drain,
+            dialect,
+            addr,
+            host,
+            clock,
+            room_names,
+            populations,
+            sources,
+            plan,
+        }
+    }
+
+    pub fn source_for(&self, client: u32) -> Option<IpAddr> {
+        (!self.sources.is_empty()).then(|| self.sources[client as usize % self.sources.len()])
+    }
+
+    /// Room index from a room name we generated.
+    pub fn room_index(&self, name: &str) -> Option<u32> {
+        name.strip_prefix(self.plan.rooms.prefix.as_str())?
+            .parse()
+            .ok()
+    }
+
+    /// The request target and extra headers for client `i`, with auth applied.
+    pub fn upgrade_request(&self, i: u32) -> (String, Vec<(String, String)>, Option<String>) {
+        let user = format!("u{i}");
+        let sep = if self.target.contains('?') { '&' } else { '?' };
+        let Some(auth) = &self.plan.target.auth else {
+            return (format!("{}{sep}user={user}", self.target), Vec::new(), None);
+        };
+        let token = mint_token(&auth.secret, &user, auth.ttl);
+        match auth.mode {
+            AuthMode::Query => (
+                format!("{}{sep}token={token}", self.target),
+                Vec::new(),
+                None,
+            ),
+            AuthMode::Header => (
+                self.target.clone(),
+                vec![("Authorization".into(), format!("Bearer {token}"))],
+                None,
+            ),
+            AuthMode::FirstMessage => (self.target.clone(), Vec::new(), Some(token)),
+        }
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Claims<'a> {
+    sub: &'a str,
+    exp: u64,
+}
+
+/// An HS256 JWT for one simulated user.
+pub fn mint_token(secret: &str, user: &str, ttl: Duration) -> String {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+        + ttl.as_secs().max(1);
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &Claims { sub: user, exp },
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap_or_default()
+}

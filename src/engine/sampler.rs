@@ -1,0 +1,164 @@
+//! Once-a-second resource sampling: RSS and CPU of the server process(es)
+//! and of the generator itself (sysinfo), and whole-machine CPU from
+//! `/proc/stat`, including softirq time, which loopback TCP burns without
+//! charging it to any process.
+
+use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sample {
+    /// Summed over the sampled server processes; None when there are none.
+    pub server_rss: Option<u64>,
+    /// % of one core, summed over server processes.
+    pub server_cpu: Option<f64>,
+    pub generator_rss: u64,
+    /// % of one core.
+    pub generator_cpu: f64,
+    /// % of all cores busy (machine-wide), softirq included.
+    pub machine_cpu: f64,
+    pub softirq: f64,
+}
+
+pub struct Sampler {
+    sys: System,
+    server: Vec<Pid>,
+    own: Pid,
+    prev_stat: Option<[u64; 3]>,
+}
+
+/// (total, idle incl. iowait, softirq) jiffies from the first line of /proc/stat.
+fn read_proc_stat() -> Option<[u64; 3]> {
+    let s = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = s.lines().next()?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...
+    if v.len() < 7 {
+        return None;
+    }
+    let total = v.iter().take(8).sum();
+    Some([total, v[3] + v[4], v[6]])
+}
+
+impl Sampler {
+    /// `pids`: server processes to sample; `name`: also every process with that exact name.
+    pub fn new(mut pids: Vec<u32>, name: Option<&str>) -> Self {
+        let mut sys = System::new();
+        if let Some(name) = name {
+            sys.refresh_processes_specifics(
+                ProcessesToUpdate::All,
+                true,
+                ProcessRefreshKind::nothing(),
+            );
+            pids.extend(
+                sys.processes_by_exact_name(name.as_ref())
+                    .map(|p| p.pid().as_u32()),
+            );
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        let mut s = Self {
+            sys,
+            server: pids.into_iter().map(Pid::from_u32).collect(),
+            own: Pid::from_u32(std::process::id()),
+            prev_stat: read_proc_stat(),
+        };
+        s.refresh();
+        s
+    }
+
+    pub fn server_pids(&self) -> Vec<u32> {
+        self.server.iter().map(|p| p.as_u32()).collect()
+    }
+
+    fn refresh(&mut self) {
+        // No duplicates: sysinfo drops a pid refreshed twice in one call as dead.
+        let mut all = self.server.clone();
+        if !all.contains(&self.own) {
+            all.push(self.own);
+        }
+        self.sys.refresh_processes_specifics(
+            ProcessesToUpdate::Some(&all),
+            true,
+            ProcessRefreshKind::nothing().with_cpu().with_memory(),
+        );
+    }
+
+    /// Takes one sample (CPU figures cover the time since the previous one).
+    pub fn sample(&mut self) -> Sample {
+        self.refresh();
+        let mut out = Sample::default();
+        if !self.server.is_empty() {
+            let procs: Vec<_> = self
+                .server
+                .iter()
+                .filter_map(|p| self.sys.process(*p))
+                .collect();
+            if !procs.is_empty() {
+                out.server_rss = Some(procs.iter().map(|p| p.memory()).sum());
+                out.server_cpu = Some(procs.iter().map(|p| f64::from(p.cpu_usage())).sum());
+            }
+        }
+        if let Some(p) = self.sys.process(self.own) {
+            out.generator_rss = p.memory();
+            out.generator_cpu = f64::from(p.cpu_usage());
+        }
+        if let (Some(prev), Some(cur)) = (self.prev_stat, read_proc_stat()) {
+            let dt = cur[0].saturating_sub(prev[0]).max(1) as f64;
+            let idle = cur[1].saturating_sub(prev[1]) as f64;
+            out.machine_cpu = (100.0 * (1.0 - idle / dt)).clamp(0.0, 100.0);
+            out.softirq = 100.0 * cur[2].saturating_sub(prev[2]) as f64 / dt;
+            self.prev_stat = Some(cur);
+        }
+        out
+    }
+}
+
+/// Least-squares line through (x, y) points; None without spread in x.
+pub fn linear_fit(points: &[(f64, f64)]) -> Option<crate::results::LinearFit> {
+    let n = points.len();
+    if n < 3 {
+        return None;
+    }
+    let nf = n as f64;
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / nf;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / nf;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let syy: f64 = points.iter().map(|p| (p.1 - my).powi(2)).sum();
+    if sxx <= f64::EPSILON {
+        return None;
+    }
+    let slope = sxy / sxx;
+    let r2 = if syy <= f64::EPSILON {
+        1.0
+    } else {
+        (sxy * sxy) / (sxx * syy)
+    };
+    Some(crate::results::LinearFit {
+        slope,
+        intercept: my - slope * mx,
+        r2,
+        points: n,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_recovers_a_line_and_refuses_no_spread() {
+        let pts: Vec<(f64, f64)> = (0..10).map(|x| (x as f64, 3.0 * x as f64 + 7.0)).collect();
+        let f = linear_fit(&pts).unwrap();
+        assert!((f.slope - 3.0).abs() < 1e-9 && (f.intercept - 7.0).abs() < 1e-9);
+        assert!((f.r2 - 1.0).abs() < 1e-9);
+        assert!(linear_fit(&[(1.0, 1.0), (1.0, 2.0), (1.0, 3.0)]).is_none());
+        let mut s = Sampler::new(vec![std::process::id()], None);
+        let x = s.sample();
+        assert!(x.server_rss.unwrap() > 0 && x.generator_rss > 0);
+    }
+}

@@ -1,0 +1,190 @@
+//! The system under test: an existing URL, the bundled reference server
+//! (`bench serve` as a child process on a free loopback port), or any
+//! command. Spawned servers are always stopped: SIGTERM, then kill.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use crate::scenario::{Endpoint, WsUrl};
+
+/// Environment variable naming the `bench` executable used for the bundled
+/// server (tests run inside the test harness, whose `current_exe` is not bench).
+pub const BENCH_EXE_ENV: &str = "BENCH_EXE";
+const BUNDLED_READY_TIMEOUT: Duration = Duration::from_secs(15);
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// A reachable target, plus the child process when bench started it.
+pub struct Target {
+    pub url: WsUrl,
+    pub addr: SocketAddr,
+    pub child: Option<Child>,
+}
+
+impl Target {
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// `Some(status)` once a spawned target has exited.
+    pub fn exited(&mut self) -> Option<String> {
+        let child = self.child.as_mut()?;
+        match child.try_wait() {
+            Ok(Some(st)) => Some(st.to_string()),
+            _ => None,
+        }
+    }
+
+    /// Stops a spawned target: SIGTERM, wait up to a grace period, then kill.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        unsafe {
+            libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + STOP_GRACE;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn bench_exe() -> anyhow::Result<PathBuf> {
+    match std::env::var_os(BENCH_EXE_ENV) {
+        Some(p) => Ok(PathBuf::from(p)),
+        None => std::env::current_exe().context("cannot find the bench executable"),
+    }
+}
+
+fn resolve(url: &WsUrl) -> anyhow::Result<SocketAddr> {
+    (url.host.as_str(), url.port)
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve {}", url.host))?
+        .next()
+        .with_context(|| format!("{} has no address", url.host))
+}
+
+/// Reads the child's stdout on a thread (so it never blocks on a full pipe),
+/// forwarding the `listening on HOST:PORT` address once.
+fn watch_stdout(child: &mut Child) -> mpsc::Receiver<SocketAddr> {
+    let (tx, rx) = mpsc::channel();
+    if let Some(out) = child.stdout.take() {
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = line.trim().strip_prefix("listening on ") {
+                    if let Ok(a) = addr.trim().parse::<SocketAddr>() {
+                        let _ = tx.send(a);
+                    }
+                }
+            }
+        });
+    }
+    rx
+}
+
+/// Brings the target up (or just resolves it) and returns where to connect.
+pub fn start(endpoint: &Endpoint) -> anyhow::Result<Target> {
+    match endpoint {
+        Endpoint::Url(url) => Ok(Target {
+            addr: resolve(url)?,
+            url: url.clone(),
+            child: None,
+        }),
+        Endpoint::Bundled { args } => {
+            let exe = bench_exe()?;
+            let mut child = Command::new(&exe)
+                .arg("serve")
+                .args(["--listen", "127.0.0.1:0"])
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .with_context(|| format!("cannot start the bundled server ({})", exe.display()))?;
+            let rx = watch_stdout(&mut child);
+            let mut target = Target {
+                url: WsUrl {
+                    secure: false,
+                    host: "127.0.0.1".into(),
+                    port: 0,
+                    path: "/ws".into(),
+                },
+                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                child: Some(child),
+            };
+            let deadline = Instant::now() + BUNDLED_READY_TIMEOUT;
+            loop {
+                if let Ok(addr) = rx.recv_timeout(Duration::from_millis(50)) {
+                    target.addr = addr;
+                    target.url.host = addr.ip().to_string();
+                    target.url.port = addr.port();
+                    return Ok(target);
+                }
+                if let Some(st) = target.exited() {
+                    bail!("the bundled server exited before listening ({st})");
+                }
+                if Instant::now() > deadline {
+                    bail!("the bundled server did not print `listening on` within {BUNDLED_READY_TIMEOUT:?}");
+                }
+            }
+        }
+        Endpoint::Command {
+            argv,
+            url,
+            ready_timeout,
+        } => {
+            let (prog, rest) = argv.split_first().context("empty server command")?;
+            let mut child = Command::new(prog)
+                .args(rest)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .with_context(|| format!("cannot start server command `{prog}`"))?;
+            let rx = watch_stdout(&mut child);
+            let mut target = Target {
+                addr: resolve(url)?,
+                url: url.clone(),
+                child: Some(child),
+            };
+            let deadline = Instant::now() + *ready_timeout;
+            loop {
+                // Ready when it says so, or when its port accepts a TCP connection.
+                if rx.try_recv().is_ok()
+                    || TcpStream::connect_timeout(&target.addr, Duration::from_millis(200)).is_ok()
+                {
+                    return Ok(target);
+                }
+                if let Some(st) = target.exited() {
+                    bail!("server command `{prog}` exited before it was ready ({st})");
+                }
+                if Instant::now() > deadline {
+                    bail!("server command `{prog}` was not ready within {ready_timeout:?}");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
