@@ -284,7 +284,7 @@ async fn auth_middleware_rejects_bad_tokens_by_reason() {
         let bad = jwt("other-secret", "mallory", 60);
         let expired = jwt(secret, "late", -60);
         for (token, reason) in [
-            (Some(bad.as_str()), "invalid signature"),
+            (Some(bad.as_str()), "invalid token signature"),
             (Some(expired.as_str()), "token expired"),
             (None, "missing token"),
         ] {

@@ -1,7 +1,8 @@
 //! Protocol v1 conformance of the Node `ws` peer (`scripts/peers/ws-server.js`):
 //! the frames the spec (docs/protocol.md, issue 2) prescribes, each one also
-//! parsed with the shared `reference_server::protocol` types, so the peer
-//! and the reference server speak the same frames to bench.
+//! parsed with the shared `reference_server::protocol` types. Every check
+//! runs against the peer AND the bundled reference server (`bench serve`),
+//! so the two are shown to send bench the same frames.
 
 mod peers_common;
 
@@ -109,8 +110,13 @@ fn without_conn(mut v: Value) -> Value {
 
 #[tokio::test]
 async fn every_v1_row_as_specified() {
-    let peer = Peer::start("ws-server.js", &[]);
-    let mut a = V1::open(&peer, "alice").await;
+    for peer in [Peer::start("ws-server.js", &[]), Peer::reference(&[])] {
+        every_v1_row_as_specified_on(&peer).await;
+    }
+}
+
+async fn every_v1_row_as_specified_on(peer: &Peer) {
+    let mut a = V1::open(peer, "alice").await;
     assert_eq!(
         without_conn(a.recv().await),
         json!({"type":"welcome","user":"alice","heartbeat_ms":30000})
@@ -121,7 +127,7 @@ async fn every_v1_row_as_specified() {
         json!({"type":"joined","room":"r","seq":0,"members":1})
     );
 
-    let mut b = V1::open(&peer, "bob").await;
+    let mut b = V1::open(peer, "bob").await;
     b.recv().await;
     b.send(json!({"type":"join","room":"r"})).await;
     assert_eq!(
@@ -133,7 +139,7 @@ async fn every_v1_row_as_specified() {
         json!({"type":"presence","room":"r","user":"bob","status":"online"})
     );
     // bob's second tab: no second presence.
-    let mut b2 = V1::open(&peer, "bob").await;
+    let mut b2 = V1::open(peer, "bob").await;
     b2.recv().await;
     b2.send(json!({"type":"join","room":"r"})).await;
     assert_eq!(
@@ -195,8 +201,13 @@ async fn every_v1_row_as_specified() {
 
 #[tokio::test]
 async fn error_frames_carry_codes_and_ids() {
-    let peer = Peer::start("ws-server.js", &[]);
-    let mut a = V1::open(&peer, "alice").await;
+    for peer in [Peer::start("ws-server.js", &[]), Peer::reference(&[])] {
+        error_frames_carry_codes_and_ids_on(&peer).await;
+    }
+}
+
+async fn error_frames_carry_codes_and_ids_on(peer: &Peer) {
+    let mut a = V1::open(peer, "alice").await;
     a.recv().await;
     a.send_raw(b"{nope").await;
     let e = a.recv().await;
@@ -233,8 +244,16 @@ async fn error_frames_carry_codes_and_ids() {
 
 #[tokio::test]
 async fn resume_reports_incomplete_history() {
-    let peer = Peer::start("ws-server.js", &["--history-len", "2"]);
-    let mut a = V1::open(&peer, "alice").await;
+    for peer in [
+        Peer::start("ws-server.js", &["--history-len", "2"]),
+        Peer::reference(&["--history-len", "2"]),
+    ] {
+        resume_reports_incomplete_history_on(&peer).await;
+    }
+}
+
+async fn resume_reports_incomplete_history_on(peer: &Peer) {
+    let mut a = V1::open(peer, "alice").await;
     a.recv().await;
     a.send(json!({"type":"join","room":"h"})).await;
     a.recv().await;
@@ -259,17 +278,25 @@ async fn resume_reports_incomplete_history() {
 #[tokio::test]
 async fn auth_by_query_header_and_first_frame() {
     let secret = "k3y";
-    let peer = Peer::start("ws-server.js", &["--jwt-secret", secret]);
+    for peer in [
+        Peer::start("ws-server.js", &["--jwt-secret", secret]),
+        Peer::reference(&["--jwt-secret", secret]),
+    ] {
+        auth_on(&peer, secret).await;
+    }
+}
+
+async fn auth_on(peer: &Peer, secret: &str) {
     let bad = jwt("wrong", "eve", 60);
-    match V1::try_open(&peer, &format!("/ws?token={bad}"), &[]).await {
+    match V1::try_open(peer, &format!("/ws?token={bad}"), &[]).await {
         Err(HandshakeError::Status { status, body }) => {
-            assert_eq!((status, body.as_str()), (401, "invalid signature"))
+            assert_eq!((status, body.as_str()), (401, "invalid token signature"))
         }
         other => panic!("expected 401, got {:?}", other.map(|_| "upgrade")),
     }
     let expired = jwt(secret, "old", -10);
     let auth = [("Authorization".to_owned(), format!("Bearer {expired}"))];
-    match V1::try_open(&peer, "/ws", &auth).await {
+    match V1::try_open(peer, "/ws", &auth).await {
         Err(HandshakeError::Status { status, body }) => {
             assert_eq!((status, body.as_str()), (401, "token expired"))
         }
@@ -277,23 +304,29 @@ async fn auth_by_query_header_and_first_frame() {
     }
 
     let good = jwt(secret, "alice", 60);
-    let mut q = V1::try_open(&peer, &format!("/ws?token={good}"), &[])
+    let mut q = V1::try_open(peer, &format!("/ws?token={good}"), &[])
         .await
         .expect("query auth");
     assert_eq!(q.recv().await["user"], json!("alice"));
     let auth = [("Authorization".to_owned(), format!("Bearer {good}"))];
-    let mut h = V1::try_open(&peer, "/ws", &auth)
-        .await
-        .expect("header auth");
+    let mut h = V1::try_open(peer, "/ws", &auth).await.expect("header auth");
     assert_eq!(h.recv().await["user"], json!("alice"));
 
     // First-frame auth: nothing is served before it.
-    let mut f = V1::open(&peer, "ignored").await;
+    let mut f = V1::open(peer, "ignored").await;
     f.send(json!({"type":"auth","token":jwt(secret, "carol", 60)}))
         .await;
     assert_eq!(f.recv().await["user"], json!("carol"));
-    let mut n = V1::open(&peer, "ignored").await;
+    let mut n = V1::open(peer, "ignored").await;
     n.send(json!({"type":"join","room":"r"})).await;
+    let e = n.recv().await;
+    assert_eq!(
+        (e["code"].as_str(), e["message"].as_str()),
+        (
+            Some("UNAUTHORIZED"),
+            Some("the first frame must be an `auth` frame")
+        )
+    );
     match n.message().await {
         Message::Close(Some(c)) => assert_eq!(c.code, 1008),
         other => panic!("expected close 1008, got {other:?}"),

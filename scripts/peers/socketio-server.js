@@ -77,7 +77,13 @@ async function main() {
     redis = pub.duplicate();
     await Promise.all([pub.connect(), sub.connect(), redis.connect()]);
     io.adapter(createAdapter(pub, sub));
-    exitOnSignals(() => Promise.all([pub.quit(), sub.quit(), redis.quit()]).then(() => io.close()));
+    // Close Socket.IO first: the adapter still talks to Redis while it closes.
+    exitOnSignals(
+      () =>
+        new Promise((resolve) => io.close(() => resolve())).then(() =>
+          Promise.allSettled([pub.quit(), sub.quit(), redis.quit()]),
+        ),
+    );
   } else {
     exitOnSignals(() => new Promise((resolve) => io.close(() => resolve())));
   }

@@ -122,7 +122,8 @@ function handle(conn, text) {
   try {
     msg = JSON.parse(text);
   } catch (e) {
-    send(conn, errorFrame('PARSE_ERROR', e.message));
+    if (!conn.authed) authFailed(conn, `the first frame must be an \`auth\` frame: ${e.message}`);
+    else send(conn, errorFrame('PARSE_ERROR', e.message));
     return;
   }
   if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) {
@@ -131,14 +132,12 @@ function handle(conn, text) {
   }
   if (!conn.authed) {
     if (msg.type !== 'auth' || typeof msg.token !== 'string') {
-      counters.auth_failures_total++;
-      conn.ws.close(1008, 'auth frame expected');
+      authFailed(conn, 'the first frame must be an `auth` frame');
       return;
     }
     const v = verifyJwt(msg.token, secret);
     if (!v.ok) {
-      counters.auth_failures_total++;
-      conn.ws.close(1008, v.reason);
+      authFailed(conn, v.reason);
       return;
     }
     clearTimeout(conn.authTimer);
@@ -242,6 +241,14 @@ function handle(conn, text) {
   }
 }
 
+/** As the reference server: an UNAUTHORIZED error frame, then close 1008. */
+function authFailed(conn, why) {
+  counters.auth_failures_total++;
+  clearTimeout(conn.authTimer);
+  send(conn, errorFrame('UNAUTHORIZED', why));
+  conn.ws.close(1008, why.slice(0, 120));
+}
+
 function authenticated(conn, claims) {
   conn.authed = true;
   conn.claims = claims;
@@ -291,7 +298,8 @@ server.on('upgrade', (req, socket, head) => {
     });
     ws.on('message', (data, isBinary) => {
       if (isBinary) {
-        send(conn, errorFrame('PARSE_ERROR', 'binary frames are not supported'));
+        if (!conn.authed) authFailed(conn, 'the first frame must be a JSON `auth` frame');
+        else send(conn, errorFrame('INVALID_MESSAGE', 'binary frames are not supported; send JSON text frames'));
         return;
       }
       handle(conn, data.toString('utf8'));
@@ -307,10 +315,7 @@ server.on('upgrade', (req, socket, head) => {
     if (claims) {
       authenticated(conn, claims);
     } else if (secret) {
-      conn.authTimer = setTimeout(() => {
-        counters.auth_failures_total++;
-        ws.close(1008, 'no auth frame within 5s');
-      }, AUTH_DEADLINE_MS);
+      conn.authTimer = setTimeout(() => authFailed(conn, 'no auth frame within the auth timeout'), AUTH_DEADLINE_MS);
     } else {
       authenticated(conn, { sub: url.searchParams.get('user') || `u${conn.id}` });
       conn.claims = null;

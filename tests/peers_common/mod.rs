@@ -33,16 +33,26 @@ impl Peer {
                  (scripts/test does this before the tests)"
             );
         }
-        let mut child = Command::new("node")
-            .arg(dir.join(script))
-            .args(["--port", "0"])
-            .args(args)
-            .current_dir(&dir)
+        let mut cmd = Command::new("node");
+        cmd.arg(dir.join(script)).args(["--port", "0"]).args(args);
+        cmd.current_dir(&dir);
+        Peer::spawn(cmd, &format!("node {script}"))
+    }
+
+    /// The bundled reference server (`bench serve`), for side-by-side checks.
+    pub fn reference(args: &[&str]) -> Peer {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bench"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0"]).args(args);
+        Peer::spawn(cmd, "bench serve")
+    }
+
+    fn spawn(mut cmd: Command, what: &str) -> Peer {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start `node {script}` (is node installed?): {e}"));
+            .unwrap_or_else(|e| panic!("cannot start `{what}` (is node installed?): {e}"));
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -65,13 +75,13 @@ impl Peer {
             Err(_) => {
                 let _ = child.kill();
                 let status = child.wait().ok();
-                panic!("`node {script}` did not print `listening on HOST:PORT` (exit: {status:?})");
+                panic!("`{what}` did not print `listening on HOST:PORT` (exit: {status:?})");
             }
         };
         let addr: SocketAddr = addr
             .parse()
             .unwrap_or_else(|e| panic!("bad listening address {addr:?}: {e}"));
-        assert!(addr.ip().is_loopback(), "peer bound {addr}, not loopback");
+        assert!(addr.ip().is_loopback(), "{what} bound {addr}, not loopback");
         Peer { child, addr }
     }
 }

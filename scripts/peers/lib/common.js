@@ -69,32 +69,32 @@ function parseLoopbackHost(text, name) {
 
 /**
  * Verifies an HS256 JWT. Returns `{ok:true, claims}` or `{ok:false, reason}`.
- * Same rules as the reference server: HS256 only, `sub` required, `exp` enforced.
+ * Same rules and reasons as the reference server (reference-server/src/auth.rs):
+ * HS256 only, `sub` and `exp` required, `exp` enforced.
  */
 function verifyJwt(token, secret) {
   if (typeof token !== 'string' || token.length === 0) return { ok: false, reason: 'missing token' };
   const parts = token.split('.');
-  if (parts.length !== 3) return { ok: false, reason: 'malformed token' };
+  if (parts.length !== 3) return { ok: false, reason: 'invalid token: malformed' };
   let header;
   let claims;
   try {
     header = JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8'));
     claims = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
   } catch {
-    return { ok: false, reason: 'malformed token' };
+    return { ok: false, reason: 'invalid token: malformed' };
   }
-  if (!header || header.alg !== 'HS256') return { ok: false, reason: 'unsupported algorithm' };
+  if (!header || header.alg !== 'HS256') return { ok: false, reason: 'token algorithm must be HS256' };
   const expected = crypto.createHmac('sha256', secret).update(`${parts[0]}.${parts[1]}`).digest();
   const given = Buffer.from(parts[2], 'base64url');
   if (given.length !== expected.length || !crypto.timingSafeEqual(given, expected)) {
-    return { ok: false, reason: 'invalid signature' };
+    return { ok: false, reason: 'invalid token signature' };
   }
-  if (!claims || typeof claims.sub !== 'string' || claims.sub.length === 0) {
-    return { ok: false, reason: 'missing sub claim' };
-  }
-  if (claims.exp !== undefined && !(typeof claims.exp === 'number' && claims.exp * 1000 > Date.now())) {
-    return { ok: false, reason: 'token expired' };
-  }
+  if (!claims || typeof claims !== 'object') return { ok: false, reason: 'invalid token: claims are not an object' };
+  if (typeof claims.exp !== 'number') return { ok: false, reason: 'token lacks the `exp` claim' };
+  if (claims.sub === undefined) return { ok: false, reason: 'token lacks the `sub` claim' };
+  if (typeof claims.sub !== 'string' || claims.sub.length === 0) return { ok: false, reason: 'token `sub` is empty' };
+  if (claims.exp * 1000 <= Date.now()) return { ok: false, reason: 'token expired' };
   return { ok: true, claims };
 }
 
