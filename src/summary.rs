@@ -1,1 +1,669 @@
-//! placeholder
+//! The end-of-run summary printed to the terminal: latencies (corrected
+//! from the intended send time, and service time), counters, losses,
+//! throughput, server and generator resources, and threshold verdicts.
+//!
+//! Plain text; colour only when stdout is a terminal and `NO_COLOR` is not
+//! set, so CI logs stay clean.
+
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+
+use crate::results::{LatencySummary, RunResults, ThresholdResult};
+use crate::scenario::metrics::{metric_unit, MetricUnit};
+
+/// Latency metrics in display order; any others recorded follow them.
+const LATENCY_ORDER: &[&str] = &[
+    "delivery_latency",
+    "ack_latency",
+    "connect_time",
+    "ping_rtt",
+    "reconnect_time",
+    "replay_latency",
+    "schedule_lag",
+];
+
+/// Prints the summary to stdout, coloured when that is a terminal.
+pub fn print(results: &RunResults) {
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    print!("{}", render(results, color));
+}
+
+/// The summary as text.
+pub fn render(results: &RunResults, color: bool) -> String {
+    let paint = Paint(color);
+    let mut out = String::new();
+    let w = &mut out;
+    header(w, results, paint);
+    latencies(w, results);
+    counters(w, results);
+    other_counters(w, results, SHOWN_COUNTERS);
+    resources(w, results);
+    thresholds(w, &results.thresholds, paint);
+    out
+}
+
+#[derive(Clone, Copy)]
+struct Paint(bool);
+
+impl Paint {
+    fn wrap(self, code: &str, text: &str) -> String {
+        if self.0 {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+    fn red(self, t: &str) -> String {
+        self.wrap("1;31", t)
+    }
+    fn green(self, t: &str) -> String {
+        self.wrap("32", t)
+    }
+    fn yellow(self, t: &str) -> String {
+        self.wrap("1;33", t)
+    }
+    fn bold(self, t: &str) -> String {
+        self.wrap("1", t)
+    }
+}
+
+fn header(w: &mut String, r: &RunResults, paint: Paint) {
+    let _ = writeln!(
+        w,
+        "{} — {:.1} s",
+        paint.bold(&format!("bench run \"{}\"", r.name)),
+        r.duration_s
+    );
+    if r.interrupted {
+        let why = r.interrupt_reason.as_deref().unwrap_or("stopped early");
+        let _ = writeln!(
+            w,
+            "{}",
+            paint.yellow(&format!(
+                "INTERRUPTED ({why}): the results cover the run until then."
+            ))
+        );
+    }
+    if r.generator.saturated {
+        let _ = writeln!(
+            w,
+            "{}",
+            paint.red(
+                "WARNING: the load generator was saturated; these results are not trustworthy."
+            )
+        );
+        for reason in &r.generator.saturation_reasons {
+            let _ = writeln!(w, "  - {reason}");
+        }
+    }
+}
+
+fn latencies(w: &mut String, r: &RunResults) {
+    let mut names: Vec<&str> = LATENCY_ORDER
+        .iter()
+        .copied()
+        .filter(|n| r.metrics.contains_key(*n) || r.metrics.contains_key(&format!("{n}_service")))
+        .collect();
+    for name in r.metrics.keys() {
+        let base = name.strip_suffix("_service").unwrap_or(name);
+        if !names.contains(&base) {
+            names.push(base);
+        }
+    }
+    if names.is_empty() {
+        let _ = writeln!(w, "\nlatency: nothing measured");
+        return;
+    }
+    let _ = writeln!(
+        w,
+        "\n{:<34}{:>11}{:>8}{:>8}{:>8}{:>8}{:>8}{:>8}{:>8}",
+        "latency (ms)", "count", "min", "mean", "p50", "p90", "p99", "p99.9", "max"
+    );
+    for name in names {
+        if let Some(m) = r.metrics.get(name) {
+            latency_row(w, name, m);
+        }
+        if let Some(m) = r.metrics.get(&format!("{name}_service")) {
+            latency_row(w, "  service time", m);
+        }
+    }
+    if r.metrics.keys().any(|k| k.ends_with("_service")) {
+        let _ = writeln!(
+            w,
+            "  (plain rows: from the intended send time, corrected for coordinated omission;\n   service rows: from the actual send)"
+        );
+    }
+}
+
+fn latency_row(w: &mut String, name: &str, m: &LatencySummary) {
+    let _ = writeln!(
+        w,
+        "  {:<32}{:>11}{:>8}{:>8}{:>8}{:>8}{:>8}{:>8}{:>8}",
+        name,
+        group(m.count),
+        ms(m.min),
+        ms(m.mean),
+        ms(m.p50),
+        ms(m.p90),
+        ms(m.p99),
+        ms(m.p999),
+        ms(m.max)
+    );
+}
+
+fn counters(w: &mut String, r: &RunResults) {
+    let c = &r.counters;
+    let t = &r.throughput;
+    let _ = writeln!(w, "\nmessages");
+    let _ = writeln!(
+        w,
+        "  chat sent        {:>14}   {}/s",
+        group(c.chat_sent),
+        rate(t.chat_sent_per_s)
+    );
+    let _ = writeln!(w, "  acks received    {:>14}", group(c.acks_received));
+    let _ = writeln!(
+        w,
+        "  deliveries       {:>14}   of {} expected; {}/s mean, {}/s peak",
+        group(c.deliveries_received),
+        group(c.deliveries_expected),
+        rate(t.deliveries_per_s),
+        rate(t.deliveries_per_s_peak)
+    );
+    let loss = if c.deliveries_expected > 0 {
+        format!(
+            "   ({} of expected)",
+            percent(c.lost as f64 / c.deliveries_expected as f64)
+        )
+    } else {
+        String::new()
+    };
+    let _ = writeln!(w, "  lost             {:>14}{loss}", group(c.lost));
+    let _ = writeln!(w, "  duplicates       {:>14}", group(c.duplicates));
+    let _ = writeln!(w, "  out of order     {:>14}", group(c.out_of_order));
+    if c.late_sends > 0 {
+        let _ = writeln!(
+            w,
+            "  late sends       {:>14}   (started later than intended)",
+            group(c.late_sends)
+        );
+    }
+    let _ = writeln!(w, "connections");
+    let _ = writeln!(w, "  opened           {:>14}", group(c.connections_opened));
+    let _ = writeln!(
+        w,
+        "  failed           {:>14}{}",
+        group(c.connections_failed_total()),
+        breakdown(&c.connections_failed)
+    );
+    let closes: u64 = c.closes.values().sum();
+    let _ = writeln!(
+        w,
+        "  closes           {:>14}{}",
+        group(closes),
+        breakdown(&c.closes)
+    );
+    let _ = writeln!(w, "  reconnects       {:>14}", group(c.reconnects));
+    let _ = writeln!(
+        w,
+        "  errors           {:>14}   rate {}{}",
+        group(c.errors_total()),
+        percent(c.error_rate()),
+        if c.errors.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "   error frames{}",
+                breakdown(&c.errors)
+                    .trim_start_matches(' ')
+                    .replacen('(', " (", 1)
+            )
+        }
+    );
+    let _ = writeln!(w, "traffic");
+    let _ = writeln!(
+        w,
+        "  frames           {:>14} sent {:>14} received",
+        group(c.frames_sent),
+        group(c.frames_received)
+    );
+    let _ = writeln!(
+        w,
+        "  bytes            {:>14} sent {:>14} received   {}/s in",
+        bytes(c.bytes_sent as f64),
+        bytes(c.bytes_received as f64),
+        bytes(t.bytes_received_per_s)
+    );
+}
+
+/// Counters the sections above already show.
+const SHOWN_COUNTERS: &[&str] = &[
+    "connections_opened",
+    "connections_failed",
+    "closes",
+    "reconnects",
+    "frames_sent",
+    "frames_received",
+    "bytes_sent",
+    "bytes_received",
+    "chat_sent",
+    "acks_received",
+    "deliveries_received",
+    "deliveries_expected",
+    "lost",
+    "duplicates",
+    "out_of_order",
+    "errors",
+    "late_sends",
+];
+
+/// Any other non-zero counter, so counters added to the model later are
+/// never hidden from the summary.
+fn other_counters(w: &mut String, r: &RunResults, shown: &[&str]) {
+    let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(&r.counters) else {
+        return;
+    };
+    let others: Vec<(String, u64)> = fields
+        .into_iter()
+        .filter(|(k, _)| !shown.contains(&k.as_str()))
+        .filter_map(|(k, v)| Some((k, v.as_u64()?)))
+        .filter(|(_, v)| *v > 0)
+        .collect();
+    if others.is_empty() {
+        return;
+    }
+    let _ = writeln!(w, "other counters");
+    for (name, value) in others {
+        let _ = writeln!(w, "  {:<17}{:>14}", name.replace('_', " "), group(value));
+    }
+}
+
+fn resources(w: &mut String, r: &RunResults) {
+    let s = &r.server;
+    let na = || "n/a".to_owned();
+    let pids = if s.pids.is_empty() {
+        "not sampled".to_owned()
+    } else {
+        format!(
+            "pid {}",
+            s.pids
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let per_conn = match (s.memory_per_connection_bytes, &s.memory_fit) {
+        (Some(b), Some(fit)) => {
+            format!("{} (fit r² {:.3}, {} points)", bytes(b), fit.r2, fit.points)
+        }
+        (Some(b), None) => bytes(b),
+        _ => na(),
+    };
+    let _ = writeln!(w, "\nserver ({pids})");
+    let _ = writeln!(
+        w,
+        "  rss peak {}   memory/connection {per_conn}   cpu mean {} peak {}",
+        s.rss_peak_bytes.map_or_else(na, |b| bytes(b as f64)),
+        s.cpu_percent_mean.map_or_else(na, cpu),
+        s.cpu_percent_peak.map_or_else(na, cpu),
+    );
+    let g = &r.generator;
+    let _ = writeln!(w, "generator");
+    let _ = writeln!(
+        w,
+        "  rss peak {}   memory/client {}   cpu mean {} peak {}{}",
+        bytes(g.rss_peak_bytes as f64),
+        g.memory_per_client_bytes.map_or_else(na, bytes),
+        cpu(g.cpu_percent_mean),
+        cpu(g.cpu_percent_peak),
+        if g.saturated { "   SATURATED" } else { "" }
+    );
+    let m = &r.machine;
+    let _ = writeln!(
+        w,
+        "machine\n  cpu mean {} (softirq {}) on {} cores",
+        cpu(m.cpu_percent_mean),
+        cpu(m.softirq_percent_mean),
+        m.cores
+    );
+}
+
+fn thresholds(w: &mut String, results: &[ThresholdResult], paint: Paint) {
+    if results.is_empty() {
+        return;
+    }
+    let _ = writeln!(w, "\nthresholds");
+    let width = results
+        .iter()
+        .map(|t| t.metric.len() + t.condition.len() + 1)
+        .max()
+        .unwrap_or(0);
+    for t in results {
+        let verdict = if t.pass {
+            paint.green("PASS")
+        } else {
+            paint.red("FAIL")
+        };
+        let value = match t.value {
+            Some(v) => format_value(&t.metric, v),
+            None => "not measured".to_owned(),
+        };
+        let cond = format!("{} {}", t.metric, t.condition);
+        let _ = writeln!(w, "  {verdict}  {cond:<width$}   {value}");
+    }
+    let failed = results.iter().filter(|t| !t.pass).count();
+    let line = format!("{} passed, {failed} failed", results.len() - failed);
+    let _ = writeln!(
+        w,
+        "  {}",
+        if failed == 0 {
+            paint.green(&line)
+        } else {
+            paint.red(&line)
+        }
+    );
+}
+
+/// A metric value in its unit, for threshold lines.
+fn format_value(metric: &str, v: f64) -> String {
+    match metric_unit(metric) {
+        Ok(MetricUnit::Millis) => format!("{}ms", ms(v)),
+        Ok(MetricUnit::Fraction) => percent(v),
+        Ok(MetricUnit::Count) => group(v.round() as u64),
+        Ok(MetricUnit::Bytes) => bytes(v),
+        Ok(MetricUnit::PerSecond) => format!("{}/s", rate(v)),
+        Ok(MetricUnit::Percent) => cpu(v),
+        Err(_) => format!("{v}"),
+    }
+}
+
+fn breakdown(map: &std::collections::BTreeMap<String, u64>) -> String {
+    if map.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = map
+        .iter()
+        .map(|(k, v)| format!("{k}: {}", group(*v)))
+        .collect();
+    format!("   ({})", parts.join(", "))
+}
+
+/// Milliseconds with precision that fits the magnitude.
+fn ms(v: f64) -> String {
+    if v < 10.0 {
+        format!("{v:.2}")
+    } else if v < 100.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+fn rate(v: f64) -> String {
+    if v < 100.0 {
+        format!("{v:.1}")
+    } else {
+        group(v.round() as u64)
+    }
+}
+
+fn percent(fraction: f64) -> String {
+    let p = fraction * 100.0;
+    if p == 0.0 {
+        "0%".into()
+    } else if p < 0.01 {
+        format!("{p:.4}%")
+    } else {
+        format!("{p:.2}%")
+    }
+}
+
+fn cpu(p: f64) -> String {
+    format!("{p:.0}%")
+}
+
+/// Binary units, one decimal.
+fn bytes(b: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b;
+    let mut unit = 0;
+    while v.abs() >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{v:.0} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// `1234567` → `1,234,567`.
+fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::*;
+
+    fn lat(count: u64, base: f64) -> LatencySummary {
+        LatencySummary {
+            count,
+            min: base,
+            mean: base * 2.0,
+            p50: base * 1.5,
+            p90: base * 3.0,
+            p99: base * 10.0,
+            p999: base * 20.0,
+            max: base * 40.0,
+            ..Default::default()
+        }
+    }
+
+    fn sample() -> RunResults {
+        let mut r = RunResults {
+            name: "quickstart".into(),
+            duration_s: 30.04,
+            ..Default::default()
+        };
+        r.metrics
+            .insert("delivery_latency".into(), lat(1_234_567, 1.25));
+        r.metrics
+            .insert("delivery_latency_service".into(), lat(1_234_567, 0.5));
+        r.metrics.insert("connect_time".into(), lat(1000, 3.0));
+        let c = &mut r.counters;
+        c.chat_sent = 3000;
+        c.acks_received = 3000;
+        c.deliveries_received = 1_234_560;
+        c.deliveries_expected = 1_234_567;
+        c.lost = 7;
+        c.connections_opened = 1000;
+        c.connections_failed.insert("refused".into(), 2);
+        c.closes.insert("1000".into(), 998);
+        c.errors.insert("RATE_LIMITED".into(), 3);
+        c.frames_sent = 4000;
+        c.frames_received = 1_240_000;
+        c.bytes_sent = 512_000;
+        c.bytes_received = 150_000_000;
+        r.throughput = Throughput {
+            chat_sent_per_s: 100.0,
+            deliveries_per_s: 41_152.2,
+            deliveries_per_s_peak: 45_000.0,
+            bytes_received_per_s: 5_000_000.0,
+        };
+        r.server = ServerStats {
+            pids: vec![4242],
+            rss_peak_bytes: Some(64 * 1024 * 1024),
+            memory_per_connection_bytes: Some(3174.4),
+            memory_fit: Some(LinearFit {
+                slope: 3174.4,
+                intercept: 1e7,
+                r2: 0.9987,
+                points: 30,
+            }),
+            cpu_percent_mean: Some(41.6),
+            cpu_percent_peak: Some(88.0),
+        };
+        r.generator = GeneratorStats {
+            cpu_percent_mean: 35.0,
+            cpu_percent_peak: 99.5,
+            rss_peak_bytes: 40 * 1024 * 1024,
+            memory_per_client_bytes: Some(3500.0),
+            saturated: true,
+            saturation_reasons: vec!["schedule lag p99 24ms > 10ms".into()],
+            recording_cpu_share: None,
+        };
+        r.machine = MachineStats {
+            cpu_percent_mean: 80.0,
+            softirq_percent_mean: 9.0,
+            cores: 2,
+        };
+        r.thresholds = vec![
+            ThresholdResult {
+                metric: "delivery_latency.p99".into(),
+                condition: "< 50ms".into(),
+                value: Some(12.5),
+                pass: true,
+            },
+            ThresholdResult {
+                metric: "delivery.lost".into(),
+                condition: "== 0".into(),
+                value: Some(7.0),
+                pass: false,
+            },
+            ThresholdResult {
+                metric: "reconnect_time.p99".into(),
+                condition: "< 1s".into(),
+                value: None,
+                pass: false,
+            },
+        ];
+        r
+    }
+
+    #[test]
+    fn plain_summary() {
+        let text = render(&sample(), false);
+        let expected = r#"bench run "quickstart" — 30.0 s
+WARNING: the load generator was saturated; these results are not trustworthy.
+  - schedule lag p99 24ms > 10ms
+
+latency (ms)                            count     min    mean     p50     p90     p99   p99.9     max
+  delivery_latency                  1,234,567    1.25    2.50    1.88    3.75    12.5    25.0    50.0
+    service time                    1,234,567    0.50    1.00    0.75    1.50    5.00    10.0    20.0
+  connect_time                          1,000    3.00    6.00    4.50    9.00    30.0    60.0     120
+  (plain rows: from the intended send time, corrected for coordinated omission;
+   service rows: from the actual send)
+
+messages
+  chat sent                 3,000   100/s
+  acks received             3,000
+  deliveries            1,234,560   of 1,234,567 expected; 41,152/s mean, 45,000/s peak
+  lost                          7   (0.0006% of expected)
+  duplicates                    0
+  out of order                  0
+connections
+  opened                    1,000
+  failed                        2   (refused: 2)
+  closes                      998   (1000: 998)
+  reconnects                    0
+  errors                        5   rate 0.10%   error frames (RATE_LIMITED: 3)
+traffic
+  frames                    4,000 sent      1,240,000 received
+  bytes                 500.0 KiB sent      143.1 MiB received   4.8 MiB/s in
+
+server (pid 4242)
+  rss peak 64.0 MiB   memory/connection 3.1 KiB (fit r² 0.999, 30 points)   cpu mean 42% peak 88%
+generator
+  rss peak 40.0 MiB   memory/client 3.4 KiB   cpu mean 35% peak 100%   SATURATED
+machine
+  cpu mean 80% (softirq 9%) on 2 cores
+
+thresholds
+  PASS  delivery_latency.p99 < 50ms   12.5ms
+  FAIL  delivery.lost == 0            7
+  FAIL  reconnect_time.p99 < 1s       not measured
+  1 passed, 2 failed
+"#;
+        assert_eq!(text, expected, "got:\n{text}");
+        assert!(!text.contains('\x1b'));
+    }
+
+    #[test]
+    fn colour_only_when_asked() {
+        let text = render(&sample(), true);
+        assert!(text.contains("\x1b[32mPASS\x1b[0m"));
+        assert!(text.contains("\x1b[1;31mFAIL\x1b[0m"));
+    }
+
+    #[test]
+    fn an_empty_run_renders() {
+        let text = render(&RunResults::default(), false);
+        assert!(text.contains("latency: nothing measured"));
+        assert!(text.contains("server (not sampled)"));
+        assert!(!text.contains("thresholds"));
+    }
+
+    #[test]
+    fn interrupted_runs_say_so() {
+        let r = RunResults {
+            interrupted: true,
+            interrupt_reason: Some("Ctrl-C".into()),
+            ..Default::default()
+        };
+        assert!(render(&r, false).contains("INTERRUPTED (Ctrl-C)"));
+    }
+
+    #[test]
+    fn every_counter_the_model_has_is_shown_or_listed() {
+        let fields = serde_json::to_value(Counters::default()).unwrap();
+        for name in fields.as_object().unwrap().keys() {
+            // Shown in their own sections, or printed generically when non-zero.
+            assert!(
+                SHOWN_COUNTERS.contains(&name.as_str()) || fields[name].is_u64(),
+                "counter `{name}` would never appear in the summary"
+            );
+        }
+    }
+
+    #[test]
+    fn unlisted_counters_are_printed_when_non_zero() {
+        let mut text = String::new();
+        let r = sample();
+        other_counters(&mut text, &r, &["lost"]);
+        assert!(text.starts_with("other counters\n"), "{text}");
+        assert!(
+            text.contains("  chat sent                 3,000\n"),
+            "{text}"
+        );
+        assert!(!text.contains("lost"), "{text}");
+        assert!(
+            !text.contains("duplicates"),
+            "zero counters are left out: {text}"
+        );
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(group(0), "0");
+        assert_eq!(group(999), "999");
+        assert_eq!(group(1000), "1,000");
+        assert_eq!(group(1_234_567), "1,234,567");
+        assert_eq!(bytes(1023.0), "1023 B");
+        assert_eq!(bytes(2048.0), "2.0 KiB");
+        assert_eq!(percent(0.001), "0.10%");
+        assert_eq!(format_value("errors.rate", 0.5), "50.00%");
+        assert_eq!(format_value("memory_per_connection", 3072.0), "3.0 KiB");
+    }
+}

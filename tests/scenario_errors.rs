@@ -307,6 +307,58 @@ const APPENDED: &[(&str, &str)] = &[
         "[thresholds]\n\"delivery_latency\" = \"< 50ms\"",
         "scenarios/x.toml:11:1: bad `delivery_latency` in [thresholds]: `delivery_latency` needs a statistic, e.g. `delivery_latency.p99`",
     ),
+    (
+        "[target.server]\nargs = [\"--batch-windw\", \"5ms\"]",
+        "scenarios/x.toml:11:8: bad `args` in [target.server]: unexpected argument '--batch-windw' found; a similar argument exists: '--batch-window'",
+    ),
+    (
+        "[target.server]\nargs = [\"--batch-window\", \"5\"]",
+        "scenarios/x.toml:11:8: bad `args` in [target.server]: invalid value '5' for '--batch-window <DUR>': invalid duration `5`: missing unit (write e.g. `30s`, `250ms`, `2m`, `1h`)",
+    ),
+    (
+        "[target.server]\nargs = [\"--rate-limit\", \"5\", \"--listen\", \"127.0.0.1:1\"]",
+        "scenarios/x.toml:11:30: bad `args` in [target.server]: bench picks the bundled server's address itself (a free loopback port); remove `--listen`",
+    ),
+    (
+        "[[clients]]\nname = \"b\"\nmessage_size = \"1..32KiB\"",
+        "scenarios/x.toml:12:16: bad `message_size` in [[clients]]: 32768 bytes is more than the bundled server accepts (--max-text-len 16384): those messages would be rejected with TOO_LARGE; raise it with [target.server] args = [\"--max-text-len\", \"32768\"]",
+    ),
+    (
+        "[rooms]\ncount = 500\nper_client = 101",
+        "scenarios/x.toml:12:14: bad `per_client` in [rooms]: 101 is more than the bundled server allows (--max-rooms-per-conn 100); raise it with [target.server] args = [\"--max-rooms-per-conn\", \"101\"]",
+    ),
+    (
+        "[rooms]\nprefix = \"a-very-long-prefix-a-very-long-prefix-a-very-long-prefix-a-very-long-prefix-a-very-long-prefix-a-very-long-prefix-a-very-long-prefix-\"",
+        "scenarios/x.toml:11:10: bad `prefix` in [rooms]: room names reach 134 bytes, more than the bundled server allows (--max-room-len 128); use a shorter prefix",
+    ),
+    (
+        "[[stages]]\nduration = \"10s\"\ntarget = 12000",
+        "scenarios/x.toml:12:10: bad `target` in [[stages]]: 12000 clients is more than the bundled server accepts (--max-connections 10000); raise it with [target.server] args = [\"--max-connections\", \"12000\"]",
+    ),
+    (
+        "[target.auth]\nsecret = \"abc\"",
+        "scenarios/x.toml:10:1: [target.auth] is set but the bundled server does not check tokens; set BENCH_JWT_SECRET (or --jwt-secret in [target.server] args) to the same secret, or remove [target.auth]",
+    ),
+    (
+        "[target.server]\nargs = [\"--jwt-secret\", \"abc\"]",
+        "scenarios/x.toml:11:1: the bundled server requires a JWT (--jwt-secret or BENCH_JWT_SECRET) but [target.auth] is not set; add [target.auth] with the same secret",
+    ),
+    (
+        "[target.server]\nargs = [\"--jwt-secret\", \"abc\"]\n[target.auth]\nsecret = \"xyz\"",
+        "scenarios/x.toml:13:10: bad `secret` in [target.auth]: differs from the bundled server's --jwt-secret (or BENCH_JWT_SECRET): every connection would be rejected",
+    ),
+    (
+        "[run]\nsource_addrs = [\"127.0.0.2\", \"::1\"]",
+        "scenarios/x.toml:11:30: bad `source_addrs` in [run]: ::1 cannot reach the target 127.0.0.1: the address families differ",
+    ),
+    (
+        "[target]\nurl = \"ws://127.0.0.1:9000/\"\n[thresholds]\nmemory_per_connection = \"<= 4KiB\"",
+        "scenarios/x.toml:13:1: `memory_per_connection` needs the server to be sampled: set [target] server_pid or server_process (bench samples only servers it starts itself)",
+    ),
+    (
+        "[run]\nsource_addrs = [\"127.0.0.2\", \"10.1.2.3\"]",
+        "scenarios/x.toml:11:30: bad `source_addrs` in [run]: 10.1.2.3 cannot reach the target 127.0.0.1: one is a loopback address and the other is not",
+    ),
 ];
 
 /// Put before `BASE`: top-level keys.

@@ -154,6 +154,9 @@ impl Conn {
                 None => CLOSE_LINGER,
             };
             self.close(code, &reason, flush_first, linger).await;
+        } else if self.io.pending_bytes() > 0 {
+            // E.g. the reply to the peer's close frame.
+            let _ = tokio::time::timeout(CLOSE_LINGER, self.io.flush()).await;
         }
         // `Drop` leaves the rooms and unregisters.
     }
@@ -176,9 +179,7 @@ impl Conn {
             let stalled = self.shared.chaos.stalled_until(now);
             if let Some(until) = stalled {
                 next = next.min(until);
-            } else if self.io.pending_bytes() == 0 {
-                // Only pull once the socket took everything: the backlog stays
-                // in the bounded queue, where backpressure applies.
+            } else {
                 match self.pull(now) {
                     Pull::Close(req) => return Ok(req.into()),
                     Pull::Wait(Some(t)) => next = next.min(t),
@@ -252,6 +253,11 @@ impl Conn {
         }
         if ob.queue.is_empty() {
             self.batch_since = None;
+            return Pull::Wait(None);
+        }
+        if self.io.pending_bytes() > 0 {
+            // Only pull once the socket took everything: the backlog stays in
+            // the bounded queue, where backpressure applies.
             return Pull::Wait(None);
         }
         if batching {

@@ -2,6 +2,8 @@
 //! [`ExportManager`]. Each exporter runs even when another fails, so a
 //! broken HTML template never costs the user their `results.json`.
 
+pub mod json;
+
 use std::path::{Path, PathBuf};
 
 use crate::results::RunResults;

@@ -78,7 +78,7 @@ pub fn nearest<'k>(wrong: &str, candidates: impl IntoIterator<Item = &'k str>) -
 
 /// `; did you mean `x`?` or `; expected one of `a`, `b`` — the tail of an
 /// "unknown name" message.
-pub fn suggestion<'k>(wrong: &str, candidates: &[&'k str]) -> String {
+pub fn suggestion(wrong: &str, candidates: &[&str]) -> String {
     match nearest(wrong, candidates.iter().copied()) {
         Some(best) => format!("; did you mean `{best}`?"),
         None => format!("; expected one of {}", backticked(candidates)),

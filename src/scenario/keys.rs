@@ -372,6 +372,33 @@ mod tests {
     }
 
     #[test]
+    fn docs_describe_every_key() {
+        let docs = include_str!("../../docs/scenario.md");
+        for table in [
+            "",
+            "target",
+            "target.server",
+            "target.auth",
+            "stages",
+            "rooms",
+            "clients",
+            "clients.reconnect_backoff",
+            "output",
+            "run",
+        ] {
+            for key in known_keys(table).unwrap() {
+                // A row in a key table, or a section for a table-valued key.
+                let section = format!("[{}]", join(table, key));
+                assert!(
+                    docs.contains(&format!("| `{key}` |")) || docs.contains(&section),
+                    "docs/scenario.md has no table row for `{key}` {}",
+                    table_display(table)
+                );
+            }
+        }
+    }
+
+    #[test]
     fn strips_indices() {
         assert_eq!(
             strip_indices("clients[12].reconnect_backoff.max"),

@@ -20,6 +20,7 @@ pub const LATENCY_METRICS: &[&str] = &[
     "ack_latency_service",
     "delivery_latency",
     "delivery_latency_service",
+    "replay_latency",
     "ping_rtt",
     "reconnect_time",
     "schedule_lag",

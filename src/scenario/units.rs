@@ -17,7 +17,7 @@ pub fn parse_rate(input: &str) -> Result<f64, String> {
     let hint = "write e.g. \"0.5/s\", \"30/m\", \"1/10s\" or 0";
     let Some((count, per)) = s.split_once('/') else {
         return match parse_number(s) {
-            Some(n) if n == 0.0 => Ok(0.0),
+            Some(0.0) => Ok(0.0),
             Some(_) => Err(format!("`{s}` has no time unit; {hint}")),
             None => Err(format!("`{s}` is not a rate; {hint}")),
         };

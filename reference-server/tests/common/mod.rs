@@ -262,8 +262,11 @@ impl Client {
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             match tokio::time::timeout(left, self.ws.next()).await {
-                Ok(Some(Ok(Message::Close(Some(f))))) => return u16::from(f.code),
-                Ok(Some(Ok(Message::Close(None)))) => return 1005,
+                Ok(Some(Ok(Message::Close(f)))) => {
+                    // Let tungstenite send its queued close reply.
+                    let _ = self.ws.flush().await;
+                    return f.map_or(1005, |f| u16::from(f.code));
+                }
                 Ok(Some(Ok(Message::Text(t)))) => self.raw_frames.push(t.to_string()),
                 Ok(Some(Ok(_))) => {}
                 Ok(Some(Err(e))) => panic!("stream error before close frame: {e}"),
@@ -342,4 +345,69 @@ pub fn token(sub: &str, rooms: Option<&[&str]>, ttl_secs: i64) -> String {
         &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
     )
     .unwrap()
+}
+
+/// A client built on the shared codec, for sending bytes tungstenite would
+/// refuse to send (invalid UTF-8) and for not answering pings.
+pub struct RawClient {
+    pub stream: TcpStream,
+    buf: bytes::BytesMut,
+    decoder: reference_server::ws::Decoder,
+}
+
+impl RawClient {
+    pub async fn connect(addr: SocketAddr, target: &str) -> RawClient {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let buf = reference_server::ws::handshake::client_handshake(
+            &mut stream,
+            &addr.to_string(),
+            target,
+            &[],
+        )
+        .await
+        .expect("handshake");
+        RawClient {
+            stream,
+            buf,
+            decoder: reference_server::ws::Decoder::new(
+                reference_server::ws::Role::Client,
+                1 << 24,
+            ),
+        }
+    }
+
+    pub async fn send_frame(&mut self, opcode: reference_server::ws::OpCode, payload: &[u8]) {
+        let f = reference_server::ws::client_frame(opcode, payload);
+        self.stream.write_all(&f).await.unwrap();
+    }
+
+    /// The next complete message, or None at EOF.
+    pub async fn next(&mut self) -> Option<reference_server::ws::Message> {
+        loop {
+            if let Some(m) = self
+                .decoder
+                .decode(&mut self.buf)
+                .expect("valid server frames")
+            {
+                return Some(m);
+            }
+            let n = tokio::time::timeout(STEP, self.stream.read_buf(&mut self.buf))
+                .await
+                .expect("server frame in time")
+                .ok()?;
+            if n == 0 {
+                return None;
+            }
+        }
+    }
+
+    /// Reads (never answering pings) until a close frame; returns its code.
+    pub async fn expect_close(&mut self) -> u16 {
+        while let Some(m) = self.next().await {
+            if let reference_server::ws::Message::Close(c) = m {
+                return c.map_or(1005, |c| c.code);
+            }
+        }
+        panic!("connection ended without a close frame");
+    }
 }

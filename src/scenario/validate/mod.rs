@@ -2,9 +2,12 @@
 //!
 //! Applies defaults, types every value and checks cross-field rules. Each
 //! rejection points at the offending key or value (via the document
-//! [`Index`]) and says what would be accepted instead.
+//! [`Index`]) and says what would be accepted instead. The target and the
+//! client populations have their own files.
 
-use std::collections::HashSet;
+mod clients;
+mod target;
+
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -106,12 +109,16 @@ impl Validator<'_> {
     pub fn plan(&self, raw: RawScenario, overrides: &PlanOverrides) -> Result<Plan> {
         let name = self.name(raw.name)?;
         let seed = overrides.seed.or(raw.seed).unwrap_or(defaults::SEED);
-        let target = self.target(raw.target.unwrap_or_default(), overrides)?;
+        let (target, bundled) = self.target(raw.target.unwrap_or_default(), overrides)?;
         let stages = self.stages(raw.stages)?;
         let rooms = self.rooms(raw.rooms.unwrap_or_default())?;
         let populations = self.populations(raw.clients)?;
         let output = self.output(raw.output.unwrap_or_default(), &name, overrides)?;
         let run = self.run(raw.run.unwrap_or_default())?;
+        if let Some(config) = bundled {
+            self.fits_bundled_server(&config, &target, &stages, &rooms, &populations)?;
+        }
+        self.source_addrs_reach(&target.endpoint, &run.source_addrs)?;
         Ok(Plan {
             name,
             seed,
@@ -124,6 +131,34 @@ impl Validator<'_> {
             output,
             run,
         })
+    }
+
+    /// A socket bound to an IPv6 source cannot connect to an IPv4 target,
+    /// nor a non-loopback source to a loopback target (and the reverses):
+    /// catch it now rather than as connect failures.
+    fn source_addrs_reach(&self, endpoint: &Endpoint, sources: &[IpAddr]) -> Result<()> {
+        let target_ip: Option<IpAddr> = match endpoint {
+            // The bundled server listens on 127.0.0.1.
+            Endpoint::Bundled { .. } => Some(IpAddr::from([127, 0, 0, 1])),
+            Endpoint::Url(url) | Endpoint::Command { url, .. } => url.host.parse().ok(),
+        };
+        let Some(target_ip) = target_ip else {
+            return Ok(());
+        };
+        for (i, source) in sources.iter().enumerate() {
+            let why = if source.is_ipv4() != target_ip.is_ipv4() {
+                "the address families differ"
+            } else if source.is_loopback() != target_ip.is_loopback() {
+                "one is a loopback address and the other is not"
+            } else {
+                continue;
+            };
+            return Err(self.bad(
+                &format!("run.source_addrs[{i}]"),
+                format!("{source} cannot reach the target {target_ip}: {why}"),
+            ));
+        }
+        Ok(())
     }
 
     fn name(&self, raw: Option<String>) -> Result<String> {
@@ -140,168 +175,6 @@ impl Validator<'_> {
             return Err(self.bad("name", "the name is empty"));
         }
         Ok(name)
-    }
-
-    fn target(&self, t: RawTarget, overrides: &PlanOverrides) -> Result<TargetPlan> {
-        let protocol = match self.choice(
-            "target.protocol",
-            t.protocol.as_deref().unwrap_or("chat"),
-            PROTOCOLS,
-        )? {
-            "socketio" => Protocol::Socketio,
-            _ => Protocol::Chat,
-        };
-        let server = t.server.unwrap_or_default();
-        let endpoint = if let Some(url) = &overrides.target_url {
-            // `--url` points at a running server: nothing is started.
-            Endpoint::Url(parse_ws_url(url).map_err(|why| usage(format!("--url: {why}")))?)
-        } else if let Some(argv) = server.command {
-            if argv.is_empty() || argv[0].trim().is_empty() {
-                return Err(self.bad(
-                    "target.server.command",
-                    "the command is empty; write e.g. [\"node\", \"server.js\"]",
-                ));
-            }
-            if server.args.is_some() {
-                return Err(self.at_key(
-                    "target.server.args",
-                    "`args` in [target.server] configures the bundled server; with `command`, put the flags in the command itself",
-                ));
-            }
-            let url = match (&server.url, &t.url) {
-                (Some(_), Some(_)) => {
-                    return Err(self.at_key(
-                        "target.url",
-                        "`url` is set in both [target] and [target.server]; keep the one in [target.server]",
-                    ))
-                }
-                (Some(u), None) => parse_ws_url(u).map_err(|why| self.bad("target.server.url", why))?,
-                (None, Some(u)) => parse_ws_url(u).map_err(|why| self.bad("target.url", why))?,
-                (None, None) => {
-                    return Err(self.missing(
-                        "target.server",
-                        "url",
-                        " (where the server started by `command` listens, e.g. \"ws://127.0.0.1:9000/\")",
-                    ))
-                }
-            };
-            let ready_timeout = self.duration(
-                "target.server.ready_timeout",
-                server.ready_timeout.as_ref(),
-                defaults::READY_TIMEOUT,
-            )?;
-            if ready_timeout.is_zero() {
-                return Err(self.bad("target.server.ready_timeout", "must be longer than 0"));
-            }
-            Endpoint::Command {
-                argv,
-                url,
-                ready_timeout,
-            }
-        } else {
-            if server.url.is_some() {
-                return Err(self.at_key(
-                    "target.server.url",
-                    "`url` in [target.server] needs `command`; to use a server that is already running, set [target] url",
-                ));
-            }
-            if server.ready_timeout.is_some() {
-                return Err(self.at_key(
-                    "target.server.ready_timeout",
-                    "`ready_timeout` in [target.server] applies only with `command`",
-                ));
-            }
-            match &t.url {
-                Some(url) => {
-                    if server.args.is_some() {
-                        return Err(self.at_key(
-                            "target.server.args",
-                            "`args` in [target.server] configures the bundled server, which is not started when [target] url is set",
-                        ));
-                    }
-                    Endpoint::Url(parse_ws_url(url).map_err(|why| self.bad("target.url", why))?)
-                }
-                None => Endpoint::Bundled {
-                    args: server.args.unwrap_or_default(),
-                },
-            }
-        };
-        let auth = t.auth.map(|a| self.auth(a)).transpose()?;
-        let server_pids = match &t.server_pid {
-            None => Vec::new(),
-            Some(toml::Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| self.pid(&format!("target.server_pid[{i}]"), v))
-                .collect::<Result<_>>()?,
-            Some(v) => vec![self.pid("target.server_pid", v)?],
-        };
-        let server_process = match t.server_process {
-            Some(p) if p.trim().is_empty() => {
-                return Err(self.bad("target.server_process", "the process name is empty"))
-            }
-            other => other,
-        };
-        Ok(TargetPlan {
-            endpoint,
-            protocol,
-            auth,
-            server_pids,
-            server_process,
-        })
-    }
-
-    fn pid(&self, path: &str, v: &toml::Value) -> Result<u32> {
-        match v {
-            toml::Value::Integer(n) if *n > 0 && *n <= i64::from(u32::MAX) => Ok(*n as u32),
-            toml::Value::Integer(n) => Err(self.bad(path, format!("{n} is not a process id"))),
-            other => Err(self.bad(
-                path,
-                format!(
-                    "expected a process id or an array of them, found {}",
-                    other.type_str()
-                ),
-            )),
-        }
-    }
-
-    fn auth(&self, a: RawAuth) -> Result<AuthPlan> {
-        let mode = match self.choice(
-            "target.auth.mode",
-            a.mode.as_deref().unwrap_or("query"),
-            AUTH_MODES,
-        )? {
-            "header" => AuthMode::Header,
-            "first_message" => AuthMode::FirstMessage,
-            _ => AuthMode::Query,
-        };
-        let raw_secret = a.secret.ok_or_else(|| {
-            self.missing(
-                "target.auth",
-                "secret",
-                " (the HS256 key, inline or \"env:NAME\")",
-            )
-        })?;
-        let secret = match raw_secret.strip_prefix("env:") {
-            Some(var) => std::env::var(var.trim()).map_err(|_| {
-                self.bad(
-                    "target.auth.secret",
-                    format!(
-                        "environment variable `{}` is not set (or not UTF-8)",
-                        var.trim()
-                    ),
-                )
-            })?,
-            None => raw_secret,
-        };
-        if secret.is_empty() {
-            return Err(self.bad("target.auth.secret", "the secret is empty"));
-        }
-        let ttl = self.duration("target.auth.ttl", a.ttl.as_ref(), defaults::AUTH_TTL)?;
-        if ttl < Duration::from_secs(1) {
-            return Err(self.bad("target.auth.ttl", "tokens must live at least 1s"));
-        }
-        Ok(AuthPlan { mode, secret, ttl })
     }
 
     fn stages(&self, raw: Option<Vec<RawStage>>) -> Result<Vec<Stage>> {
@@ -412,159 +285,27 @@ impl Validator<'_> {
         })
     }
 
-    fn populations(&self, raw: Option<Vec<RawClient>>) -> Result<Vec<Population>> {
-        let example = "e.g.\n  [[clients]]\n  chat_rate = \"0.5/s\"";
-        let raw = match raw {
-            None => {
-                return Err(usage(format!(
-                    "{}: no [[clients]]; add at least one population, {example}",
-                    self.src.name
-                )))
-            }
-            Some(r) if r.is_empty() => {
-                return Err(self.at_key(
-                    "clients",
-                    format!("`clients` is empty; add at least one population, {example}"),
-                ))
-            }
-            Some(r) => r,
-        };
-        let mut names = HashSet::new();
-        let mut pops = Vec::with_capacity(raw.len());
-        for (i, c) in raw.into_iter().enumerate() {
-            let at = |key: &str| format!("clients[{i}].{key}");
-            let name = c.name.unwrap_or_else(|| format!("clients-{}", i + 1));
-            if name.trim().is_empty() {
-                return Err(self.bad(&at("name"), "the name is empty"));
-            }
-            if !names.insert(name.clone()) {
-                return Err(self.bad(
-                    &at("name"),
-                    format!("another [[clients]] is already named \"{name}\""),
-                ));
-            }
-            let weight = c.weight.unwrap_or(defaults::WEIGHT);
-            if !(weight.is_finite() && weight > 0.0) {
-                return Err(self.bad(
-                    &at("weight"),
-                    format!("{weight} is not greater than 0 (remove a population you do not want)"),
-                ));
-            }
-            let chat_rate = match &c.chat_rate {
-                None => 0.0,
-                Some(toml::Value::String(s)) => {
-                    parse_rate(s).map_err(|why| self.bad(&at("chat_rate"), why))?
-                }
-                Some(toml::Value::Integer(0)) => 0.0,
-                Some(toml::Value::Float(f)) if *f == 0.0 => 0.0,
-                Some(toml::Value::Integer(_) | toml::Value::Float(_)) => return Err(self.bad(
-                    &at("chat_rate"),
-                    "a rate needs a time unit; write e.g. \"0.5/s\" or \"30/m\" (0 for a lurker)",
-                )),
-                Some(other) => {
-                    return Err(self.bad(
-                        &at("chat_rate"),
-                        format!("expected a rate like \"0.5/s\", found {}", other.type_str()),
-                    ))
-                }
-            };
-            let message_size = match &c.message_size {
-                None => Ok(SizeRange {
-                    min: defaults::MESSAGE_SIZE,
-                    max: defaults::MESSAGE_SIZE,
-                }),
-                Some(toml::Value::Integer(n)) => size_from_int(*n),
-                Some(toml::Value::String(s)) => parse_size_range(s),
-                Some(other) => Err(format!(
-                    "expected a size like 64 or \"32..256\", found {}",
-                    other.type_str()
-                )),
-            }
-            .map_err(|why| self.bad(&at("message_size"), why))?;
-            let opt_duration = |key: &str,
-                                v: Option<&toml::Value>,
-                                default: Option<&str>|
-             -> Result<Option<Duration>> {
-                match (v, default) {
-                    (Some(v), _) => {
-                        parse_optional_duration(v).map_err(|why| self.bad(&at(key), why))
-                    }
-                    (None, Some(d)) => Ok(parse_duration(d).ok()),
-                    (None, None) => Ok(None),
-                }
-            };
-            let reconnect_every =
-                opt_duration("reconnect_every", c.reconnect_every.as_ref(), None)?;
-            let ping_interval = opt_duration(
-                "ping_interval",
-                c.ping_interval.as_ref(),
-                Some(defaults::PING_INTERVAL),
-            )?;
-            let reconnect_backoff = self.backoff(i, c.reconnect_backoff.unwrap_or_default())?;
-            pops.push(Population {
-                name,
-                share: weight,
-                chat_rate,
-                message_size,
-                typing: c.typing.unwrap_or(false),
-                reconnect_every,
-                reconnect_backoff,
-                resume: c.resume.unwrap_or(false),
-                ping_interval,
-            });
-        }
-        let total: f64 = pops.iter().map(|p| p.share).sum();
-        for p in &mut pops {
-            p.share /= total;
-        }
-        Ok(pops)
-    }
-
-    fn backoff(&self, i: usize, b: RawBackoff) -> Result<Backoff> {
-        let at = |key: &str| format!("clients[{i}].reconnect_backoff.{key}");
-        let initial = self.duration(
-            &at("initial"),
-            b.initial.as_ref(),
-            defaults::BACKOFF_INITIAL,
-        )?;
-        let max = self.duration(&at("max"), b.max.as_ref(), defaults::BACKOFF_MAX)?;
-        if initial.is_zero() {
-            return Err(self.bad(
-                &at("initial"),
-                "must be longer than 0 (a zero backoff hammers a failing server)",
-            ));
-        }
-        if max < initial {
-            return Err(self.bad(
-                &at("max"),
-                format!(
-                    "{} is shorter than `initial` ({})",
-                    reference_server::units::format_duration(max),
-                    reference_server::units::format_duration(initial)
-                ),
-            ));
-        }
-        let jitter = b.jitter.unwrap_or(defaults::BACKOFF_JITTER);
-        if !(0.0..=1.0).contains(&jitter) {
-            return Err(self.bad(
-                &at("jitter"),
-                format!("{jitter} is not a fraction from 0 to 1"),
-            ));
-        }
-        Ok(Backoff {
-            initial,
-            max,
-            jitter,
-        })
-    }
-
     /// Thresholds from the file, then `--threshold` flags (a flag replaces a
     /// file entry on the same metric).
     pub fn thresholds(
         &self,
         raw: Vec<RawThreshold>,
         overrides: &PlanOverrides,
+        target: &TargetPlan,
     ) -> Result<Vec<Threshold>> {
+        // Server metrics exist only for a server bench starts or is told about;
+        // a threshold on them would fail as "not measured" after the whole run.
+        let sampled = !matches!(target.endpoint, Endpoint::Url(_))
+            || !target.server_pids.is_empty()
+            || target.server_process.is_some();
+        let unsampled = |metric: &str| {
+            (!sampled && (metric.starts_with("server.") || metric == "memory_per_connection")).then(|| {
+                format!(
+                    "`{metric}` needs the server to be sampled: set [target] server_pid or server_process \
+                     (bench samples only servers it starts itself)"
+                )
+            })
+        };
         let mut out: Vec<Threshold> = Vec::new();
         for t in raw {
             let condition = t.condition.map_err(|found| {
@@ -585,6 +326,9 @@ impl Validator<'_> {
                 self.src
                     .error(span, format!("bad `{}` in [thresholds]: {why}", t.metric))
             })?;
+            if let Some(why) = unsampled(&parsed.metric) {
+                return Err(self.src.error(t.key_span.as_ref(), why));
+            }
             if out.iter().any(|o| o.metric == parsed.metric) {
                 return Err(self.src.error(
                     t.key_span.as_ref(),
@@ -601,6 +345,9 @@ impl Validator<'_> {
             })?;
             let parsed = parse_threshold(metric, condition)
                 .map_err(|why| usage(format!("--threshold `{flag}`: {why}")))?;
+            if let Some(why) = unsampled(&parsed.metric) {
+                return Err(usage(format!("--threshold `{flag}`: {why}")));
+            }
             match out.iter_mut().find(|o| o.metric == parsed.metric) {
                 Some(existing) => *existing = parsed,
                 None => out.push(parsed),
@@ -742,6 +489,46 @@ pub fn default_output_dir(name: &str, now: chrono::DateTime<chrono::Utc>) -> Pat
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    /// docs/scenario.md's default column says what `defaults` says.
+    #[test]
+    fn documented_defaults_match() {
+        use defaults::*;
+        let docs = include_str!("../../../docs/scenario.md");
+        let q = |s: &str| format!("`\"{s}\"`");
+        let n = |v: f64| format!("`{v}`");
+        let rows: Vec<(&str, String)> = vec![
+            ("seed", format!("`{SEED}`")),
+            ("ready_timeout", q(READY_TIMEOUT)),
+            ("ttl", q(AUTH_TTL)),
+            ("count", format!("`{ROOM_COUNT}`")),
+            ("per_client", format!("`{ROOMS_PER_CLIENT}`")),
+            ("prefix", q(ROOM_PREFIX)),
+            ("exponent", format!("`{ZIPF_EXPONENT:.1}`")),
+            ("weight", n(WEIGHT)),
+            ("message_size", format!("`{MESSAGE_SIZE}`")),
+            ("initial", q(BACKOFF_INITIAL)),
+            ("max", q(BACKOFF_MAX)),
+            ("jitter", n(BACKOFF_JITTER)),
+            ("ping_interval", q(PING_INTERVAL)),
+            ("connect_timeout", q(CONNECT_TIMEOUT)),
+            ("drain", q(DRAIN)),
+            (
+                "abort_on_connect_failure_share",
+                n(ABORT_ON_CONNECT_FAILURE_SHARE),
+            ),
+            ("dir", format!("`{OUTPUT_ROOT}/<name>-<UTC timestamp>/`")),
+        ];
+        for (key, default) in rows {
+            let row = docs.lines().find(|l| {
+                l.starts_with(&format!("| `{key}` |")) && l.contains(&format!("| {default} |"))
+            });
+            assert!(
+                row.is_some(),
+                "docs/scenario.md: no `{key}` row with default {default}"
+            );
+        }
+    }
 
     #[test]
     fn default_dir_is_safe_and_timestamped() {

@@ -1,0 +1,91 @@
+//! `results.json`: the run's full results, pretty-printed, in the versioned
+//! shape of `docs/results-schema.json`. Every other format and `bench
+//! report` / `bench compare` can be rebuilt from this file.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::Exporter;
+use crate::results::{RunResults, SCHEMA_VERSION};
+
+/// The file name inside the output directory.
+pub const FILE_NAME: &str = "results.json";
+
+/// Writes `results.json`.
+pub struct JsonExporter;
+
+impl Exporter for JsonExporter {
+    fn name(&self) -> &'static str {
+        "json"
+    }
+
+    fn export(&self, results: &RunResults, dir: &Path) -> anyhow::Result<PathBuf> {
+        let path = dir.join(FILE_NAME);
+        // Write beside the target, then rename: a crash mid-write never
+        // leaves a truncated results.json where a good one was expected.
+        let tmp = dir.join(format!(".{FILE_NAME}.tmp"));
+        let write = || -> anyhow::Result<()> {
+            let file = std::fs::File::create(&tmp)?;
+            let mut out = std::io::BufWriter::new(file);
+            serde_json::to_writer_pretty(&mut out, results)?;
+            out.write_all(b"\n")?;
+            out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            Ok(())
+        };
+        write().with_context(|| format!("writing {}", path.display()))?;
+        Ok(path)
+    }
+}
+
+/// Reads a `results.json`, refusing files written by a newer schema.
+pub fn read(path: &Path) -> anyhow::Result<RunResults> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let results: RunResults = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a bench results.json", path.display()))?;
+    anyhow::ensure!(
+        results.schema_version <= SCHEMA_VERSION,
+        "{} uses results schema v{}, newer than this bench (v{SCHEMA_VERSION})",
+        path.display(),
+        results.schema_version
+    );
+    Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_pretty_json_that_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let results = RunResults {
+            schema_version: SCHEMA_VERSION,
+            name: "t".into(),
+            interrupted: true,
+            ..Default::default()
+        };
+        let path = JsonExporter.export(&results, dir.path()).unwrap();
+        assert_eq!(path, dir.path().join("results.json"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("{\n  \"schema_version\": 1,"));
+        let back = read(&path).unwrap();
+        assert_eq!((back.name.as_str(), back.interrupted), ("t", true));
+        assert!(!dir.path().join(".results.json.tmp").exists());
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let results = RunResults {
+            schema_version: SCHEMA_VERSION + 1,
+            ..Default::default()
+        };
+        let path = JsonExporter.export(&results, dir.path()).unwrap();
+        let err = read(&path).unwrap_err().to_string();
+        assert!(err.contains("newer than this bench"), "{err}");
+    }
+}
