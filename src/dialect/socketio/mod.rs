@@ -3,6 +3,7 @@
 //! - [`engineio`]: Engine.IO packets, the open handshake, polling payloads;
 //! - [`packet`]: Socket.IO packets, acks, binary attachments;
 //! - [`options`]: namespace, auth, event names and payload templates;
+//! - [`toml_options`]: `[target.socketio]` → options, with located errors;
 //! - [`core`]: the transport-independent client state machine;
 //! - [`session`]: the [`Dialect`](crate::dialect::Dialect) over WebSocket;
 //! - [`polling`]: the HTTP long-polling transport;
@@ -21,6 +22,7 @@ pub mod options;
 pub mod packet;
 pub mod polling;
 pub mod session;
+pub mod toml_options;
 
 pub use options::{EventNames, Fields, OptionError, SocketIoOptions, Templates, Transport};
 pub use session::{SocketIo, SocketIoSession};

@@ -3,9 +3,9 @@
 //! names read from incoming events. The defaults mirror protocol v1, which is
 //! what `scripts/peers/socketio-server.js` speaks, so it needs no mapping.
 //!
-//! The scenario loader owns TOML parsing and validation; it fills this struct
-//! from `[target.socketio]` (see `docs/socketio.md` for the proposed keys)
-//! and calls [`SocketIoOptions::validate`].
+//! The scenario loader owns the scenario file; it hands the raw
+//! `[target.socketio]` table to [`SocketIoOptions::from_toml`]
+//! (`toml_options.rs`), which checks every key (see `docs/socketio.md`).
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -143,7 +143,8 @@ impl Default for SocketIoOptions {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("[target.socketio] {key}: {why}")]
 pub struct OptionError {
-    pub key: &'static str,
+    /// Relative to `[target.socketio]`, e.g. `events.chat`.
+    pub key: String,
     pub why: String,
 }
 
@@ -151,7 +152,7 @@ impl SocketIoOptions {
     pub fn validate(&self) -> Result<(), OptionError> {
         if !self.namespace.starts_with('/') || self.namespace.contains(',') {
             return Err(OptionError {
-                key: "namespace",
+                key: "namespace".into(),
                 why: format!(
                     "must start with `/` and contain no `,`, got {:?}",
                     self.namespace
@@ -161,7 +162,7 @@ impl SocketIoOptions {
         if let Some(auth) = &self.auth {
             if !auth.is_object() {
                 return Err(OptionError {
-                    key: "auth",
+                    key: "auth".into(),
                     why: "must be a table (the Socket.IO auth object)".into(),
                 });
             }
@@ -182,7 +183,7 @@ impl SocketIoOptions {
                     .contains(&name.as_str())
             {
                 return Err(OptionError {
-                    key,
+                    key: key.into(),
                     why: format!("{name:?} is empty or reserved by Socket.IO"),
                 });
             }
