@@ -100,13 +100,25 @@ async function main() {
   let ready = 0;
   let stopping = false;
   const workers = [];
+  // Workers first (they still talk to Redis while closing), then redis-server.
   const stop = (code) => {
     if (stopping) return;
     stopping = true;
-    for (const w of workers) w.process.kill('SIGTERM');
-    if (redisChild) redisChild.kill('SIGTERM');
-    setTimeout(() => process.exit(code), 300).unref();
-    setTimeout(() => process.exit(code), 3000);
+    const alive = workers.filter((w) => w.process.exitCode === null && w.process.signalCode === null);
+    let left = alive.length;
+    const finish = () => {
+      if (redisChild) redisChild.kill('SIGTERM');
+      setTimeout(() => process.exit(code), 200).unref();
+    };
+    if (left === 0) finish();
+    for (const w of alive) {
+      w.process.once('exit', () => {
+        if (--left === 0) finish();
+      });
+      w.process.kill('SIGTERM');
+    }
+    setTimeout(finish, 3000).unref();
+    setTimeout(() => process.exit(code), 5000);
   };
   for (let i = 0; i < Math.max(1, opts.workers); i++) {
     const w = cluster.fork();

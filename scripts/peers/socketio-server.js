@@ -75,6 +75,7 @@ async function main() {
     const pub = createClient({ url: opts.redis });
     const sub = pub.duplicate();
     redis = pub.duplicate();
+    for (const c of [pub, sub, redis]) c.on('error', (e) => process.stderr.write(`socketio-server: redis: ${e.message}\n`));
     await Promise.all([pub.connect(), sub.connect(), redis.connect()]);
     io.adapter(createAdapter(pub, sub));
     // Close Socket.IO first: the adapter still talks to Redis while it closes.
@@ -176,16 +177,24 @@ function setupNamespace(nsp, redis) {
       const room = roomOf(payload, ack);
       if (room === null) return;
       if (!roomAllowed(socket.data.claims, room)) return fail(ack, 'FORBIDDEN', `room ${room} not allowed by token`);
-      if (!joined.has(room)) {
-        joined.add(room);
-        socket.join(room);
-        const r = roomState(room);
-        const n = r.users.get(user) || 0;
-        r.users.set(user, n + 1);
-        if (n === 0) socket.to(room).emit('presence', { room, user, status: 'online' });
-      }
+      // Count members and read the seq first, then join and ack in the same
+      // tick: the socket receives exactly the chats after `seq`, never one
+      // before the ack (with Redis, counting members is a cross-process
+      // request, and a socket already in the room would get chats meanwhile).
       const onError = (e) => fail(ack, 'INTERNAL', String(e && e.message));
-      when(currentSeq(room), (seq) => when(memberCount(room), (members) => reply(ack, { seq, members }), onError), onError);
+      when(memberCount(room), (members) =>
+        when(currentSeq(room), (seq) => {
+          if (!joined.has(room)) {
+            joined.add(room);
+            socket.join(room);
+            members += 1;
+            const r = roomState(room);
+            const n = r.users.get(user) || 0;
+            r.users.set(user, n + 1);
+            if (n === 0) socket.to(room).emit('presence', { room, user, status: 'online' });
+          }
+          reply(ack, { seq, members });
+        }, onError), onError);
     });
 
     socket.on('leave', (payload, ack) => {
