@@ -72,3 +72,56 @@ impl Session for SocketIoSession {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(s: &mut Box<dyn Session>, msgs: &[Incoming<'_>]) -> (Vec<String>, u32) {
+        let mut out = Outbox::new();
+        let mut events = Vec::new();
+        for m in msgs {
+            s.decode(*m, &mut out, &mut |ev| events.push(format!("{ev:?}")))
+                .unwrap();
+        }
+        (events, out.take().1)
+    }
+
+    #[test]
+    fn binary_event_reassembles_through_the_session() {
+        let d = SocketIo::default();
+        assert_eq!(
+            d.upgrade_target("/io/?token=abc"),
+            "/io/?EIO=4&transport=websocket&token=abc"
+        );
+        let mut s = d.session();
+        let (events, sent) = decode_all(
+            &mut s,
+            &[
+                Incoming::Text(br#"0{"sid":"x","upgrades":[],"pingInterval":25000,"pingTimeout":20000}"#),
+                Incoming::Text(br#"40{"sid":"y"}"#),
+                Incoming::Text(
+                    br#"451-["chat",{"room":"r","seq":3,"from":"u","id":"a.1.0","text":{"_placeholder":true,"num":0},"ts":5}]"#,
+                ),
+                Incoming::Binary(b"payload"),
+                Incoming::Text(b"2"),
+            ],
+        );
+        assert_eq!(sent, 2, "CONNECT and the pong");
+        assert_eq!(
+            events,
+            [
+                "Replied",
+                r#"Welcome { user: "y" }"#,
+                r#"Chat { room: "r", seq: 3, from: "u", id: "a.1.0", ts_us: Some(5) }"#,
+                "Replied",
+            ]
+        );
+        assert!(s
+            .decode(Incoming::Binary(b"stray"), &mut Outbox::new(), &mut |_| {})
+            .is_err());
+        assert!(s
+            .decode(Incoming::Text(b"4{bad"), &mut Outbox::new(), &mut |_| {})
+            .is_err());
+    }
+}
