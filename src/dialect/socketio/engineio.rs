@@ -174,10 +174,14 @@ impl Handshake {
 /// Builds the Engine.IO request target: `path` (default `/socket.io/`) plus
 /// `EIO=4&transport=...`, any user query, and the session id once known.
 pub fn request_target(path: &str, user_query: &str, transport: &str, sid: Option<&str>) -> String {
+    // Like the JavaScript client (`addTrailingSlash`), so `/socket.io`
+    // reaches a server listening on `/socket.io/`.
     let path = if path.is_empty() || path == "/" {
-        DEFAULT_PATH
+        DEFAULT_PATH.to_owned()
+    } else if path.ends_with('/') {
+        path.to_owned()
     } else {
-        path
+        format!("{path}/")
     };
     let mut t = format!("{path}?EIO=4&transport={transport}");
     if let Some(sid) = sid {
@@ -259,6 +263,10 @@ mod tests {
         assert_eq!(
             request_target("/custom/", "token=a", "polling", Some("s1")),
             "/custom/?EIO=4&transport=polling&sid=s1&token=a"
+        );
+        assert_eq!(
+            request_target("/socket.io", "", "websocket", None),
+            "/socket.io/?EIO=4&transport=websocket"
         );
     }
 }
