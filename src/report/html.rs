@@ -1,0 +1,252 @@
+//! HTML building blocks shared by the report and the comparison page:
+//! tables, chart figures, the table of contents, the environment block and
+//! number formatting. Markup lives in `templates/`; this only fills it.
+
+use super::charts::Chart;
+use super::template::{escape, html, render, text};
+use crate::results::Environment;
+
+pub const STYLE: &str = include_str!("templates/style.css");
+const TABLE: &str = include_str!("templates/table.html");
+const CHART: &str = include_str!("templates/chart.html");
+
+/// A table cell: escaped text with an optional CSS class.
+pub struct Cell {
+    pub text: String,
+    pub class: &'static str,
+}
+
+pub fn cell(text: impl Into<String>) -> Cell {
+    Cell {
+        text: text.into(),
+        class: "",
+    }
+}
+
+pub fn cell_with(text: impl Into<String>, class: &'static str) -> Cell {
+    Cell {
+        text: text.into(),
+        class,
+    }
+}
+
+/// A table row; `class` styles the whole row.
+pub struct Row {
+    pub class: &'static str,
+    pub cells: Vec<Cell>,
+}
+
+/// Renders a table from headers and rows (all text escaped). Columns listed
+/// in `text_columns` are left-aligned; the rest are numbers, right-aligned.
+pub fn table(
+    class: &str,
+    caption: &str,
+    head: &[&str],
+    text_columns: &[usize],
+    rows: &[Row],
+) -> anyhow::Result<String> {
+    let head_html: String = head
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let class = if text_columns.contains(&i) {
+                " class=\"text\""
+            } else {
+                ""
+            };
+            format!("<th scope=\"col\"{class}>{}</th>", escape(h))
+        })
+        .collect();
+    let rows_html: String = rows
+        .iter()
+        .map(|row| {
+            let cells: String = row
+                .cells
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let text = if text_columns.contains(&i) {
+                        "text"
+                    } else {
+                        ""
+                    };
+                    let classes: Vec<&str> = [text, c.class]
+                        .into_iter()
+                        .filter(|c| !c.is_empty())
+                        .collect();
+                    let class = if classes.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" class=\"{}\"", classes.join(" "))
+                    };
+                    format!("<td{class}>{}</td>", escape(&c.text))
+                })
+                .collect();
+            let class = if row.class.is_empty() {
+                String::new()
+            } else {
+                format!(" class=\"{}\"", row.class)
+            };
+            format!("<tr{class}>{cells}</tr>\n")
+        })
+        .collect();
+    Ok(render(
+        "table.html",
+        TABLE,
+        &[
+            ("class", text(class)),
+            ("id", text(format!("table-{class}"))),
+            ("caption", text(caption)),
+            ("head", html(head_html)),
+            ("rows", html(rows_html)),
+        ],
+    )?)
+}
+
+/// Every chart as a `<figure>`, in order.
+pub fn charts(charts: &[Chart]) -> anyhow::Result<String> {
+    let mut out = String::new();
+    for c in charts {
+        let note = match &c.note {
+            Some(n) => format!("<figcaption class=\"note\">{}</figcaption>", escape(n)),
+            None => String::new(),
+        };
+        out.push_str(&render(
+            "chart.html",
+            CHART,
+            &[
+                ("id", text(c.id.as_str())),
+                ("has_data", text(if c.has_data { "true" } else { "false" })),
+                ("title", text(c.title.as_str())),
+                ("svg", html(c.svg.as_str())),
+                ("note", html(note)),
+            ],
+        )?);
+    }
+    Ok(out)
+}
+
+/// Links to every chart.
+pub fn toc(charts: &[Chart]) -> String {
+    charts
+        .iter()
+        .map(|c| {
+            format!(
+                "<a href=\"#chart-{}\">{}</a>",
+                escape(&c.id),
+                escape(&c.title)
+            )
+        })
+        .collect()
+}
+
+/// The environment as a definition list.
+pub fn environment(env: &Environment) -> String {
+    let items = [
+        ("bench version", env.bench_version.clone()),
+        (
+            "git commit",
+            env.git_commit.clone().unwrap_or_else(|| "unknown".into()),
+        ),
+        ("CPU", env.cpu_model.clone()),
+        ("cores", env.cores.to_string()),
+        ("OS", env.os.clone()),
+        ("kernel", env.kernel.clone()),
+    ];
+    let body: String = items
+        .iter()
+        .map(|(k, v)| {
+            let v = if v.is_empty() { "unknown" } else { v.as_str() };
+            format!("<dt>{}</dt><dd>{}</dd>", escape(k), escape(v))
+        })
+        .collect();
+    format!("<dl class=\"env\">{body}</dl>")
+}
+
+/// Milliseconds with sensible precision: `0.412`, `12.3`, `1,204`.
+pub fn ms(v: f64) -> String {
+    if !v.is_finite() {
+        return "–".into();
+    }
+    if v.abs() >= 1000.0 {
+        grouped(v.round() as i64)
+    } else if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// An integer with thousands separators: `1,234,567`.
+pub fn grouped(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+/// Bytes in binary units: `8.0 KiB`, `212.4 MiB`.
+pub fn bytes(v: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = v;
+    let mut unit = 0;
+    while v.abs() >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{v:.0} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// A rate such as messages/s: `12,345/s`, `3.50/s`.
+pub fn per_second(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{}/s", grouped(v.round() as i64))
+    } else {
+        format!("{v:.2}/s")
+    }
+}
+
+/// A fraction as a percentage: `0.012 %`.
+pub fn percent(fraction: f64) -> String {
+    let p = fraction * 100.0;
+    if p == 0.0 {
+        "0 %".into()
+    } else if p < 0.01 {
+        format!("{p:.4} %")
+    } else {
+        format!("{p:.2} %")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(grouped(1234567), "1,234,567");
+        assert_eq!(grouped(-1000), "-1,000");
+        assert_eq!(ms(0.4123), "0.412");
+        assert_eq!(ms(1234.4), "1,234");
+        assert_eq!(bytes(8192.0), "8.0 KiB");
+        assert_eq!(percent(0.0), "0 %");
+        assert_eq!(per_second(12345.4), "12,345/s");
+    }
+}

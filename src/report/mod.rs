@@ -1,0 +1,142 @@
+//! `bench report`: the HTML report of a run (also written by `bench run`
+//! through [`HtmlExporter`]) and the comparison of several runs.
+//!
+//! Layout: [`page`] and [`compare`] assemble pages from `templates/`
+//! (via [`template`]); [`charts`] holds one file per chart, all drawn by
+//! `charts::canvas` with plotters' SVG backend. The output is one HTML
+//! file with inline CSS and SVG, a CSP that forbids every fetch, and no
+//! JavaScript.
+
+pub mod charts;
+mod compare;
+mod html;
+mod page;
+pub mod template;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+pub use compare::{render_comparison, LabeledRun};
+pub use page::render_report;
+
+use crate::exit::{Outcome, UsageError};
+use crate::export::Exporter;
+use crate::results::{RunResults, SCHEMA_VERSION};
+
+/// File name of the report inside a run's output directory.
+pub const REPORT_FILE: &str = "report.html";
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// One results.json renders its report; two or more render a comparison
+    /// (the first is the baseline).
+    #[arg(required = true, value_name = "RESULTS_JSON")]
+    pub inputs: Vec<PathBuf>,
+    /// Where to write the HTML. Default: `report.html` next to a single
+    /// input, `comparison.html` next to the first of several.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+pub fn execute(args: ReportArgs) -> anyhow::Result<Outcome> {
+    let runs = args
+        .inputs
+        .iter()
+        .map(|p| load(p).map(|r| (p.as_path(), r)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (html, default_name) = match runs.as_slice() {
+        [(_, only)] => (render_report(only)?, REPORT_FILE),
+        _ => {
+            let labels = unique_labels(&runs);
+            let labeled: Vec<LabeledRun> = runs
+                .into_iter()
+                .zip(labels)
+                .map(|((_, results), label)| LabeledRun { label, results })
+                .collect();
+            (render_comparison(&labeled)?, "comparison.html")
+        }
+    };
+    let output = args.output.unwrap_or_else(|| {
+        args.inputs[0]
+            .parent()
+            .unwrap_or_else(|| Path::new("."))
+            .join(default_name)
+    });
+    write(&output, &html)?;
+    println!("wrote {}", output.display());
+    Ok(Outcome::Pass)
+}
+
+/// Reads a results.json; unreadable or foreign files are usage errors.
+pub fn load(path: &Path) -> anyhow::Result<RunResults> {
+    let raw = std::fs::read_to_string(path).map_err(|e| {
+        anyhow::Error::new(UsageError(format!("cannot read {}: {e}", path.display())))
+    })?;
+    let results: RunResults = serde_json::from_str(&raw).map_err(|e| {
+        anyhow::Error::new(UsageError(format!(
+            "{} is not a bench results.json: {e}",
+            path.display()
+        )))
+    })?;
+    if results.schema_version > SCHEMA_VERSION {
+        return Err(UsageError(format!(
+            "{} uses results schema v{}, newer than this bench understands (v{SCHEMA_VERSION}); upgrade bench",
+            path.display(),
+            results.schema_version
+        ))
+        .into());
+    }
+    Ok(results)
+}
+
+/// Legend labels for compared files: the run directory's name (or the file
+/// stem when it is not `results.json`), made unique with `#n`.
+fn unique_labels(runs: &[(&Path, RunResults)]) -> Vec<String> {
+    let mut labels: Vec<String> = runs
+        .iter()
+        .map(|(path, results)| {
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+            let dir = path
+                .parent()
+                .and_then(Path::file_name)
+                .and_then(|s| s.to_str());
+            match (stem, dir) {
+                ("results", Some(dir)) if !dir.is_empty() => dir.to_string(),
+                ("results", _) | ("", _) => page::display_name(results),
+                (stem, _) => stem.to_string(),
+            }
+        })
+        .collect();
+    for i in 0..labels.len() {
+        if labels[..i].contains(&labels[i]) {
+            labels[i] = format!("{} #{}", labels[i], i + 1);
+        }
+    }
+    labels
+}
+
+fn write(path: &Path, html: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(path, html).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Writes `report.html` into a run's output directory; `bench run`
+/// registers it with the `ExportManager`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct HtmlExporter;
+
+impl Exporter for HtmlExporter {
+    fn name(&self) -> &'static str {
+        "html"
+    }
+
+    fn export(&self, results: &RunResults, dir: &Path) -> anyhow::Result<PathBuf> {
+        let path = dir.join(REPORT_FILE);
+        let html = render_report(results).context("rendering the HTML report")?;
+        write(&path, &html)?;
+        Ok(path)
+    }
+}
