@@ -12,6 +12,7 @@
 //! an event sink. They never touch the socket, the clock or the metrics.
 
 pub mod chat;
+pub mod socketio;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -213,9 +214,9 @@ pub trait Session: Send {
 pub fn for_target(target: &TargetPlan) -> anyhow::Result<Arc<dyn Dialect>> {
     match target.protocol {
         Protocol::Chat => Ok(Arc::new(chat::ChatV1)),
-        Protocol::Socketio => {
-            anyhow::bail!("the `socketio` dialect is not available in this build yet")
-        }
+        // Default options (v1-shaped events on `/`) until the scenario
+        // loader passes `[target.socketio]` through the plan.
+        Protocol::Socketio => Ok(Arc::new(socketio::SocketIo::default())),
     }
 }
 

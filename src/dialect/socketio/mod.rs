@@ -1,0 +1,28 @@
+//! `protocol = "socketio"`: Engine.IO v4 + Socket.IO v5 clients.
+//!
+//! - [`engineio`]: Engine.IO packets, the open handshake, polling payloads;
+//! - [`packet`]: Socket.IO packets, acks, binary attachments;
+//! - [`options`]: namespace, auth, event names and payload templates;
+//! - [`toml_options`]: `[target.socketio]` → options, with located errors;
+//! - [`core`]: the transport-independent client state machine;
+//! - [`session`]: the [`Dialect`](crate::dialect::Dialect) over WebSocket;
+//! - [`polling`]: the HTTP long-polling transport;
+//! - [`client`]: a standalone client on any transport (tests, polling).
+//!
+//! Heartbeat: in Engine.IO v4 the *server* pings and the client pongs, so a
+//! client cannot time that exchange. The pong is sent at once (counted as
+//! `Event::Replied`), and `ping_rtt` is measured at the application level:
+//! `Action::Ping` emits the `ping` event with an ack whose argument echoes
+//! the timestamp, and the ack becomes `Event::Pong`. See `docs/socketio.md`.
+
+pub mod client;
+pub mod core;
+pub mod engineio;
+pub mod options;
+pub mod packet;
+pub mod polling;
+pub mod session;
+pub mod toml_options;
+
+pub use options::{EventNames, Fields, OptionError, SocketIoOptions, Templates, Transport};
+pub use session::{SocketIo, SocketIoSession};

@@ -1,0 +1,108 @@
+//! End to end: `bench run` drives the real Node peers through
+//! `[target.server] command`, with `protocol = "socketio"` against the
+//! Socket.IO server and `protocol = "chat"` against the `ws` server, and
+//! accounts every delivery (none lost, every chat acked).
+
+mod peers_common;
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+fn run(name: &str, protocol: &str, script: &str, url_path: &str) -> Value {
+    // Fails clearly when node_modules is missing (see peers_common).
+    let dir = peers_common::peers_dir();
+    assert!(
+        dir.join("node_modules/socket.io").exists() && dir.join("node_modules/ws").exists(),
+        "scripts/peers/node_modules is missing: run `npm ci` in scripts/peers"
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let script = dir.join(script);
+    let scenario = format!(
+        r#"
+name = "{name}"
+seed = 3
+[target]
+protocol = "{protocol}"
+[target.server]
+command = ["node", "{script}", "--port", "{port}"]
+url = "ws://127.0.0.1:{port}{url_path}"
+ready_timeout = "30s"
+[[stages]]
+duration = "1s"
+target = 20
+[[stages]]
+duration = "2s"
+target = 20
+[rooms]
+count = 4
+per_client = 2
+[[clients]]
+chat_rate = "2/s"
+ping_interval = "500ms"
+typing = true
+[run]
+drain = "1s"
+"#,
+        script = script.display()
+    );
+    let file = tmp.path().join("s.toml");
+    std::fs::write(&file, scenario).expect("write scenario");
+    let out = tmp.path().join("out");
+    let status = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .status()
+        .expect("run bench");
+    // 5 = the run completed but the generator flagged itself saturated,
+    // which a loaded CI machine may do; the accounting below still holds.
+    assert!(
+        matches!(status.code(), Some(0 | 5)),
+        "bench run exited with {status}"
+    );
+    let results = std::fs::read(Path::new(&out).join("results.json")).expect("results.json");
+    serde_json::from_slice(&results).expect("results JSON")
+}
+
+fn assert_accounting(r: &Value) {
+    let c = &r["counters"];
+    let n = |k: &str| c[k].as_u64().unwrap_or_else(|| panic!("counter {k}: {c}"));
+    assert_eq!(r["interrupted"], Value::Bool(false));
+    assert_eq!(n("connections_opened"), 20, "{c}");
+    assert!(n("chat_sent") > 0, "{c}");
+    assert_eq!(n("acks_received"), n("chat_sent"), "{c}");
+    assert!(n("deliveries_received") > 0, "{c}");
+    assert_eq!(n("deliveries_received"), n("deliveries_expected"), "{c}");
+    assert_eq!((n("lost"), n("duplicates")), (0, 0), "{c}");
+    assert_eq!(c["errors"], serde_json::json!({}), "{c}");
+    for metric in [
+        "ack_latency",
+        "delivery_latency",
+        "ping_rtt",
+        "connect_time",
+    ] {
+        assert!(
+            r["metrics"][metric]["count"].as_u64().unwrap_or(0) > 0,
+            "{metric} measured: {}",
+            r["metrics"]
+        );
+    }
+}
+
+#[test]
+fn bench_run_drives_the_socketio_peer() {
+    assert_accounting(&run("sio", "socketio", "socketio-server.js", "/"));
+}
+
+#[test]
+fn bench_run_drives_the_ws_peer() {
+    assert_accounting(&run("ws", "chat", "ws-server.js", "/ws"));
+}
