@@ -833,6 +833,8 @@ impl Client {
                         c.duplicates += 1;
                         return;
                     }
+                    // Before the room's `joined`: settled when it arrives.
+                    SeqOutcome::Early => return,
                     SeqOutcome::Filled if !replay => c.out_of_order += 1,
                     _ => {}
                 }
@@ -881,8 +883,10 @@ impl Client {
                     return;
                 };
                 let t = &mut tracks[slot];
-                let lost = t.on_joined(seq, resume && t.tracking);
-                rec.counters().lost += lost;
+                let j = t.on_joined(seq, resume && t.tracking);
+                let c = rec.counters();
+                c.lost += j.lost;
+                c.deliveries_received += j.early_delivered;
                 follow.joined += 1;
             }
             Event::Resumed { room, .. } => {
