@@ -214,9 +214,10 @@ pub trait Session: Send {
 pub fn for_target(target: &TargetPlan) -> anyhow::Result<Arc<dyn Dialect>> {
     match target.protocol {
         Protocol::Chat => Ok(Arc::new(chat::ChatV1)),
-        // Default options (v1-shaped events on `/`) until the scenario
-        // loader passes `[target.socketio]` through the plan.
-        Protocol::Socketio => Ok(Arc::new(socketio::SocketIo::default())),
+        // Without `[target.socketio]`: v1-shaped events on `/` over WebSocket.
+        Protocol::Socketio => Ok(Arc::new(socketio::SocketIo::new(
+            target.socketio.clone().unwrap_or_default(),
+        ))),
     }
 }
 
