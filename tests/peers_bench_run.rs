@@ -1,7 +1,8 @@
 //! End to end: `bench run` drives the real Node peers through
 //! `[target.server] command`, with `protocol = "socketio"` against the
 //! Socket.IO server and `protocol = "chat"` against the `ws` server, and
-//! accounts every delivery (none lost, every chat acked).
+//! accounts every delivery (none lost, every chat acked); also with the
+//! Socket.IO transports `polling` and `polling_upgrade`.
 
 mod peers_common;
 
@@ -15,7 +16,40 @@ fn free_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
-fn run(name: &str, protocol: &str, script: &str, url_path: &str) -> Value {
+/// How one run is set up.
+struct Setup<'a> {
+    protocol: &'a str,
+    script: &'a str,
+    url_path: &'a str,
+    /// Extra flags for the peer.
+    server_args: &'a str,
+    clients: u32,
+    /// Appended to the scenario (e.g. a `[target.socketio]` table).
+    extra: &'a str,
+}
+
+impl Default for Setup<'_> {
+    fn default() -> Self {
+        Self {
+            protocol: "socketio",
+            script: "socketio-server.js",
+            url_path: "/",
+            server_args: "",
+            clients: 20,
+            extra: "",
+        }
+    }
+}
+
+fn run(name: &str, setup: &Setup) -> Value {
+    let Setup {
+        protocol,
+        script,
+        url_path,
+        server_args,
+        clients,
+        extra,
+    } = setup;
     // Fails clearly when node_modules is missing (see peers_common).
     let dir = peers_common::peers_dir();
     assert!(
@@ -32,15 +66,15 @@ seed = 3
 [target]
 protocol = "{protocol}"
 [target.server]
-command = ["node", "{script}", "--port", "{port}"]
+command = ["node", "{script}", "--port", "{port}"{server_args}]
 url = "ws://127.0.0.1:{port}{url_path}"
 ready_timeout = "30s"
 [[stages]]
 duration = "1s"
-target = 20
+target = {clients}
 [[stages]]
 duration = "2s"
-target = 20
+target = {clients}
 [rooms]
 count = 4
 per_client = 2
@@ -50,6 +84,7 @@ ping_interval = "500ms"
 typing = true
 [run]
 drain = "1s"
+{extra}
 "#,
         script = script.display()
     );
@@ -72,11 +107,11 @@ drain = "1s"
     serde_json::from_slice(&results).expect("results JSON")
 }
 
-fn assert_accounting(r: &Value) {
+fn assert_accounting(r: &Value, clients: u64) {
     let c = &r["counters"];
     let n = |k: &str| c[k].as_u64().unwrap_or_else(|| panic!("counter {k}: {c}"));
     assert_eq!(r["interrupted"], Value::Bool(false));
-    assert_eq!(n("connections_opened"), 20, "{c}");
+    assert_eq!(n("connections_opened"), clients, "{c}");
     assert!(n("chat_sent") > 0, "{c}");
     assert_eq!(n("acks_received"), n("chat_sent"), "{c}");
     assert!(n("deliveries_received") > 0, "{c}");
@@ -99,10 +134,45 @@ fn assert_accounting(r: &Value) {
 
 #[test]
 fn bench_run_drives_the_socketio_peer() {
-    assert_accounting(&run("sio", "socketio", "socketio-server.js", "/"));
+    assert_accounting(&run("sio", &Setup::default()), 20);
 }
 
 #[test]
 fn bench_run_drives_the_ws_peer() {
-    assert_accounting(&run("ws", "chat", "ws-server.js", "/ws"));
+    let setup = Setup {
+        protocol: "chat",
+        script: "ws-server.js",
+        url_path: "/ws",
+        ..Setup::default()
+    };
+    assert_accounting(&run("ws", &setup), 20);
+}
+
+/// The peer allows polling only, so every client really long-polls.
+#[test]
+fn bench_run_drives_the_socketio_peer_over_long_polling() {
+    let setup = Setup {
+        server_args: r#", "--transports", "polling""#,
+        clients: 10,
+        extra: "[target.socketio]\ntransport = \"polling\"\n",
+        ..Setup::default()
+    };
+    let r = run("sio-polling", &setup);
+    assert_accounting(&r, 10);
+    assert_eq!(r["scenario"]["target"]["socketio"]["transport"], "polling");
+}
+
+#[test]
+fn bench_run_drives_the_socketio_peer_polling_then_upgraded() {
+    let setup = Setup {
+        clients: 10,
+        extra: "[target.socketio]\ntransport = \"polling_upgrade\"\n",
+        ..Setup::default()
+    };
+    let r = run("sio-upgrade", &setup);
+    assert_accounting(&r, 10);
+    assert_eq!(
+        r["scenario"]["target"]["socketio"]["transport"],
+        "polling_upgrade"
+    );
 }

@@ -50,7 +50,12 @@ fn full() -> RunResults {
         thresholds: vec!["delivery_latency.p99<50ms".into()],
         ..Default::default()
     };
-    let plan = scenario::load(&scenario_path, &overrides).unwrap();
+    let mut plan = scenario::load(&scenario_path, &overrides).unwrap();
+    // The optional `[target.socketio]` too (its `auth` is never written).
+    plan.target.socketio = Some(bench::dialect::socketio::SocketIoOptions {
+        auth: Some(serde_json::json!({ "token": "t" })),
+        ..Default::default()
+    });
     let mut metrics = BTreeMap::new();
     for (i, name) in [
         "connect_time",
@@ -214,6 +219,7 @@ fn a_fully_populated_result_validates() {
     }
     assert!(value["metrics"]["delivery_latency"].get("hdr").is_some());
     assert!(value["generator"].get("recording_cpu_share").is_some());
+    assert_eq!(value["scenario"]["target"]["socketio"]["namespace"], "/");
     assert_eq!(errors(&value), Vec::<String>::new());
     // And it reads back into the model.
     let back: RunResults = serde_json::from_value(value).unwrap();

@@ -48,6 +48,18 @@ fn top(extra: &str) -> String {
 /// Appended to `BASE` (so line numbers start at 10).
 const APPENDED: &[(&str, &str)] = &[
     (
+        "[target.socketio]\ntransport = \"polling\"",
+        "scenarios/x.toml:10:1: [target.socketio] applies only with [target] protocol = \"socketio\"",
+    ),
+    (
+        "[target]\nprotocol = \"socketio\"\n[target.socketio]\ntransport = \"pollng\"",
+        "scenarios/x.toml:13:13: bad `transport` in [target.socketio]: unknown transport \"pollng\"; did you mean \"polling\"?",
+    ),
+    (
+        "[target]\nprotocol = \"socketio\"\n[target.socketio]\nnamespace = \"/chat\"\n[target.socketio.events]\nchatt = \"msg\"",
+        "scenarios/x.toml:15:1: unknown key `chatt` in [target.socketio.events]; did you mean `chat`?",
+    ),
+    (
         "[[clients]]\nchat_rat = \"1/s\"",
         "scenarios/x.toml:11:1: unknown key `chat_rat` in [[clients]]; did you mean `chat_rate`?",
     ),

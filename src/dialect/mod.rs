@@ -151,6 +151,9 @@ pub struct DecodeError {
 pub struct Outbox {
     buf: BytesMut,
     frames: u32,
+    /// Unframed mode (transports that are not WebSocket, e.g. Engine.IO long
+    /// polling): each message as is, `true` when binary.
+    unframed: Option<Vec<(bool, Bytes)>>,
 }
 
 impl Outbox {
@@ -158,14 +161,37 @@ impl Outbox {
         Self::default()
     }
 
+    /// An outbox that keeps messages unframed; read it with [`Outbox::take_unframed`].
+    pub fn unframed() -> Self {
+        Self {
+            unframed: Some(Vec::new()),
+            ..Self::default()
+        }
+    }
+
     pub fn text(&mut self, payload: &[u8]) {
-        encode_frame(OpCode::Text, payload, Some(rand::random()), &mut self.buf);
         self.frames += 1;
+        match &mut self.unframed {
+            Some(msgs) => msgs.push((false, Bytes::copy_from_slice(payload))),
+            None => encode_frame(OpCode::Text, payload, Some(rand::random()), &mut self.buf),
+        }
     }
 
     pub fn binary(&mut self, payload: &[u8]) {
-        encode_frame(OpCode::Binary, payload, Some(rand::random()), &mut self.buf);
         self.frames += 1;
+        match &mut self.unframed {
+            Some(msgs) => msgs.push((true, Bytes::copy_from_slice(payload))),
+            None => encode_frame(OpCode::Binary, payload, Some(rand::random()), &mut self.buf),
+        }
+    }
+
+    /// Takes the messages of an unframed outbox (empty for a framed one).
+    pub fn take_unframed(&mut self) -> Vec<(bool, Bytes)> {
+        self.frames = 0;
+        self.unframed
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -214,9 +240,10 @@ pub trait Session: Send {
 pub fn for_target(target: &TargetPlan) -> anyhow::Result<Arc<dyn Dialect>> {
     match target.protocol {
         Protocol::Chat => Ok(Arc::new(chat::ChatV1)),
-        // Default options (v1-shaped events on `/`) until the scenario
-        // loader passes `[target.socketio]` through the plan.
-        Protocol::Socketio => Ok(Arc::new(socketio::SocketIo::default())),
+        // Without `[target.socketio]`: v1-shaped events on `/` over WebSocket.
+        Protocol::Socketio => Ok(Arc::new(socketio::SocketIo::new(
+            target.socketio.clone().unwrap_or_default(),
+        ))),
     }
 }
 

@@ -10,16 +10,13 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use reference_server::ws::{
-    client_frame, close_payload, Fill, HandshakeError, Message, OpCode, Role, WsIo,
-};
-use tokio::io::Interest;
-use tokio::net::TcpSocket;
+use reference_server::ws::{close_payload, Fill, Message, OpCode};
 use tokio::sync::watch;
-use tokio::time::{sleep_until, timeout};
+use tokio::time::sleep_until;
 
 use super::ctx::{RunCtx, LAG_TOLERANCE_US};
 use super::drain::PROBE;
+use super::link::{self, Link, Ready};
 use super::metrics::{MetricId, Recorder};
 use super::pacing::{Pacer, Poisson};
 use super::rng::{SplitMix64, Stream};
@@ -28,12 +25,6 @@ use super::tracker::{RoomTrack, SeqOutcome};
 use super::worker::WorkerState;
 use crate::dialect::{Action, Event, Incoming, Outbox, Session};
 use crate::scenario::Population;
-
-/// Largest message a client accepts (bigger ones end the connection, 1009).
-const MAX_MESSAGE: usize = 16 << 20;
-const READ_CHUNK: usize = 8192;
-/// How long a leaving client waits for the server's close echo.
-const CLOSE_WAIT: Duration = Duration::from_millis(500);
 
 /// Filler for chat texts: sliced, never allocated per message.
 static FILLER: &str = "the quick brown fox jumps over the lazy dog 0123456789 ";
@@ -120,60 +111,6 @@ pub async fn run(ctx: Rc<RunCtxRef>, ws: Rc<WorkerState>, i: u32, mut stop: watc
 /// Wrapper so the context can be shared by `Rc` inside a worker and by `Arc` across them.
 pub struct RunCtxRef(pub std::sync::Arc<RunCtx>);
 
-fn io_reason(e: &std::io::Error) -> &'static str {
-    use std::io::ErrorKind::*;
-    match e.kind() {
-        ConnectionRefused => "refused",
-        TimedOut => "timeout",
-        AddrNotAvailable | AddrInUse => "addr_unavailable",
-        ConnectionReset | ConnectionAborted | BrokenPipe => "reset",
-        _ => "io",
-    }
-}
-
-/// TCP connect (from the client's source address) plus the WebSocket handshake.
-/// Returns the socket and, for first-message auth, the token to send.
-async fn connect(ctx: &RunCtx, i: u32) -> Result<(WsIo, Option<String>), String> {
-    let deadline = Instant::now() + ctx.plan.run.connect_timeout;
-    let sock = if ctx.addr.is_ipv4() {
-        TcpSocket::new_v4()
-    } else {
-        TcpSocket::new_v6()
-    }
-    .map_err(|e| io_reason(&e).to_owned())?;
-    if let Some(src) = ctx.source_for(i) {
-        sock.bind((src, 0).into())
-            .map_err(|e| io_reason(&e).to_owned())?;
-    }
-    let mut stream = match timeout(ctx.plan.run.connect_timeout, sock.connect(ctx.addr)).await {
-        Err(_) => return Err("timeout".into()),
-        Ok(Err(e)) => return Err(io_reason(&e).into()),
-        Ok(Ok(s)) => s,
-    };
-    let _ = stream.set_nodelay(true);
-    let (target, headers, token) = ctx.upgrade_request(i);
-    let hs = tokio::time::timeout_at(
-        deadline.into(),
-        reference_server::ws::handshake::client_handshake(
-            &mut stream,
-            &ctx.host,
-            &target,
-            &headers,
-        ),
-    )
-    .await;
-    let leftover = match hs {
-        Err(_) => return Err("timeout".into()),
-        Ok(Err(HandshakeError::Status { status, .. })) => return Err(format!("http_{status}")),
-        Ok(Err(HandshakeError::Io(e))) => return Err(io_reason(&e).into()),
-        Ok(Err(HandshakeError::Closed)) => return Err("reset".into()),
-        Ok(Err(_)) => return Err("handshake".into()),
-        Ok(Ok(l)) => l,
-    };
-    let io = WsIo::new(stream, Role::Client, MAX_MESSAGE, READ_CHUNK, leftover);
-    Ok((io, token))
-}
-
 /// What the timers or the socket asked for.
 enum Wake {
     Stop,
@@ -223,7 +160,7 @@ impl Client {
             // Boxed: the handshake future is large (an httparse header array
             // lives across an await) and must not size every idle client's task.
             let conn = tokio::select! {
-                r = Box::pin(connect(ctx, self.i)) => r,
+                r = Box::pin(link::connect(ctx, self.i)) => r,
                 _ = stop.changed() => return true,
             };
             match conn {
@@ -350,18 +287,15 @@ impl Client {
         }
     }
 
-    fn flush_outbox(ws: &WorkerState, io: &mut WsIo, ob: &mut Outbox) {
+    fn flush_outbox(ws: &WorkerState, io: &mut Link, ob: &mut Outbox) {
         if ob.is_empty() {
             return;
         }
-        let (bytes, frames) = ob.take();
-        {
-            let mut rec = ws.rec.borrow_mut();
-            let c = rec.counters();
-            c.frames_sent += u64::from(frames);
-            c.bytes_sent += bytes.len() as u64;
-        }
-        io.queue(bytes);
+        let (frames, bytes) = io.send(ob);
+        let mut rec = ws.rec.borrow_mut();
+        let c = rec.counters();
+        c.frames_sent += u64::from(frames);
+        c.bytes_sent += bytes as u64;
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -369,7 +303,7 @@ impl Client {
         &mut self,
         ctx: &RunCtx,
         ws: &WorkerState,
-        (mut io, first_msg_token): (WsIo, Option<String>),
+        (mut io, first_msg_token): (Link, Option<String>),
         end: Instant,
         drains: bool,
         dropped_at: Option<Instant>,
@@ -379,7 +313,7 @@ impl Client {
         let mut ready_flag = false;
         let ready = &mut ready_flag;
         let mut sess: Box<dyn Session> = ctx.dialect.session();
-        let mut ob = Outbox::new();
+        let mut ob = io.outbox();
         sess.on_open(&mut ob);
         if let Some(token) = &first_msg_token {
             sess.encode(&Action::Auth { token }, &mut ob);
@@ -427,33 +361,21 @@ impl Client {
             let wake = if std::mem::take(&mut buffered) {
                 Wake::Readable
             } else {
-                // One readiness future for both directions keeps each idle
-                // client's task small.
-                let interest = if want_write {
-                    Interest::READABLE | Interest::WRITABLE
-                } else {
-                    Interest::READABLE
-                };
-                let stream = io.stream();
                 tokio::select! {
                     biased;
                     _ = stop.changed() => Wake::Stop,
                     // Timers first: sends keep their schedule under a flood of input.
                     _ = sleep_until(deadline.max(now).into()) => Wake::Timer,
-                    r = stream.ready(interest) => match r {
-                        Ok(r) if r.is_readable() || r.is_read_closed() => Wake::Readable,
-                        Ok(_) => Wake::Writable,
-                        Err(_) => Wake::IoError,
+                    r = io.ready(want_write) => match r {
+                        Ready::Readable => Wake::Readable,
+                        Ready::Writable => Wake::Writable,
+                        Ready::Error => Wake::IoError,
                     },
                 }
             };
             match wake {
                 Wake::Stop => {
-                    io.queue(client_frame(
-                        OpCode::Close,
-                        &close_payload(1000, "interrupted"),
-                    ));
-                    let _ = io.try_flush();
+                    io.abort(1000, "interrupted");
                     self.finish_tracks(ws, false);
                     return End::Stop;
                 }
@@ -471,11 +393,7 @@ impl Client {
                                 Ok(Some(m)) => m,
                                 Ok(None) => break,
                                 Err(e) => {
-                                    io.queue(client_frame(
-                                        OpCode::Close,
-                                        &close_payload(e.close_code(), ""),
-                                    ));
-                                    let _ = io.try_flush();
+                                    io.abort(e.close_code(), "");
                                     let mut rec = ws.rec.borrow_mut();
                                     Recorder::count_in(&mut rec.counters().errors, "protocol");
                                     drop(rec);
@@ -708,7 +626,7 @@ impl Client {
     }
 
     /// Leaves for good (ramp-down or end of run): close 1000.
-    async fn leave(&mut self, ws: &WorkerState, io: WsIo) -> End {
+    async fn leave(&mut self, ws: &WorkerState, io: Link) -> End {
         Box::pin(self.close(ws, io, 1000)).await;
         End::Finished
     }
@@ -716,33 +634,12 @@ impl Client {
     /// Sends a close frame, counts it under its code (our close, whatever
     /// the server answers), and waits briefly for the server to finish the
     /// close handshake so the TCP close is orderly.
-    async fn close(&mut self, ws: &WorkerState, mut io: WsIo, code: u16) {
+    async fn close(&mut self, ws: &WorkerState, io: Link, code: u16) {
         {
             let mut rec = ws.rec.borrow_mut();
             Recorder::count_in(&mut rec.counters().closes, &code.to_string());
         }
-        io.queue(client_frame(OpCode::Close, &close_payload(code, "")));
-        let _ = timeout(CLOSE_WAIT, async {
-            if io.flush().await.is_err() {
-                return;
-            }
-            loop {
-                if io.stream().readable().await.is_err() {
-                    return;
-                }
-                match io.fill() {
-                    Ok(Fill::Data) => {}
-                    Ok(Fill::WouldBlock) => continue,
-                    _ => return,
-                }
-                while let Ok(Some(m)) = io.decode() {
-                    if matches!(m, Message::Close(_)) {
-                        return;
-                    }
-                }
-            }
-        })
-        .await;
+        io.close(code).await;
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -751,7 +648,7 @@ impl Client {
         ctx: &RunCtx,
         ws: &WorkerState,
         sess: &mut dyn Session,
-        io: &mut WsIo,
+        io: &mut Link,
         ob: &mut Outbox,
         msg: Message,
         now_us: u64,
@@ -781,13 +678,13 @@ impl Client {
                 let mut rec = ws.rec.borrow_mut();
                 rec.counters().frames_received += 1;
                 rec.counters().bytes_received += payload_len(p.len());
-                io.queue(client_frame(OpCode::Pong, &p));
+                io.queue_control(OpCode::Pong, &p);
                 return;
             }
             Message::Pong(_) => return,
             Message::Close(c) => {
                 let code = c.map_or(1005, |c| c.code);
-                io.queue(client_frame(OpCode::Close, &close_payload(code, "")));
+                io.queue_control(OpCode::Close, &close_payload(code, ""));
                 follow.closed = Some(code);
                 return;
             }
@@ -833,6 +730,8 @@ impl Client {
                         c.duplicates += 1;
                         return;
                     }
+                    // Before the room's `joined`: settled when it arrives.
+                    SeqOutcome::Early => return,
                     SeqOutcome::Filled if !replay => c.out_of_order += 1,
                     _ => {}
                 }
@@ -881,8 +780,10 @@ impl Client {
                     return;
                 };
                 let t = &mut tracks[slot];
-                let lost = t.on_joined(seq, resume && t.tracking);
-                rec.counters().lost += lost;
+                let j = t.on_joined(seq, resume && t.tracking);
+                let c = rec.counters();
+                c.lost += j.lost;
+                c.deliveries_received += j.early_delivered;
                 follow.joined += 1;
             }
             Event::Resumed { room, .. } => {

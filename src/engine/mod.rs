@@ -11,6 +11,7 @@ pub mod client;
 pub mod clock;
 pub mod ctx;
 pub mod drain;
+pub mod link;
 pub mod live;
 pub mod metrics;
 pub mod pacing;

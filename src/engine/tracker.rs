@@ -23,6 +23,11 @@
 //!   rejoin seq opens a gap for what it missed while away; the resume replay
 //!   fills it. *Without* resume, it starts over at the new `joined.seq`:
 //!   messages sent while a client was away were never owed to it.
+//! - Chats that arrive *before* a room's first `joined` (servers whose join
+//!   handler is asynchronous add the socket to the room before acking) are
+//!   held back, not tracked: those with seq ≤ `joined.seq` were never owed;
+//!   those after it count as deliveries when the `joined` arrives (without a
+//!   latency sample). Tracking them from 0 would open fake gaps.
 
 /// Loss-tracking state for one room of one client.
 #[derive(Debug, Clone, Default)]
@@ -39,6 +44,20 @@ pub struct RoomTrack {
     pub joined: bool,
     /// A resume was sent and its `resumed` has not arrived yet.
     pub resuming: bool,
+    /// Seqs received while not tracking (before the `joined`); bounded.
+    early: Vec<u64>,
+}
+
+/// Most seqs held back per room before its `joined` arrives.
+const MAX_EARLY: usize = 1024;
+
+/// What a `joined` did to a room's accounting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct JoinOutcome {
+    /// Seqs given up as lost (a restart with gaps still open).
+    pub lost: u64,
+    /// Seqs received before the `joined` that turned out to be owed.
+    pub early_delivered: u64,
 }
 
 /// What one received seq turned out to be.
@@ -49,6 +68,8 @@ pub enum SeqOutcome {
     /// First receipt, filling a gap.
     Filled,
     Duplicate,
+    /// The room is not tracked yet (no `joined`): held back, not counted.
+    Early,
 }
 
 impl RoomTrack {
@@ -66,9 +87,9 @@ impl RoomTrack {
 
     /// A `joined` arrived. With `keep` (resume enabled and we tracked this
     /// room before) the seqs missed while away become a gap; otherwise
-    /// tracking restarts at `seq`. Returns seqs dropped as lost (none when
-    /// keeping).
-    pub fn on_joined(&mut self, seq: u64, keep: bool) -> u64 {
+    /// tracking restarts at `seq`, and chats held back since the last
+    /// restart are credited when they come after `seq`.
+    pub fn on_joined(&mut self, seq: u64, keep: bool) -> JoinOutcome {
         self.joined = true;
         if keep && self.tracking {
             if seq > self.last {
@@ -76,19 +97,35 @@ impl RoomTrack {
                 self.last = seq;
             }
             self.replay_upto = seq;
-            0
+            JoinOutcome::default()
         } else {
             let lost = self.pending();
             self.gaps.clear();
             self.last = seq;
             self.replay_upto = 0;
             self.tracking = true;
-            lost
+            let mut early = std::mem::take(&mut self.early);
+            early.sort_unstable();
+            let early_delivered = early
+                .into_iter()
+                .filter(|&s| s > seq)
+                .filter(|&s| self.on_seq(s) != SeqOutcome::Duplicate)
+                .count() as u64;
+            JoinOutcome {
+                lost,
+                early_delivered,
+            }
         }
     }
 
     /// A delivery of `seq`.
     pub fn on_seq(&mut self, seq: u64) -> SeqOutcome {
+        if !self.tracking {
+            if self.early.len() < MAX_EARLY {
+                self.early.push(seq);
+            }
+            return SeqOutcome::Early;
+        }
         if seq > self.last {
             if seq > self.last + 1 {
                 self.gaps.push((self.last + 1, seq - 1));
@@ -125,6 +162,7 @@ impl RoomTrack {
     pub fn stop(&mut self) -> u64 {
         let lost = self.pending();
         self.gaps.clear();
+        self.early = Vec::new();
         self.tracking = false;
         self.joined = false;
         self.resuming = false;
@@ -139,7 +177,7 @@ mod tests {
     #[test]
     fn gaps_fill_duplicates_and_own_acks() {
         let mut t = RoomTrack::new(0);
-        assert_eq!(t.on_joined(10, true), 0);
+        assert_eq!(t.on_joined(10, true).lost, 0);
         assert_eq!(t.on_seq(11), SeqOutcome::New);
         t.on_own(12);
         assert_eq!(t.on_seq(15), SeqOutcome::New); // 13, 14 pending
@@ -159,15 +197,48 @@ mod tests {
         t.on_joined(0, true);
         t.on_seq(1);
         t.stop_keep_for_test();
-        assert_eq!(t.on_joined(5, true), 0);
+        assert_eq!(t.on_joined(5, true).lost, 0);
         assert_eq!(t.pending(), 4);
         for s in 2..=5 {
             assert_eq!(t.on_seq(s), SeqOutcome::Filled);
         }
         assert_eq!(t.pending(), 0);
         t.on_seq(7);
-        assert_eq!(t.on_joined(9, false), 1);
+        assert_eq!(t.on_joined(9, false).lost, 1);
         assert_eq!((t.last, t.pending()), (9, 0));
+    }
+
+    /// An asynchronous join handler: the room's chats reach the socket
+    /// before the join ack. Tracking them from 0 used to open a gap 1..=4
+    /// that the `joined` then counted as 4 lost.
+    #[test]
+    fn chats_before_the_join_ack_are_not_false_loss() {
+        let mut t = RoomTrack::new(0);
+        // Joined the room at seq 4, acked at 6: 5 and 6 were never owed.
+        assert_eq!(t.on_seq(5), SeqOutcome::Early);
+        assert_eq!(t.on_seq(6), SeqOutcome::Early);
+        assert_eq!(t.on_joined(6, false), JoinOutcome::default());
+        assert_eq!(t.on_seq(7), SeqOutcome::New);
+        assert_eq!((t.last, t.pending()), (7, 0));
+        assert_eq!(t.stop(), 0);
+
+        // Ack carrying the seq read *before* joining: 8 and 9 are owed and
+        // credited at the `joined`, in any arrival order, without gaps.
+        let mut t = RoomTrack::new(0);
+        t.on_seq(9);
+        t.on_seq(8);
+        t.on_seq(7);
+        let j = t.on_joined(7, false);
+        assert_eq!(
+            j,
+            JoinOutcome {
+                lost: 0,
+                early_delivered: 2
+            }
+        );
+        assert_eq!(t.on_seq(10), SeqOutcome::New);
+        assert_eq!(t.on_seq(9), SeqOutcome::Duplicate);
+        assert_eq!(t.stop(), 0);
     }
 
     impl RoomTrack {

@@ -325,6 +325,38 @@ abort_on_connect_failure_share = "25%"
     }
 
     #[test]
+    fn socketio_table_reaches_the_plan_and_the_dialect() {
+        use crate::dialect::socketio::Transport;
+        let text = format!(
+            "{MINIMAL}[target]\nprotocol = \"socketio\"\nurl = \"ws://127.0.0.1:9/\"\n\
+             [target.socketio]\nnamespace = \"/chat\"\ntransport = \"polling\"\n\
+             auth = {{ token = \"t0ps3cret\" }}\n[target.socketio.events]\nchat = \"msg\"\n"
+        );
+        let plan = parse(&text, "s.toml", None, &PlanOverrides::default()).unwrap();
+        let sio = plan.target.socketio.as_ref().unwrap();
+        assert_eq!(
+            (
+                sio.namespace.as_str(),
+                sio.transport,
+                sio.events.chat.as_str()
+            ),
+            ("/chat", Transport::Polling, "msg")
+        );
+        assert!(sio.auth.is_some());
+        let json = serde_json::to_value(&plan).unwrap();
+        assert_eq!(json["target"]["socketio"]["transport"], "polling");
+        assert!(!json.to_string().contains("t0ps3cret"));
+        // The dialect is built from it.
+        let dialect = crate::dialect::for_target(&plan.target).unwrap();
+        assert_eq!(dialect.name(), "socketio");
+        // Without the table: no options in the plan (the dialect's defaults).
+        let plain =
+            format!("{MINIMAL}[target]\nprotocol = \"socketio\"\nurl = \"ws://127.0.0.1:9/\"\n");
+        let plan = parse(&plain, "s.toml", None, &PlanOverrides::default()).unwrap();
+        assert!(plan.target.socketio.is_none());
+    }
+
+    #[test]
     fn abort_share_can_be_disabled() {
         let text = format!("{MINIMAL}[run]\nabort_on_connect_failure_share = false\n");
         let plan = parse(&text, "a.toml", None, &PlanOverrides::default()).unwrap();

@@ -46,6 +46,9 @@ pub struct TargetPlan {
     /// Extra processes to sample (server_pid / server_process), besides a spawned child.
     pub server_pids: Vec<u32>,
     pub server_process: Option<String>,
+    /// `[target.socketio]` (only with `protocol = "socketio"`; `None` means
+    /// the defaults). Its static `auth` payload is never serialized.
+    pub socketio: Option<crate::dialect::socketio::SocketIoOptions>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -35,6 +35,9 @@ pub struct RawTarget {
     pub server_pid: Option<toml::Value>,
     pub server_process: Option<String>,
     pub server: Option<RawServer>,
+    /// `[target.socketio]`: checked key by key by
+    /// `SocketIoOptions::from_toml`, so kept as TOML here.
+    pub socketio: Option<toml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,8 +1,8 @@
 //! A small standalone Socket.IO client on [`SioCore`], over WebSocket, long
 //! polling, or polling upgraded to WebSocket. The interop tests drive the
-//! real Node servers with it, and it is the reference for wiring the polling
-//! transport into the engine (the engine's own connection loop handles
-//! `transport = "websocket"` through the [`Dialect`](crate::dialect::Dialect)).
+//! real Node servers with it. `bench run` does not use it: the engine drives
+//! every transport through the [`Dialect`](crate::dialect::Dialect) over
+//! `engine::link`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

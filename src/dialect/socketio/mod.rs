@@ -6,7 +6,7 @@
 //! - [`toml_options`]: `[target.socketio]` → options, with located errors;
 //! - [`core`]: the transport-independent client state machine;
 //! - [`session`]: the [`Dialect`](crate::dialect::Dialect) over WebSocket;
-//! - [`polling`]: the HTTP long-polling transport;
+//! - [`polling`]: the HTTP long-polling transport (used by `engine::link`);
 //! - [`client`]: a standalone client on any transport (tests, polling).
 //!
 //! Heartbeat: in Engine.IO v4 the *server* pings and the client pongs, so a

@@ -114,7 +114,9 @@ pub struct SocketIoOptions {
     pub namespace: String,
     pub transport: Transport,
     /// Static `auth` object sent with CONNECT. A token from `[target] auth`
-    /// (first-message mode) is added under `auth_token_field`.
+    /// (first-message mode) is added under `auth_token_field`. Never
+    /// serialized: it often carries a token, and the plan goes to results.
+    #[serde(skip)]
     pub auth: Option<Value>,
     pub auth_token_field: String,
     pub events: EventNames,

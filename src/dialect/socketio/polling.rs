@@ -25,6 +25,15 @@ fn request_timeout(h: &Handshake) -> Duration {
     h.ping_interval + h.ping_timeout + Duration::from_secs(5)
 }
 
+/// The handshake GET was answered with an HTTP error (e.g. 403 from a
+/// middleware, 400 when the server does not allow polling).
+#[derive(Debug, thiserror::Error)]
+#[error("polling handshake: HTTP {status}: {body}")]
+pub struct HandshakeStatus {
+    pub status: u16,
+    pub body: String,
+}
+
 #[derive(Debug)]
 pub struct PollingConn {
     pub handshake: Handshake,
@@ -60,10 +69,11 @@ impl PollingConn {
         let status = resp.status();
         let body = resp.bytes().await.context("polling handshake body")?;
         if !status.is_success() {
-            bail!(
-                "polling handshake: HTTP {status}: {}",
-                String::from_utf8_lossy(&body)
-            );
+            return Err(HandshakeStatus {
+                status: status.as_u16(),
+                body: String::from_utf8_lossy(&body).into_owned(),
+            }
+            .into());
         }
         let packets = decode_polling_payload(body).context("polling handshake payload")?;
         let Some(EnginePacket::Open(json)) = packets.first() else {

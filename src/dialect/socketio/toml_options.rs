@@ -33,7 +33,8 @@ fn nearest<'c>(wrong: &str, candidates: &[&'c str]) -> Option<&'c str> {
         .map(|(_, c)| c)
 }
 
-const TOP: &[&str] = &[
+/// The keys of `[target.socketio]` itself (docs are checked against them).
+pub const TOP: &[&str] = &[
     "namespace",
     "transport",
     "auth",

@@ -4,6 +4,8 @@
 
 use reference_server::config::Config as ServerConfig;
 
+use crate::dialect::socketio::SocketIoOptions;
+
 use super::*;
 
 impl Validator<'_> {
@@ -121,6 +123,31 @@ impl Validator<'_> {
             }
             other => other,
         };
+        let socketio = match &t.socketio {
+            None => None,
+            Some(_) if protocol != Protocol::Socketio => {
+                return Err(self.at_key(
+                    "target.socketio",
+                    "[target.socketio] applies only with [target] protocol = \"socketio\"",
+                ))
+            }
+            Some(v) => Some(SocketIoOptions::from_toml(v).map_err(|e| {
+                let path = if e.key.is_empty() {
+                    "target.socketio".to_owned()
+                } else {
+                    format!("target.socketio.{}", e.key)
+                };
+                match e.why.strip_prefix("unknown key") {
+                    // Worded and placed like the loader's own unknown keys.
+                    Some(hint) => {
+                        let (table, key) = path.rsplit_once('.').unwrap_or(("", &path));
+                        let at = format!("unknown key `{key}` {}{hint}", table_display(table));
+                        self.at_key(&path, at)
+                    }
+                    None => self.bad(&path, e.why),
+                }
+            })?),
+        };
         Ok((
             TargetPlan {
                 endpoint,
@@ -128,6 +155,7 @@ impl Validator<'_> {
                 auth,
                 server_pids,
                 server_process,
+                socketio,
             },
             bundled,
         ))
