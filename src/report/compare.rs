@@ -5,7 +5,7 @@
 use super::charts::{self, RunRef};
 use super::html::{self, cell, cell_with, Row};
 use super::page::Status;
-use super::template::{escape, html, render, text};
+use super::template::{escape, html, render};
 use crate::results::RunResults;
 
 const PAGE: &str = include_str!("templates/compare.html");
@@ -46,28 +46,25 @@ pub fn render_comparison(runs: &[LabeledRun]) -> anyhow::Result<String> {
             )
         })
         .collect();
-    Ok(render(
+    let main = render(
         "compare.html",
         PAGE,
         &[
-            ("version", text(env!("CARGO_PKG_VERSION"))),
-            (
-                "title",
-                text(format!("bench comparison: {}", labels.join(" vs "))),
-            ),
-            ("style", html(html::STYLE)),
-            (
-                "heading",
-                text(format!("bench comparison of {} runs", runs.len())),
-            ),
-            ("subtitle", text(labels.join(" · "))),
             ("runs", html(runs_table(runs)?)),
             ("deltas", html(deltas_table(runs)?)),
             ("toc", html(html::toc(&charts))),
             ("charts", html(html::charts(&charts)?)),
             ("environment", html(environment)),
         ],
-    )?)
+    )?;
+    html::page(html::Page {
+        name: "compare.html",
+        title: &format!("bench comparison: {}", labels.join(" vs ")),
+        heading: &format!("bench comparison of {} runs", runs.len()),
+        subtitle: &labels.join(" · "),
+        command: None,
+        main,
+    })
 }
 
 fn runs_table(runs: &[LabeledRun]) -> anyhow::Result<String> {
