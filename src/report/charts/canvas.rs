@@ -8,6 +8,9 @@
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::prelude::*;
 use plotters::style::text_anchor;
+/// Series colours are plotters colours; re-exported so chart files need
+/// not name plotters.
+pub use plotters::style::RGBColor;
 
 /// Native size of every chart; CSS scales it to the page width.
 pub const WIDTH: u32 = 900;
@@ -105,6 +108,15 @@ impl Series {
 
     pub fn is_empty(&self) -> bool {
         self.segments.is_empty()
+    }
+
+    /// How to draw one segment: a lone point draws no line, so it becomes
+    /// a dot.
+    fn stroke_for(&self, segment: &[(f64, f64)]) -> Stroke {
+        match self.stroke {
+            Stroke::Line(w) | Stroke::Dashed(w) if segment.len() == 1 => Stroke::Points(w + 2),
+            other => other,
+        }
     }
 
     fn points(&self) -> impl Iterator<Item = &(f64, f64)> {
@@ -308,14 +320,7 @@ impl XyChart {
 
             for s in &left {
                 for seg in &s.segments {
-                    // A lone point draws no line; show it as a dot instead.
-                    let stroke = match s.stroke {
-                        Stroke::Line(w) | Stroke::Dashed(w) if seg.len() == 1 => {
-                            Stroke::Points(w + 2)
-                        }
-                        other => other,
-                    };
-                    match stroke {
+                    match s.stroke_for(seg) {
                         Stroke::Line(w) => chart
                             .draw_series(LineSeries::new(seg.clone(), s.color.stroke_width(w)))
                             .map(|_| ()),
@@ -339,14 +344,7 @@ impl XyChart {
             }
             for s in &right {
                 for seg in &s.segments {
-                    // A lone point draws no line; show it as a dot instead.
-                    let stroke = match s.stroke {
-                        Stroke::Line(w) | Stroke::Dashed(w) if seg.len() == 1 => {
-                            Stroke::Points(w + 2)
-                        }
-                        other => other,
-                    };
-                    match stroke {
+                    match s.stroke_for(seg) {
                         Stroke::Line(w) => chart
                             .draw_secondary_series(LineSeries::new(
                                 seg.clone(),
