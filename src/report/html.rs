@@ -1,6 +1,7 @@
 //! HTML building blocks shared by the report, the comparison page and the
 //! capacity page: the page shell, tables, chart figures, the table of
-//! contents, the environment block and number formatting. Markup lives in
+//! contents, the environment block and number formatting (the counts and
+//! byte sizes are shared with the terminal summary). Markup lives in
 //! `templates/`; this only fills it.
 
 use super::charts::Chart;
@@ -262,21 +263,27 @@ pub fn ms(v: f64) -> String {
     }
 }
 
-/// An integer with thousands separators: `1,234,567`.
+/// An integer with thousands separators: `1,234,567`, `-1,000`.
 pub fn grouped(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
+    let digits = thousands(n.unsigned_abs());
+    if n < 0 {
+        format!("-{digits}")
+    } else {
+        digits
+    }
+}
+
+/// A count with thousands separators: `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, ch) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i) % 3 == 0 {
             out.push(',');
         }
         out.push(ch);
     }
-    if n < 0 {
-        format!("-{out}")
-    } else {
-        out
-    }
+    out
 }
 
 /// Bytes in binary units: `8.0 KiB`, `212.4 MiB`.
