@@ -274,7 +274,7 @@ fn write_page(
 
 /// 0: a capacity was found; 3: even the minimum load failed; 5: the result
 /// cannot be trusted as the target's (generator-limited or interrupted).
-pub fn outcome_of(results: &CapacityResults) -> Outcome {
+fn outcome_of(results: &CapacityResults) -> Outcome {
     if results.interrupted {
         return Outcome::InvalidRun;
     }

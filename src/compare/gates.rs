@@ -83,7 +83,7 @@ pub fn direction_of(metric: &str) -> Direction {
 }
 
 /// Noise floor for a metric outside the default table, by its kind.
-pub fn default_noise_floor(metric: &str) -> f64 {
+fn default_noise_floor(metric: &str) -> f64 {
     if let Some(&(_, _, _, floor)) = DEFAULT_GATES.iter().find(|g| g.0 == metric) {
         return floor;
     }

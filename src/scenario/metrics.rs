@@ -94,7 +94,7 @@ fn fixed_metrics() -> Vec<(String, MetricUnit)> {
 }
 
 /// Every metric path a threshold may use.
-pub fn metric_paths() -> Vec<String> {
+fn metric_paths() -> Vec<String> {
     let mut out: Vec<String> = LATENCY_METRICS
         .iter()
         .flat_map(|m| LATENCY_STATS.iter().map(move |s| format!("{m}.{s}")))
@@ -134,7 +134,7 @@ pub fn metric_unit(path: &str) -> Result<MetricUnit, String> {
 }
 
 /// Parses a condition for a metric of the given unit: `(op, value)`.
-pub fn parse_condition(condition: &str, unit: MetricUnit) -> Result<(CmpOp, f64), String> {
+fn parse_condition(condition: &str, unit: MetricUnit) -> Result<(CmpOp, f64), String> {
     let s = condition.trim();
     let (op, rest) = [
         ("<=", CmpOp::Le),

@@ -81,7 +81,7 @@ pub fn all(runs: &[RunRef<'_>]) -> Vec<Chart> {
 /// Latency metrics that get a distribution chart: every corrected metric
 /// (service-time variants are overlaid on their corrected twin). The two
 /// headline metrics always get one, so their absence shows as "no data".
-pub fn distribution_metrics(runs: &[RunRef<'_>]) -> Vec<String> {
+fn distribution_metrics(runs: &[RunRef<'_>]) -> Vec<String> {
     let mut names: Vec<String> = vec!["delivery_latency".into(), "ack_latency".into()];
     for run in runs {
         for name in run.results.metrics.keys() {
