@@ -52,6 +52,16 @@ fn typical(name: &str) -> RunResults {
     run(name, 20.0, 8192.0, 10_000.0)
 }
 
+/// A threshold verdict as `bench run` records it.
+fn threshold(metric: &str, condition: &str, value: f64, pass: bool) -> ThresholdResult {
+    ThresholdResult {
+        metric: metric.into(),
+        condition: condition.into(),
+        value: Some(value),
+        pass,
+    }
+}
+
 /// A run with `repeats` filled from the given per-repeat p99 values.
 fn repeated(name: &str, p99s: &[f64]) -> RunResults {
     let runs: Vec<RunResults> = p99s
@@ -169,18 +179,8 @@ fn latency_regression_exits_4_with_junit_markdown_and_step_summary() {
     let base = d.write("base.json", &typical("chat"));
     let mut current = run("chat", 45.0, 8192.0, 10_000.0);
     current.thresholds = vec![
-        ThresholdResult {
-            metric: "delivery_latency.p99".into(),
-            condition: "< 100ms".into(),
-            value: Some(45.0),
-            pass: true,
-        },
-        ThresholdResult {
-            metric: "delivery.lost".into(),
-            condition: "== 0".into(),
-            value: Some(0.0),
-            pass: true,
-        },
+        threshold("delivery_latency.p99", "< 100ms", 45.0, true),
+        threshold("delivery.lost", "== 0", 0.0, true),
     ];
     let cur = d.write("cur.json", &current);
     let junit = d.path("out/junit.xml");
@@ -469,12 +469,9 @@ fn invalid_current_run_exits_5_and_failed_thresholds_exit_3() {
     assert_code(&bench(&d, &["compare", b, cur.to_str().unwrap()]), 5);
 
     let mut failing = typical("chat");
-    failing.thresholds.push(ThresholdResult {
-        metric: "delivery_latency.p99".into(),
-        condition: "< 10ms".into(),
-        value: Some(20.0),
-        pass: false,
-    });
+    failing
+        .thresholds
+        .push(threshold("delivery_latency.p99", "< 10ms", 20.0, false));
     let cur = d.write("failing.json", &failing);
     let out = bench(
         &d,
@@ -561,12 +558,9 @@ fn update_replaces_the_baseline_only_when_passing() {
     );
     assert_code(&out, 5);
     let mut failing = typical("failing");
-    failing.thresholds.push(ThresholdResult {
-        metric: "delivery.lost".into(),
-        condition: "== 0".into(),
-        value: Some(3.0),
-        pass: false,
-    });
+    failing
+        .thresholds
+        .push(threshold("delivery.lost", "== 0", 3.0, false));
     let failing = d.write("failing.json", &failing);
     let out = bench(
         &d,
