@@ -261,20 +261,7 @@ fn model(r: &CapacityResults) -> anyhow::Result<String> {
                 .into(),
         )),
     }
-    let rows: Vec<Row> = rows
-        .into_iter()
-        .map(|(k, v)| Row {
-            class: "",
-            cells: vec![cell(k), cell(v)],
-        })
-        .collect();
-    html::table(
-        "model",
-        "Fitted models",
-        &["parameter", "value"],
-        &[0],
-        &rows,
-    )
+    html::key_value_table("model", "Fitted models", ["parameter", "value"], rows)
 }
 
 fn projection(r: &CapacityResults) -> anyhow::Result<String> {
@@ -310,20 +297,7 @@ fn projection(r: &CapacityResults) -> anyhow::Result<String> {
             },
         ),
     ];
-    let rows: Vec<Row> = rows
-        .into_iter()
-        .map(|(k, v)| Row {
-            class: "",
-            cells: vec![cell(k), cell(v)],
-        })
-        .collect();
-    let table = html::table(
-        "projection",
-        "Instances needed",
-        &["", "value"],
-        &[0],
-        &rows,
-    )?;
+    let table = html::key_value_table("projection", "Instances needed", ["", "value"], rows)?;
     let assumptions: String = p
         .assumptions
         .iter()

@@ -185,6 +185,23 @@ pub fn table(
     )?)
 }
 
+/// A two-column table of labels and values (labels left-aligned).
+pub fn key_value_table(
+    class: &str,
+    caption: &str,
+    head: [&str; 2],
+    pairs: Vec<(&str, String)>,
+) -> anyhow::Result<String> {
+    let rows: Vec<Row> = pairs
+        .into_iter()
+        .map(|(k, v)| Row {
+            class: "",
+            cells: vec![cell(k), cell(v)],
+        })
+        .collect();
+    table(class, caption, &head, &[0], &rows)
+}
+
 /// Every chart as a `<figure>`, in order.
 pub fn charts(charts: &[Chart]) -> anyhow::Result<String> {
     let mut out = String::new();

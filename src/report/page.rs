@@ -356,19 +356,11 @@ fn summary(r: &RunResults) -> anyhow::Result<String> {
             ),
         ),
     ];
-    let rows: Vec<Row> = counters
-        .into_iter()
-        .map(|(k, v)| Row {
-            class: "",
-            cells: vec![cell(k), cell(v)],
-        })
-        .collect();
-    let counters = html::table(
+    let counters = html::key_value_table(
         "counters",
         "Counters and resources",
-        &["counter", "value"],
-        &[0],
-        &rows,
+        ["counter", "value"],
+        counters,
     )?;
     Ok(format!("{latency}\n{counters}"))
 }
