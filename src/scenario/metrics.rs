@@ -233,6 +233,18 @@ pub fn split_flag(flag: &str) -> Option<(&str, &str)> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn every_threshold_metric_can_also_be_gated() {
+        // Thresholds and `bench compare` gates name metrics the same way;
+        // a path valid in one and a typo in the other would confuse users.
+        for path in metric_paths() {
+            assert!(
+                crate::compare::gates::is_known_metric(&path, &[]),
+                "{path} is a threshold metric but not a known gate metric"
+            );
+        }
+    }
+
     fn ok(metric: &str, cond: &str) -> (CmpOp, f64) {
         let t = parse_threshold(metric, cond).unwrap();
         (t.op, t.value)
