@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::Exporter;
+use crate::exit::UsageError;
 use crate::results::{RunResults, SCHEMA_VERSION};
 
 /// The file name inside the output directory.
@@ -40,18 +41,27 @@ impl Exporter for JsonExporter {
     }
 }
 
-/// Reads a `results.json`, refusing files written by a newer schema.
+/// Reads a `results.json`, refusing files written by a newer schema. Every
+/// problem with the file is the user's to fix, hence a `UsageError`.
+/// (`bench compare` reads through `compare::files::load_results`, which is
+/// stricter: both sides must have exactly this schema version.)
 pub fn read(path: &Path) -> anyhow::Result<RunResults> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let results: RunResults = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a bench results.json", path.display()))?;
-    anyhow::ensure!(
-        results.schema_version <= SCHEMA_VERSION,
-        "{} uses results schema v{}, newer than this bench (v{SCHEMA_VERSION})",
-        path.display(),
-        results.schema_version
-    );
+    let raw = std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
+    let results: RunResults = serde_json::from_str(&raw).map_err(|e| {
+        UsageError(format!(
+            "{} is not a bench results.json: {e}",
+            path.display()
+        ))
+    })?;
+    if results.schema_version > SCHEMA_VERSION {
+        return Err(UsageError(format!(
+            "{} uses results schema v{}, newer than this bench understands (v{SCHEMA_VERSION}); upgrade bench",
+            path.display(),
+            results.schema_version
+        ))
+        .into());
+    }
     Ok(results)
 }
 

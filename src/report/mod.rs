@@ -20,9 +20,9 @@ use anyhow::Context;
 pub use compare::{render_comparison, LabeledRun};
 pub use page::render_report;
 
-use crate::exit::{Outcome, UsageError};
+use crate::exit::Outcome;
 use crate::export::Exporter;
-use crate::results::{RunResults, SCHEMA_VERSION};
+use crate::results::RunResults;
 
 /// File name of the report inside a run's output directory.
 pub const REPORT_FILE: &str = "report.html";
@@ -43,7 +43,7 @@ pub fn execute(args: ReportArgs) -> anyhow::Result<Outcome> {
     let runs = args
         .inputs
         .iter()
-        .map(|p| load(p).map(|r| (p.as_path(), r)))
+        .map(|p| crate::export::json::read(p).map(|r| (p.as_path(), r)))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let (html, default_name) = match runs.as_slice() {
         [(_, only)] => (render_report(only)?, REPORT_FILE),
@@ -66,28 +66,6 @@ pub fn execute(args: ReportArgs) -> anyhow::Result<Outcome> {
     write(&output, &html)?;
     println!("wrote {}", output.display());
     Ok(Outcome::Pass)
-}
-
-/// Reads a results.json; unreadable or foreign files are usage errors.
-pub fn load(path: &Path) -> anyhow::Result<RunResults> {
-    let raw = std::fs::read_to_string(path).map_err(|e| {
-        anyhow::Error::new(UsageError(format!("cannot read {}: {e}", path.display())))
-    })?;
-    let results: RunResults = serde_json::from_str(&raw).map_err(|e| {
-        anyhow::Error::new(UsageError(format!(
-            "{} is not a bench results.json: {e}",
-            path.display()
-        )))
-    })?;
-    if results.schema_version > SCHEMA_VERSION {
-        return Err(UsageError(format!(
-            "{} uses results schema v{}, newer than this bench understands (v{SCHEMA_VERSION}); upgrade bench",
-            path.display(),
-            results.schema_version
-        ))
-        .into());
-    }
-    Ok(results)
 }
 
 /// Legend labels for compared files: the run directory's name (or the file
