@@ -266,10 +266,7 @@ fn write_page(
     dir: &Path,
 ) -> anyhow::Result<()> {
     let html = page::render_page(results, &cfg.slos)?;
-    let path = dir.join(PAGE_FILE);
-    let tmp = dir.join(".capacity.html.tmp");
-    std::fs::write(&tmp, html).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
+    crate::export::write_atomic(&dir.join(PAGE_FILE), html.as_bytes())
 }
 
 /// 0: a capacity was found; 3: even the minimum load failed; 5: the result

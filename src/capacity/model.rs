@@ -131,12 +131,9 @@ impl CapacityResults {
     /// Writes `capacity.json` atomically (temp file + rename), so a reader
     /// never sees half a file even if the search is killed mid-write.
     pub fn write(&self, dir: &Path) -> anyhow::Result<std::path::PathBuf> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let path = dir.join("capacity.json");
-        let tmp = dir.join(".capacity.json.tmp");
-        let json = serde_json::to_vec_pretty(self)?;
-        std::fs::write(&tmp, json).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+        let json = serde_json::to_vec_pretty(self).context("serializing capacity results")?;
+        crate::export::write_atomic(&path, &json)?;
         Ok(path)
     }
 }

@@ -2,7 +2,6 @@
 //! shape of `docs/results-schema.json`. Every other format and `bench
 //! report` / `bench compare` can be rebuilt from this file.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -24,19 +23,9 @@ impl Exporter for JsonExporter {
 
     fn export(&self, results: &RunResults, dir: &Path) -> anyhow::Result<PathBuf> {
         let path = dir.join(FILE_NAME);
-        // Write beside the target, then rename: a crash mid-write never
-        // leaves a truncated results.json where a good one was expected.
-        let tmp = dir.join(format!(".{FILE_NAME}.tmp"));
-        let write = || -> anyhow::Result<()> {
-            let file = std::fs::File::create(&tmp)?;
-            let mut out = std::io::BufWriter::new(file);
-            serde_json::to_writer_pretty(&mut out, results)?;
-            out.write_all(b"\n")?;
-            out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-            std::fs::rename(&tmp, &path)?;
-            Ok(())
-        };
-        write().with_context(|| format!("writing {}", path.display()))?;
+        let mut json = serde_json::to_vec_pretty(results).context("serializing results")?;
+        json.push(b'\n');
+        super::write_atomic(&path, &json)?;
         Ok(path)
     }
 }

@@ -63,7 +63,7 @@ pub fn execute(args: ReportArgs) -> anyhow::Result<Outcome> {
             .unwrap_or_else(|| Path::new("."))
             .join(default_name)
     });
-    write(&output, &html)?;
+    crate::export::write_atomic(&output, html.as_bytes())?;
     println!("wrote {}", output.display());
     Ok(Outcome::Pass)
 }
@@ -94,13 +94,6 @@ fn unique_labels(runs: &[(&Path, RunResults)]) -> Vec<String> {
     labels
 }
 
-fn write(path: &Path, html: &str) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    std::fs::write(path, html).with_context(|| format!("cannot write {}", path.display()))
-}
-
 /// Writes `report.html` into a run's output directory; `bench run`
 /// registers it with the `ExportManager`.
 #[derive(Debug, Default, Clone, Copy)]
@@ -114,7 +107,7 @@ impl Exporter for HtmlExporter {
     fn export(&self, results: &RunResults, dir: &Path) -> anyhow::Result<PathBuf> {
         let path = dir.join(REPORT_FILE);
         let html = render_report(results).context("rendering the HTML report")?;
-        write(&path, &html)?;
+        crate::export::write_atomic(&path, html.as_bytes())?;
         Ok(path)
     }
 }
