@@ -93,6 +93,17 @@ fn read_results(path: &Path) -> RunResults {
     serde_json::from_str(&json).expect("results file parses")
 }
 
+/// `bench compare BASELINE CURRENT EXTRA...`.
+fn compare(dir: &Dir, baseline: &Path, current: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "compare",
+        baseline.to_str().expect("utf-8 path"),
+        current.to_str().expect("utf-8 path"),
+    ];
+    args.extend_from_slice(extra);
+    bench(dir, &args)
+}
+
 fn bench(dir: &Dir, args: &[&str]) -> Output {
     bench_env(dir, args, None)
 }
@@ -162,10 +173,7 @@ fn identical_runs_pass() {
     let d = Dir::new();
     let base = d.write("base.json", &typical("chat"));
     let cur = d.write("cur.json", &typical("chat"));
-    let out = bench(
-        &d,
-        &["compare", base.to_str().unwrap(), cur.to_str().unwrap()],
-    );
+    let out = compare(&d, &base, &cur, &[]);
     assert_code(&out, 0);
     let t = text(&out);
     assert!(t.contains("delivery_latency.p99"), "{t}");
@@ -246,25 +254,13 @@ fn improvements_and_memory_and_throughput_regressions() {
     let d = Dir::new();
     let base = d.write("base.json", &typical("chat"));
     let better = d.write("better.json", &run("chat", 10.0, 8192.0, 10_000.0));
-    let out = bench(
-        &d,
-        &["compare", base.to_str().unwrap(), better.to_str().unwrap()],
-    );
+    let out = compare(&d, &base, &better, &[]);
     assert_code(&out, 0);
     assert_says(&out, "improved");
 
     let fat = d.write("fat.json", &run("chat", 20.0, 8192.0 * 1.5, 10_000.0));
     let junit = d.path("junit.xml");
-    let out = bench(
-        &d,
-        &[
-            "compare",
-            base.to_str().unwrap(),
-            fat.to_str().unwrap(),
-            "--junit",
-            junit.to_str().unwrap(),
-        ],
-    );
+    let out = compare(&d, &base, &fat, &["--junit", junit.to_str().unwrap()]);
     assert_code(&out, 4);
     let cases = junit_cases(&junit);
     let message = cases["memory_per_connection"]
@@ -278,10 +274,7 @@ fn improvements_and_memory_and_throughput_regressions() {
     assert_eq!(cases["delivery_latency.p99"].0, None);
 
     let slow = d.write("slow.json", &run("chat", 20.0, 8192.0, 7_000.0));
-    let out = bench(
-        &d,
-        &["compare", base.to_str().unwrap(), slow.to_str().unwrap()],
-    );
+    let out = compare(&d, &base, &slow, &[]);
     assert_code(&out, 4);
     assert_says(&out, "throughput.deliveries_per_s");
 }
@@ -335,10 +328,7 @@ fn repeats_use_statistics() {
         "same.json",
         &repeated("chat", &[23.0, 19.0, 21.5, 18.5, 22.0]),
     );
-    let out = bench(
-        &d,
-        &["compare", base.to_str().unwrap(), same.to_str().unwrap()],
-    );
+    let out = compare(&d, &base, &same, &[]);
     assert_code(&out, 0);
     assert_says(&out, "5 vs 5 repeats");
     // A clear shift: every repeat far above every baseline repeat.
@@ -347,16 +337,7 @@ fn repeats_use_statistics() {
         &repeated("chat", &[40.0, 42.0, 39.0, 41.0, 43.0]),
     );
     let md = d.path("cmp.md");
-    let out = bench(
-        &d,
-        &[
-            "compare",
-            base.to_str().unwrap(),
-            worse.to_str().unwrap(),
-            "--markdown",
-            md.to_str().unwrap(),
-        ],
-    );
+    let out = compare(&d, &base, &worse, &["--markdown", md.to_str().unwrap()]);
     assert_code(&out, 4);
     let table = std::fs::read_to_string(&md).unwrap();
     let row = markdown_row(&table, "delivery_latency.p99");
@@ -547,30 +528,14 @@ fn update_replaces_the_baseline_only_when_passing() {
     let mut bad = typical("bad");
     bad.generator.saturated = true;
     let bad = d.write("bad.json", &bad);
-    let out = bench(
-        &d,
-        &[
-            "compare",
-            missing.to_str().unwrap(),
-            bad.to_str().unwrap(),
-            "--update",
-        ],
-    );
+    let out = compare(&d, &missing, &bad, &["--update"]);
     assert_code(&out, 5);
     let mut failing = typical("failing");
     failing
         .thresholds
         .push(threshold("delivery.lost", "== 0", 3.0, false));
     let failing = d.write("failing.json", &failing);
-    let out = bench(
-        &d,
-        &[
-            "compare",
-            missing.to_str().unwrap(),
-            failing.to_str().unwrap(),
-            "--update",
-        ],
-    );
+    let out = compare(&d, &missing, &failing, &["--update"]);
     assert_code(&out, 3);
     assert!(!missing.exists());
 }
