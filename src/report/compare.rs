@@ -180,7 +180,6 @@ fn delta_cell(base: Option<f64>, value: Option<f64>, better: Direction) -> html:
     let text = match rel {
         _ if diff == 0.0 => "0 %".to_string(),
         Some(rel) => format!("{}{:.1} %", if diff >= 0.0 { "+" } else { "" }, rel * 100.0),
-        None if diff == 0.0 => "0".to_string(),
         None => format!(
             "{}{}",
             if diff > 0.0 { "+" } else { "" },
