@@ -8,6 +8,8 @@
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 
+// Counts and byte sizes read the same in the terminal and the HTML report.
+use crate::report::html::{bytes, thousands};
 use crate::results::{LatencySummary, RunResults, ThresholdResult};
 use crate::scenario::metrics::{metric_unit, MetricUnit};
 
@@ -140,7 +142,7 @@ fn latency_row(w: &mut String, name: &str, m: &LatencySummary) {
         w,
         "  {:<32}{:>11}{:>8}{:>8}{:>8}{:>8}{:>8}{:>8}{:>8}",
         name,
-        group(m.count),
+        thousands(m.count),
         ms(m.min),
         ms(m.mean),
         ms(m.p50),
@@ -158,15 +160,15 @@ fn counters(w: &mut String, r: &RunResults) {
     let _ = writeln!(
         w,
         "  chat sent        {:>14}   {}/s",
-        group(c.chat_sent),
+        thousands(c.chat_sent),
         rate(t.chat_sent_per_s)
     );
-    let _ = writeln!(w, "  acks received    {:>14}", group(c.acks_received));
+    let _ = writeln!(w, "  acks received    {:>14}", thousands(c.acks_received));
     let _ = writeln!(
         w,
         "  deliveries       {:>14}   of {} expected; {}/s mean, {}/s peak",
-        group(c.deliveries_received),
-        group(c.deliveries_expected),
+        thousands(c.deliveries_received),
+        thousands(c.deliveries_expected),
         rate(t.deliveries_per_s),
         rate(t.deliveries_per_s_peak)
     );
@@ -186,36 +188,40 @@ fn counters(w: &mut String, r: &RunResults) {
     } else {
         String::new()
     };
-    let _ = writeln!(w, "  lost             {:>14}{loss}", group(c.lost));
-    let _ = writeln!(w, "  duplicates       {:>14}", group(c.duplicates));
-    let _ = writeln!(w, "  out of order     {:>14}", group(c.out_of_order));
+    let _ = writeln!(w, "  lost             {:>14}{loss}", thousands(c.lost));
+    let _ = writeln!(w, "  duplicates       {:>14}", thousands(c.duplicates));
+    let _ = writeln!(w, "  out of order     {:>14}", thousands(c.out_of_order));
     if c.late_sends > 0 {
         let _ = writeln!(
             w,
             "  late sends       {:>14}   (started later than intended)",
-            group(c.late_sends)
+            thousands(c.late_sends)
         );
     }
     let _ = writeln!(w, "connections");
-    let _ = writeln!(w, "  opened           {:>14}", group(c.connections_opened));
+    let _ = writeln!(
+        w,
+        "  opened           {:>14}",
+        thousands(c.connections_opened)
+    );
     let _ = writeln!(
         w,
         "  failed           {:>14}{}",
-        group(c.connections_failed_total()),
+        thousands(c.connections_failed_total()),
         breakdown(&c.connections_failed)
     );
     let closes: u64 = c.closes.values().sum();
     let _ = writeln!(
         w,
         "  closes           {:>14}{}",
-        group(closes),
+        thousands(closes),
         breakdown(&c.closes)
     );
-    let _ = writeln!(w, "  reconnects       {:>14}", group(c.reconnects));
+    let _ = writeln!(w, "  reconnects       {:>14}", thousands(c.reconnects));
     let _ = writeln!(
         w,
         "  errors           {:>14}   rate {}{}",
-        group(c.errors_total()),
+        thousands(c.errors_total()),
         percent(c.error_rate()),
         if c.errors.is_empty() {
             String::new()
@@ -232,8 +238,8 @@ fn counters(w: &mut String, r: &RunResults) {
     let _ = writeln!(
         w,
         "  frames           {:>14} sent {:>14} received",
-        group(c.frames_sent),
-        group(c.frames_received)
+        thousands(c.frames_sent),
+        thousands(c.frames_received)
     );
     let _ = writeln!(
         w,
@@ -283,7 +289,12 @@ fn other_counters(w: &mut String, r: &RunResults, shown: &[&str]) {
     }
     let _ = writeln!(w, "other counters");
     for (name, value) in others {
-        let _ = writeln!(w, "  {:<17}{:>14}", name.replace('_', " "), group(value));
+        let _ = writeln!(
+            w,
+            "  {:<17}{:>14}",
+            name.replace('_', " "),
+            thousands(value)
+        );
     }
 }
 
@@ -379,7 +390,7 @@ fn format_value(metric: &str, v: f64) -> String {
     match metric_unit(metric) {
         Ok(MetricUnit::Millis) => format!("{}ms", ms(v)),
         Ok(MetricUnit::Fraction) => percent(v),
-        Ok(MetricUnit::Count) => group(v.round() as u64),
+        Ok(MetricUnit::Count) => thousands(v.round() as u64),
         Ok(MetricUnit::Bytes) => bytes(v),
         Ok(MetricUnit::PerSecond) => format!("{}/s", rate(v)),
         Ok(MetricUnit::Percent) => cpu(v),
@@ -393,7 +404,7 @@ fn breakdown(map: &std::collections::BTreeMap<String, u64>) -> String {
     }
     let parts: Vec<String> = map
         .iter()
-        .map(|(k, v)| format!("{k}: {}", group(*v)))
+        .map(|(k, v)| format!("{k}: {}", thousands(*v)))
         .collect();
     format!("   ({})", parts.join(", "))
 }
@@ -413,7 +424,7 @@ fn rate(v: f64) -> String {
     if v < 100.0 {
         format!("{v:.1}")
     } else {
-        group(v.round() as u64)
+        thousands(v.round() as u64)
     }
 }
 
@@ -430,35 +441,6 @@ fn percent(fraction: f64) -> String {
 
 fn cpu(p: f64) -> String {
     format!("{p:.0}%")
-}
-
-/// Binary units, one decimal.
-fn bytes(b: f64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b;
-    let mut unit = 0;
-    while v.abs() >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{v:.0} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
-
-/// `1234567` → `1,234,567`.
-fn group(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -678,10 +660,10 @@ thresholds
 
     #[test]
     fn numbers() {
-        assert_eq!(group(0), "0");
-        assert_eq!(group(999), "999");
-        assert_eq!(group(1000), "1,000");
-        assert_eq!(group(1_234_567), "1,234,567");
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(bytes(1023.0), "1023 B");
         assert_eq!(bytes(2048.0), "2.0 KiB");
         assert_eq!(percent(0.001), "0.10%");

@@ -46,6 +46,22 @@ fn run(name: &str, p99: f64, mem: f64, deliveries_per_s: f64) -> RunResults {
     r
 }
 
+/// The baseline shape most tests compare against: p99 20 ms, 8 KiB per
+/// connection, 10,000 deliveries/s.
+fn typical(name: &str) -> RunResults {
+    run(name, 20.0, 8192.0, 10_000.0)
+}
+
+/// A threshold verdict as `bench run` records it.
+fn threshold(metric: &str, condition: &str, value: f64, pass: bool) -> ThresholdResult {
+    ThresholdResult {
+        metric: metric.into(),
+        condition: condition.into(),
+        value: Some(value),
+        pass,
+    }
+}
+
 /// A run with `repeats` filled from the given per-repeat p99 values.
 fn repeated(name: &str, p99s: &[f64]) -> RunResults {
     let runs: Vec<RunResults> = p99s
@@ -69,6 +85,23 @@ impl Dir {
         std::fs::write(&path, serde_json::to_string_pretty(r).unwrap()).unwrap();
         path
     }
+}
+
+/// A results file as `bench` wrote it.
+fn read_results(path: &Path) -> RunResults {
+    let json = std::fs::read_to_string(path).expect("results file written");
+    serde_json::from_str(&json).expect("results file parses")
+}
+
+/// `bench compare BASELINE CURRENT EXTRA...`.
+fn compare(dir: &Dir, baseline: &Path, current: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "compare",
+        baseline.to_str().expect("utf-8 path"),
+        current.to_str().expect("utf-8 path"),
+    ];
+    args.extend_from_slice(extra);
+    bench(dir, &args)
 }
 
 fn bench(dir: &Dir, args: &[&str]) -> Output {
@@ -101,6 +134,21 @@ fn assert_code(out: &Output, expected: i32) {
     assert_eq!(code(out), expected, "output:\n{}", text(out));
 }
 
+/// Asserts that bench's output (stdout and stderr) mentions `wanted`.
+fn assert_says(out: &Output, wanted: &str) {
+    let t = text(out);
+    assert!(t.contains(wanted), "expected `{wanted}` in:\n{t}");
+}
+
+/// The Markdown table row of one metric.
+fn markdown_row<'a>(table: &'a str, metric: &str) -> &'a str {
+    let start = format!("| `{metric}`");
+    table
+        .lines()
+        .find(|l| l.starts_with(&start))
+        .unwrap_or_else(|| panic!("no row for {metric} in:\n{table}"))
+}
+
 /// testcase name → (failure message, skipped) from a JUnit file.
 fn junit_cases(path: &Path) -> BTreeMap<String, (Option<String>, bool)> {
     let xml = std::fs::read_to_string(path).expect("junit written");
@@ -123,12 +171,9 @@ fn junit_cases(path: &Path) -> BTreeMap<String, (Option<String>, bool)> {
 #[test]
 fn identical_runs_pass() {
     let d = Dir::new();
-    let base = d.write("base.json", &run("chat", 20.0, 8192.0, 10_000.0));
-    let cur = d.write("cur.json", &run("chat", 20.0, 8192.0, 10_000.0));
-    let out = bench(
-        &d,
-        &["compare", base.to_str().unwrap(), cur.to_str().unwrap()],
-    );
+    let base = d.write("base.json", &typical("chat"));
+    let cur = d.write("cur.json", &typical("chat"));
+    let out = compare(&d, &base, &cur, &[]);
     assert_code(&out, 0);
     let t = text(&out);
     assert!(t.contains("delivery_latency.p99"), "{t}");
@@ -139,21 +184,11 @@ fn identical_runs_pass() {
 #[test]
 fn latency_regression_exits_4_with_junit_markdown_and_step_summary() {
     let d = Dir::new();
-    let base = d.write("base.json", &run("chat", 20.0, 8192.0, 10_000.0));
+    let base = d.write("base.json", &typical("chat"));
     let mut current = run("chat", 45.0, 8192.0, 10_000.0);
     current.thresholds = vec![
-        ThresholdResult {
-            metric: "delivery_latency.p99".into(),
-            condition: "< 100ms".into(),
-            value: Some(45.0),
-            pass: true,
-        },
-        ThresholdResult {
-            metric: "delivery.lost".into(),
-            condition: "== 0".into(),
-            value: Some(0.0),
-            pass: true,
-        },
+        threshold("delivery_latency.p99", "< 100ms", 45.0, true),
+        threshold("delivery.lost", "== 0", 0.0, true),
     ];
     let cur = d.write("cur.json", &current);
     let junit = d.path("out/junit.xml");
@@ -174,7 +209,7 @@ fn latency_regression_exits_4_with_junit_markdown_and_step_summary() {
         Some(&summary),
     );
     assert_code(&out, 4);
-    assert!(text(&out).contains("REGRESSION"), "{}", text(&out));
+    assert_says(&out, "REGRESSION");
 
     let cases = junit_cases(&junit);
     // One testcase per gated metric, per threshold, plus validity.
@@ -201,10 +236,7 @@ fn latency_regression_exits_4_with_junit_markdown_and_step_summary() {
     assert_eq!(cases["run is valid"].0, None);
 
     let table = std::fs::read_to_string(&md).unwrap();
-    let p99_row = table
-        .lines()
-        .find(|l| l.starts_with("| `delivery_latency.p99`"))
-        .expect("p99 row");
+    let p99_row = markdown_row(&table, "delivery_latency.p99");
     assert!(
         p99_row.contains("20.00 ms") && p99_row.contains("45.00 ms"),
         "{p99_row}"
@@ -220,27 +252,15 @@ fn latency_regression_exits_4_with_junit_markdown_and_step_summary() {
 #[test]
 fn improvements_and_memory_and_throughput_regressions() {
     let d = Dir::new();
-    let base = d.write("base.json", &run("chat", 20.0, 8192.0, 10_000.0));
+    let base = d.write("base.json", &typical("chat"));
     let better = d.write("better.json", &run("chat", 10.0, 8192.0, 10_000.0));
-    let out = bench(
-        &d,
-        &["compare", base.to_str().unwrap(), better.to_str().unwrap()],
-    );
+    let out = compare(&d, &base, &better, &[]);
     assert_code(&out, 0);
-    assert!(text(&out).contains("improved"), "{}", text(&out));
+    assert_says(&out, "improved");
 
     let fat = d.write("fat.json", &run("chat", 20.0, 8192.0 * 1.5, 10_000.0));
     let junit = d.path("junit.xml");
-    let out = bench(
-        &d,
-        &[
-            "compare",
-            base.to_str().unwrap(),
-            fat.to_str().unwrap(),
-            "--junit",
-            junit.to_str().unwrap(),
-        ],
-    );
+    let out = compare(&d, &base, &fat, &["--junit", junit.to_str().unwrap()]);
     assert_code(&out, 4);
     let cases = junit_cases(&junit);
     let message = cases["memory_per_connection"]
@@ -254,18 +274,15 @@ fn improvements_and_memory_and_throughput_regressions() {
     assert_eq!(cases["delivery_latency.p99"].0, None);
 
     let slow = d.write("slow.json", &run("chat", 20.0, 8192.0, 7_000.0));
-    let out = bench(
-        &d,
-        &["compare", base.to_str().unwrap(), slow.to_str().unwrap()],
-    );
+    let out = compare(&d, &base, &slow, &[]);
     assert_code(&out, 4);
-    assert!(text(&out).contains("throughput.deliveries_per_s"));
+    assert_says(&out, "throughput.deliveries_per_s");
 }
 
 #[test]
 fn max_regression_overrides_and_only() {
     let d = Dir::new();
-    let base = d.write("base.json", &run("chat", 20.0, 8192.0, 10_000.0));
+    let base = d.write("base.json", &typical("chat"));
     // +15 %: inside the default single-run tolerance (25 %).
     let cur = d.write("cur.json", &run("chat", 23.0, 8192.0, 10_000.0));
     let (b, c) = (base.to_str().unwrap(), cur.to_str().unwrap());
@@ -311,34 +328,19 @@ fn repeats_use_statistics() {
         "same.json",
         &repeated("chat", &[23.0, 19.0, 21.5, 18.5, 22.0]),
     );
-    let out = bench(
-        &d,
-        &["compare", base.to_str().unwrap(), same.to_str().unwrap()],
-    );
+    let out = compare(&d, &base, &same, &[]);
     assert_code(&out, 0);
-    assert!(text(&out).contains("5 vs 5 repeats"), "{}", text(&out));
+    assert_says(&out, "5 vs 5 repeats");
     // A clear shift: every repeat far above every baseline repeat.
     let worse = d.write(
         "worse.json",
         &repeated("chat", &[40.0, 42.0, 39.0, 41.0, 43.0]),
     );
     let md = d.path("cmp.md");
-    let out = bench(
-        &d,
-        &[
-            "compare",
-            base.to_str().unwrap(),
-            worse.to_str().unwrap(),
-            "--markdown",
-            md.to_str().unwrap(),
-        ],
-    );
+    let out = compare(&d, &base, &worse, &["--markdown", md.to_str().unwrap()]);
     assert_code(&out, 4);
     let table = std::fs::read_to_string(&md).unwrap();
-    let row = table
-        .lines()
-        .find(|l| l.starts_with("| `delivery_latency.p99`"))
-        .expect("p99 row");
+    let row = markdown_row(&table, "delivery_latency.p99");
     assert!(
         row.contains("regressed") && row.contains("5 vs 5 repeats, p=0.004"),
         "{row}"
@@ -348,17 +350,17 @@ fn repeats_use_statistics() {
 #[test]
 fn usage_errors_exit_2() {
     let d = Dir::new();
-    let good = d.write("good.json", &run("chat", 20.0, 8192.0, 10_000.0));
+    let good = d.write("good.json", &typical("chat"));
     let g = good.to_str().unwrap();
 
     let missing = bench(&d, &["compare", "nope.json", g]);
     assert_code(&missing, 2);
-    assert!(text(&missing).contains("nope.json"), "{}", text(&missing));
+    assert_says(&missing, "nope.json");
 
     for spec in ["delivery_latency.p99=10", "delivery_latency.p99", "x=abc%"] {
         let out = bench(&d, &["compare", g, g, "--max-regression", spec]);
         assert_code(&out, 2);
-        assert!(text(&out).contains("--max-regression"), "{}", text(&out));
+        assert_says(&out, "--max-regression");
     }
 
     let typo = bench(
@@ -372,14 +374,10 @@ fn usage_errors_exit_2() {
         ],
     );
     assert_code(&typo, 2);
-    assert!(
-        text(&typo).contains("did you mean `delivery_latency.p99`"),
-        "{}",
-        text(&typo)
-    );
+    assert_says(&typo, "did you mean `delivery_latency.p99`");
 
     // A known metric this run did not measure is not a usage error.
-    let mut no_memory = run("chat", 20.0, 8192.0, 10_000.0);
+    let mut no_memory = typical("chat");
     no_memory.server.memory_per_connection_bytes = None;
     let nm = d.write("no-memory.json", &no_memory);
     let nm = nm.to_str().unwrap();
@@ -394,24 +392,20 @@ fn usage_errors_exit_2() {
         ],
     );
     assert_code(&out, 0);
-    assert!(
-        text(&out).contains("memory_per_connection was not measured in either run"),
-        "{}",
-        text(&out)
-    );
+    assert_says(&out, "memory_per_connection was not measured in either run");
 
-    let mut future = serde_json::to_value(run("chat", 20.0, 8192.0, 10_000.0)).unwrap();
+    let mut future = serde_json::to_value(typical("chat")).unwrap();
     future["schema_version"] = serde_json::json!(SCHEMA_VERSION + 1);
     std::fs::write(d.path("future.json"), future.to_string()).unwrap();
     let out = bench(&d, &["compare", "future.json", g]);
     assert_code(&out, 2);
-    assert!(text(&out).contains("schema version"), "{}", text(&out));
+    assert_says(&out, "schema version");
 
     std::fs::write(d.path("junk.json"), "not json").unwrap();
     assert_code(&bench(&d, &["compare", g, "junk.json"]), 2);
 
     // A baseline that cannot be trusted is a configuration problem.
-    let mut bad = run("chat", 20.0, 8192.0, 10_000.0);
+    let mut bad = typical("chat");
     bad.interrupted = true;
     let bad = d.write("bad-base.json", &bad);
     assert_code(&bench(&d, &["compare", bad.to_str().unwrap(), g]), 2);
@@ -424,10 +418,10 @@ fn usage_errors_exit_2() {
 #[test]
 fn invalid_current_run_exits_5_and_failed_thresholds_exit_3() {
     let d = Dir::new();
-    let base = d.write("base.json", &run("chat", 20.0, 8192.0, 10_000.0));
+    let base = d.write("base.json", &typical("chat"));
     let b = base.to_str().unwrap();
 
-    let mut interrupted = run("chat", 20.0, 8192.0, 10_000.0);
+    let mut interrupted = typical("chat");
     interrupted.interrupted = true;
     interrupted.interrupt_reason = Some("target down".into());
     let cur = d.write("interrupted.json", &interrupted);
@@ -443,7 +437,7 @@ fn invalid_current_run_exits_5_and_failed_thresholds_exit_3() {
         ],
     );
     assert_code(&out, 5);
-    assert!(text(&out).contains("target down"), "{}", text(&out));
+    assert_says(&out, "target down");
     let cases = junit_cases(&junit);
     let msg = cases["run is valid"].0.clone().expect("validity fails");
     assert!(msg.contains("interrupted: target down"), "{msg}");
@@ -455,13 +449,10 @@ fn invalid_current_run_exits_5_and_failed_thresholds_exit_3() {
     // Invalid outranks the regression it also shows.
     assert_code(&bench(&d, &["compare", b, cur.to_str().unwrap()]), 5);
 
-    let mut failing = run("chat", 20.0, 8192.0, 10_000.0);
-    failing.thresholds.push(ThresholdResult {
-        metric: "delivery_latency.p99".into(),
-        condition: "< 10ms".into(),
-        value: Some(20.0),
-        pass: false,
-    });
+    let mut failing = typical("chat");
+    failing
+        .thresholds
+        .push(threshold("delivery_latency.p99", "< 10ms", 20.0, false));
     let cur = d.write("failing.json", &failing);
     let out = bench(
         &d,
@@ -485,7 +476,7 @@ fn invalid_current_run_exits_5_and_failed_thresholds_exit_3() {
 #[test]
 fn unwritable_output_is_a_failure_exit_1() {
     let d = Dir::new();
-    let base = d.write("base.json", &run("chat", 20.0, 8192.0, 10_000.0));
+    let base = d.write("base.json", &typical("chat"));
     std::fs::create_dir(d.path("a-directory")).unwrap();
     let b = base.to_str().unwrap();
     let out = bench(
@@ -505,14 +496,13 @@ fn unwritable_output_is_a_failure_exit_1() {
 fn update_replaces_the_baseline_only_when_passing() {
     let d = Dir::new();
     let baseline = d.path("baselines/chat.json");
-    let first = d.write("first.json", &run("first", 20.0, 8192.0, 10_000.0));
+    let first = d.write("first.json", &typical("first"));
     let bl = baseline.to_str().unwrap();
 
     // No baseline yet: --update creates it.
     let out = bench(&d, &["compare", bl, first.to_str().unwrap(), "--update"]);
     assert_code(&out, 0);
-    let saved: RunResults =
-        serde_json::from_str(&std::fs::read_to_string(&baseline).unwrap()).unwrap();
+    let saved: RunResults = read_results(&baseline);
     assert_eq!(saved.name, "first");
 
     // A passing run replaces it.
@@ -521,56 +511,31 @@ fn update_replaces_the_baseline_only_when_passing() {
         &bench(&d, &["compare", bl, second.to_str().unwrap(), "--update"]),
         0,
     );
-    let saved: RunResults =
-        serde_json::from_str(&std::fs::read_to_string(&baseline).unwrap()).unwrap();
+    let saved: RunResults = read_results(&baseline);
     assert_eq!(saved.name, "second");
 
     // A regressed run does not.
     let third = d.write("third.json", &run("third", 60.0, 8192.0, 10_000.0));
     let out = bench(&d, &["compare", bl, third.to_str().unwrap(), "--update"]);
     assert_code(&out, 4);
-    assert!(
-        text(&out).contains("baseline not updated"),
-        "{}",
-        text(&out)
-    );
-    let saved: RunResults =
-        serde_json::from_str(&std::fs::read_to_string(&baseline).unwrap()).unwrap();
+    assert_says(&out, "baseline not updated");
+    let saved: RunResults = read_results(&baseline);
     assert_eq!(saved.name, "second");
 
     // No baseline yet and a current run that --update would not accept:
     // nothing is created.
     let missing = d.path("baselines/none.json");
-    let mut bad = run("bad", 20.0, 8192.0, 10_000.0);
+    let mut bad = typical("bad");
     bad.generator.saturated = true;
     let bad = d.write("bad.json", &bad);
-    let out = bench(
-        &d,
-        &[
-            "compare",
-            missing.to_str().unwrap(),
-            bad.to_str().unwrap(),
-            "--update",
-        ],
-    );
+    let out = compare(&d, &missing, &bad, &["--update"]);
     assert_code(&out, 5);
-    let mut failing = run("failing", 20.0, 8192.0, 10_000.0);
-    failing.thresholds.push(ThresholdResult {
-        metric: "delivery.lost".into(),
-        condition: "== 0".into(),
-        value: Some(3.0),
-        pass: false,
-    });
+    let mut failing = typical("failing");
+    failing
+        .thresholds
+        .push(threshold("delivery.lost", "== 0", 3.0, false));
     let failing = d.write("failing.json", &failing);
-    let out = bench(
-        &d,
-        &[
-            "compare",
-            missing.to_str().unwrap(),
-            failing.to_str().unwrap(),
-            "--update",
-        ],
-    );
+    let out = compare(&d, &missing, &failing, &["--update"]);
     assert_code(&out, 3);
     assert!(!missing.exists());
 }
@@ -578,19 +543,15 @@ fn update_replaces_the_baseline_only_when_passing() {
 #[test]
 fn baseline_save() {
     let d = Dir::new();
-    let results = d.write(
-        "results.json",
-        &run("chat quickstart", 20.0, 8192.0, 10_000.0),
-    );
+    let results = d.write("results.json", &typical("chat quickstart"));
     let r = results.to_str().unwrap();
 
     let out = bench(&d, &["baseline", "save", r]);
     assert_code(&out, 0);
     let default = d.path("reports/baselines/chat_quickstart.json");
-    let saved: RunResults =
-        serde_json::from_str(&std::fs::read_to_string(&default).unwrap()).unwrap();
+    let saved: RunResults = read_results(&default);
     assert_eq!(saved.name, "chat quickstart");
-    assert!(text(&out).contains("single run"), "{}", text(&out));
+    assert_says(&out, "single run");
 
     let to = d.path("elsewhere/base.json");
     let rep = d.write("rep.json", &repeated("chat", &[20.0, 21.0, 22.0]));
@@ -605,8 +566,8 @@ fn baseline_save() {
         ],
     );
     assert_code(&out, 0);
-    assert!(text(&out).contains("3 repeats"), "{}", text(&out));
-    let saved: RunResults = serde_json::from_str(&std::fs::read_to_string(&to).unwrap()).unwrap();
+    assert_says(&out, "3 repeats");
+    let saved: RunResults = read_results(&to);
     assert_eq!(saved.repeats.len(), 3);
 
     // Several single runs of one scenario become one baseline with repeats.
@@ -626,9 +587,8 @@ fn baseline_save() {
     args.extend(["--to", combined.to_str().unwrap()]);
     let out = bench(&d, &args);
     assert_code(&out, 0);
-    assert!(text(&out).contains("3 repeats"), "{}", text(&out));
-    let saved: RunResults =
-        serde_json::from_str(&std::fs::read_to_string(&combined).unwrap()).unwrap();
+    assert_says(&out, "3 repeats");
+    let saved: RunResults = read_results(&combined);
     let p99s: Vec<f64> = saved
         .repeats
         .iter()
@@ -640,7 +600,7 @@ fn baseline_save() {
         "the median repeat's summary"
     );
     // Runs of different scenarios, or already-combined files, do not mix.
-    let other = d.write("other.json", &run("other", 20.0, 8192.0, 10_000.0));
+    let other = d.write("other.json", &typical("other"));
     let s0 = singles[0].to_str().unwrap();
     assert_code(
         &bench(&d, &["baseline", "save", s0, other.to_str().unwrap()]),
@@ -651,7 +611,7 @@ fn baseline_save() {
         2,
     );
 
-    let mut sat = run("sat", 20.0, 8192.0, 10_000.0);
+    let mut sat = typical("sat");
     sat.generator.saturated = true;
     let sat = d.write("sat.json", &sat);
     let dest = d.path("sat-base.json");

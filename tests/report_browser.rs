@@ -45,6 +45,27 @@ const MEASURE: &str = r#"(() => {
   };
 })()"#;
 
+/// Asserts that the page measured by [`MEASURE`] does not scroll sideways
+/// and that every chart is drawn wider than 100 px (and, when
+/// `charts_within_page`, no wider than the page).
+fn assert_fits(name: &str, layout: &str, m: &Value, charts_within_page: bool) {
+    let (inner, scroll) = (
+        m["innerWidth"].as_f64().unwrap_or(0.0),
+        m["scrollWidth"].as_f64().unwrap_or(f64::MAX),
+    );
+    assert!(
+        scroll <= inner + 1.0,
+        "{name}: page overflows at {layout} ({scroll} > {inner})"
+    );
+    for c in m["charts"].as_array().cloned().unwrap_or_default() {
+        let w = c["width"].as_f64().unwrap_or(0.0);
+        assert!(
+            w > 100.0 && (!charts_within_page || w <= inner),
+            "{name}: chart width {w} at {layout}: {c}"
+        );
+    }
+}
+
 fn file_url(path: &Path) -> String {
     format!("file://{}", path.display())
 }
@@ -103,20 +124,7 @@ async fn check_page(
     // charts scroll inside their own boxes), and charts still render.
     browser.viewport(390, 844, true).await?;
     let m = browser.eval(MEASURE).await?;
-    let (inner, scroll) = (
-        m["innerWidth"].as_f64().unwrap_or(0.0),
-        m["scrollWidth"].as_f64().unwrap_or(f64::MAX),
-    );
-    assert!(
-        scroll <= inner + 1.0,
-        "{name}: page overflows at phone width ({scroll} > {inner})"
-    );
-    for c in m["charts"].as_array().cloned().unwrap_or_default() {
-        assert!(
-            c["width"].as_f64().unwrap_or(0.0) > 100.0,
-            "{name}: phone chart {c}"
-        );
-    }
+    assert_fits(name, "phone width", &m, false);
     std::fs::write(
         shots.join(format!("{name}-phone.png")),
         browser.screenshot_full_page().await?,
@@ -132,21 +140,7 @@ async fn check_page(
         .await?;
     browser.viewport(794, 1123, false).await?;
     let m = browser.eval(MEASURE).await?;
-    let (inner, scroll) = (
-        m["innerWidth"].as_f64().unwrap_or(0.0),
-        m["scrollWidth"].as_f64().unwrap_or(f64::MAX),
-    );
-    assert!(
-        scroll <= inner + 1.0,
-        "{name}: print layout overflows ({scroll} > {inner})"
-    );
-    for c in m["charts"].as_array().cloned().unwrap_or_default() {
-        let w = c["width"].as_f64().unwrap_or(0.0);
-        assert!(
-            w > 100.0 && w <= inner,
-            "{name}: printed chart width {w} {c}"
-        );
-    }
+    assert_fits(name, "print layout", &m, true);
     browser
         .call(
             "Emulation.setEmulatedMedia",

@@ -315,17 +315,7 @@ fn conclude(cfg: &DriverConfig, search: &Search, results: &mut CapacityResults) 
         .map(|s| (f64::from(s.load), s.deliveries_per_s))
         .collect();
     results.usl = usl::fit(&throughput);
-    let memory: Vec<(f64, f64)> = results
-        .steps
-        .iter()
-        .filter_map(|s| {
-            Some((
-                s.clients_connected_peak as f64,
-                s.server_rss_peak_bytes? as f64,
-            ))
-        })
-        .collect();
-    results.memory_fit = LinearFit::least_squares(&memory);
+    results.memory_fit = LinearFit::least_squares(&results.memory_points());
     let conservative = matches!(
         results.end,
         Some(SearchEnd::GeneratorLimited | SearchEnd::AtLeastMax | SearchEnd::OutOfBudget) | None
@@ -419,23 +409,14 @@ mod tests {
             resolution: 0.05,
             max_steps: 30,
         };
-        let results = CapacityResults {
-            schema_version: super::super::model::CAPACITY_SCHEMA_VERSION,
-            name: "synthetic".into(),
-            started_at: String::new(),
-            vary: Vary::Clients,
-            slos: vec!["delivery_latency.p99 < 50ms".into()],
-            search: search_cfg,
-            steps: vec![],
-            capacity: None,
-            end: None,
-            limit: None,
-            usl: None,
-            memory_fit: None,
-            projection: None,
-            interrupted: false,
-            environment: Default::default(),
-        };
+        let results = CapacityResults::new(
+            "synthetic".into(),
+            String::new(),
+            Vary::Clients,
+            vec!["delivery_latency.p99 < 50ms".into()],
+            search_cfg,
+            Default::default(),
+        );
         (cfg, Search::new(search_cfg), results)
     }
 

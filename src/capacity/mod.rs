@@ -25,7 +25,7 @@ use anyhow::Context;
 use crate::exit::{Outcome, UsageError};
 use crate::scenario::metrics::{parse_threshold, split_flag};
 use crate::scenario::{self, Endpoint, Plan, PlanOverrides, Threshold};
-use model::{CapacityResults, Vary, CAPACITY_SCHEMA_VERSION};
+use model::{CapacityResults, Vary};
 use search::{Search, SearchConfig, SearchEnd};
 
 /// File name of the HTML page inside the capacity output directory.
@@ -219,26 +219,16 @@ pub fn execute(args: CapacityArgs) -> anyhow::Result<Outcome> {
         target_users: args.target_users,
         machine_memory_bytes: machine_memory_bytes(),
     };
-    let results = CapacityResults {
-        schema_version: CAPACITY_SCHEMA_VERSION,
-        name: plan.name.clone(),
-        started_at: chrono::Utc::now().to_rfc3339(),
-        vary: args.vary,
-        slos: slos
-            .iter()
+    let results = CapacityResults::new(
+        plan.name.clone(),
+        chrono::Utc::now().to_rfc3339(),
+        args.vary,
+        slos.iter()
             .map(|t| format!("{} {}", t.metric, t.condition))
             .collect(),
-        search: search_cfg,
-        steps: Vec::new(),
-        capacity: None,
-        end: None,
-        limit: None,
-        usl: None,
-        memory_fit: None,
-        projection: None,
-        interrupted: false,
-        environment: crate::results::Environment::collect(),
-    };
+        search_cfg,
+        crate::results::Environment::collect(),
+    );
     // Written before the first step, so even a search stopped at once leaves a file.
     results.write(&out_dir)?;
 
@@ -276,15 +266,12 @@ fn write_page(
     dir: &Path,
 ) -> anyhow::Result<()> {
     let html = page::render_page(results, &cfg.slos)?;
-    let path = dir.join(PAGE_FILE);
-    let tmp = dir.join(".capacity.html.tmp");
-    std::fs::write(&tmp, html).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
+    crate::export::write_atomic(&dir.join(PAGE_FILE), html.as_bytes())
 }
 
 /// 0: a capacity was found; 3: even the minimum load failed; 5: the result
 /// cannot be trusted as the target's (generator-limited or interrupted).
-pub fn outcome_of(results: &CapacityResults) -> Outcome {
+fn outcome_of(results: &CapacityResults) -> Outcome {
     if results.interrupted {
         return Outcome::InvalidRun;
     }

@@ -85,15 +85,55 @@ pub struct CapacityResults {
 }
 
 impl CapacityResults {
+    /// A search that has run no step yet: every derived field empty.
+    pub fn new(
+        name: String,
+        started_at: String,
+        vary: Vary,
+        slos: Vec<String>,
+        search: SearchConfig,
+        environment: Environment,
+    ) -> Self {
+        Self {
+            schema_version: CAPACITY_SCHEMA_VERSION,
+            name,
+            started_at,
+            vary,
+            slos,
+            search,
+            steps: Vec::new(),
+            capacity: None,
+            end: None,
+            limit: None,
+            usl: None,
+            memory_fit: None,
+            projection: None,
+            interrupted: false,
+            environment,
+        }
+    }
+
+    /// `(connected clients at the step's peak, server peak RSS in bytes)`
+    /// of every step that sampled the server: what `memory_fit` is fitted
+    /// to and what the memory chart plots.
+    pub fn memory_points(&self) -> Vec<(f64, f64)> {
+        self.steps
+            .iter()
+            .filter_map(|s| {
+                Some((
+                    s.clients_connected_peak as f64,
+                    s.server_rss_peak_bytes? as f64,
+                ))
+            })
+            .collect()
+    }
+
     /// Writes `capacity.json` atomically (temp file + rename), so a reader
     /// never sees half a file even if the search is killed mid-write.
     pub fn write(&self, dir: &Path) -> anyhow::Result<std::path::PathBuf> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let path = dir.join("capacity.json");
-        let tmp = dir.join(".capacity.json.tmp");
-        let json = serde_json::to_vec_pretty(self)?;
-        std::fs::write(&tmp, json).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+        let json = serde_json::to_vec_pretty(self).context("serializing capacity results")?;
+        crate::export::write_atomic(&path, &json)?;
         Ok(path)
     }
 }

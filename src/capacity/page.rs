@@ -9,13 +9,10 @@ use super::projection::Bound;
 use super::search::{SearchEnd, StepVerdict};
 use super::terminal::load_unit;
 use crate::report::html::{self, cell, cell_with, Row};
-use crate::report::template::{self, html as trusted, text};
+use crate::report::template::{self, html as trusted};
 use crate::scenario::Threshold;
 
 const PAGE: &str = include_str!("templates/capacity.html");
-const VERDICT: &str = include_str!("../report/templates/verdict.html");
-const FLAG: &str = include_str!("../report/templates/flag.html");
-const FIGURE: &str = include_str!("../report/templates/figure.html");
 
 /// Renders the whole page; `slos` draws the SLO lines on the latency chart.
 pub fn render_page(r: &CapacityResults, slos: &[Threshold]) -> anyhow::Result<String> {
@@ -32,15 +29,10 @@ pub fn render_page(r: &CapacityResults, slos: &[Threshold]) -> anyhow::Result<St
         r.slos.join(", ")
     );
     let title = format!("bench capacity: {}", r.name);
-    Ok(template::render(
+    let main = template::render(
         "capacity.html",
         PAGE,
         &[
-            ("version", text(env!("CARGO_PKG_VERSION"))),
-            ("title", text(title.as_str())),
-            ("style", trusted(html::STYLE)),
-            ("heading", text(title.as_str())),
-            ("subtitle", text(subtitle)),
             ("verdict", trusted(verdict(r)?)),
             ("steps", trusted(steps(r)?)),
             ("toc", trusted(html::toc(&charts))),
@@ -49,7 +41,15 @@ pub fn render_page(r: &CapacityResults, slos: &[Threshold]) -> anyhow::Result<St
             ("projection", trusted(projection(r)?)),
             ("environment", trusted(html::environment(&r.environment))),
         ],
-    )?)
+    )?;
+    html::page(html::Page {
+        name: "capacity.html",
+        title: &title,
+        heading: &title,
+        subtitle: &subtitle,
+        command: Some("bench capacity"),
+        main,
+    })
 }
 
 fn end_text(end: Option<&SearchEnd>) -> &'static str {
@@ -61,18 +61,6 @@ fn end_text(end: Option<&SearchEnd>) -> &'static str {
         Some(SearchEnd::OutOfBudget) => "the time budget or step cap ran out",
         None => "still running or stopped",
     }
-}
-
-fn flag(class: &str, label: &str, message: String) -> anyhow::Result<String> {
-    Ok(template::render(
-        "flag.html",
-        FLAG,
-        &[
-            ("class", text(class)),
-            ("label", text(label)),
-            ("message", text(message)),
-        ],
-    )?)
 }
 
 fn verdict(r: &CapacityResults) -> anyhow::Result<String> {
@@ -117,17 +105,17 @@ fn verdict(r: &CapacityResults) -> anyhow::Result<String> {
     };
     let mut flags = String::new();
     if r.interrupted {
-        flags.push_str(&flag(
+        flags.push_str(&html::flag(
             "fail",
             "Interrupted.",
-            "The search was stopped; every completed step is kept below.".into(),
+            "The search was stopped; every completed step is kept below.",
         )?);
     }
     if generator_limited {
-        flags.push_str(&flag(
+        flags.push_str(&html::flag(
             "warn",
             "Generator-limited.",
-            "The load generator fell behind before the server broke an SLO. The figure is a lower bound on the server's capacity, never the capacity itself.".into(),
+            "The load generator fell behind before the server broke an SLO. The figure is a lower bound on the server's capacity, never the capacity itself.",
         )?);
     }
     let mut figures: Vec<(&str, String)> = vec![
@@ -151,33 +139,11 @@ fn verdict(r: &CapacityResults) -> anyhow::Result<String> {
             ),
         ));
     }
-    let mut figures_html = String::new();
-    for (label, value) in figures {
-        figures_html.push_str(&template::render(
-            "figure.html",
-            FIGURE,
-            &[("label", text(label)), ("value", text(value))],
-        )?);
-    }
     let detail = match &r.limit {
-        Some(l) => format!("<p class=\"hint\">{}</p>", html_escape(&l.detail)),
+        Some(l) => format!("<p class=\"hint\">{}</p>", template::escape(&l.detail)),
         None => String::new(),
     };
-    Ok(template::render(
-        "verdict.html",
-        VERDICT,
-        &[
-            ("class", text(class)),
-            ("headline", text(headline)),
-            ("flags", trusted(flags)),
-            ("figures", trusted(figures_html)),
-            ("thresholds", trusted(detail)),
-        ],
-    )?)
-}
-
-fn html_escape(s: &str) -> String {
-    crate::report::template::escape(s)
+    html::verdict(class, &headline, flags, &figures, detail)
 }
 
 fn steps(r: &CapacityResults) -> anyhow::Result<String> {
@@ -295,20 +261,7 @@ fn model(r: &CapacityResults) -> anyhow::Result<String> {
                 .into(),
         )),
     }
-    let rows: Vec<Row> = rows
-        .into_iter()
-        .map(|(k, v)| Row {
-            class: "",
-            cells: vec![cell(k), cell(v)],
-        })
-        .collect();
-    html::table(
-        "model",
-        "Fitted models",
-        &["parameter", "value"],
-        &[0],
-        &rows,
-    )
+    html::key_value_table("model", "Fitted models", ["parameter", "value"], rows)
 }
 
 fn projection(r: &CapacityResults) -> anyhow::Result<String> {
@@ -344,24 +297,11 @@ fn projection(r: &CapacityResults) -> anyhow::Result<String> {
             },
         ),
     ];
-    let rows: Vec<Row> = rows
-        .into_iter()
-        .map(|(k, v)| Row {
-            class: "",
-            cells: vec![cell(k), cell(v)],
-        })
-        .collect();
-    let table = html::table(
-        "projection",
-        "Instances needed",
-        &["", "value"],
-        &[0],
-        &rows,
-    )?;
+    let table = html::key_value_table("projection", "Instances needed", ["", "value"], rows)?;
     let assumptions: String = p
         .assumptions
         .iter()
-        .map(|a| format!("<li>{}</li>", html_escape(a)))
+        .map(|a| format!("<li>{}</li>", template::escape(a)))
         .collect();
     Ok(format!(
         "{table}\n<p>Assumptions:</p>\n<ul class=\"assumptions\">{assumptions}</ul>"

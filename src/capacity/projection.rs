@@ -7,7 +7,7 @@ use crate::results::LinearFit;
 
 /// Share of the machine's memory a server may plan to use; the rest is the
 /// kernel's (socket buffers live there, not in the process RSS) and headroom.
-pub const MEMORY_PLANNING_SHARE: f64 = 0.7;
+const MEMORY_PLANNING_SHARE: f64 = 0.7;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -23,7 +23,7 @@ pub struct UslFit {
 }
 
 /// Below this R² the USL does not describe the steps; say so wherever it is shown.
-pub const POOR_FIT_R2: f64 = 0.8;
+const POOR_FIT_R2: f64 = 0.8;
 
 impl UslFit {
     pub fn throughput(&self, n: f64) -> f64 {

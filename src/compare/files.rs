@@ -47,15 +47,9 @@ pub fn load_results(path: &Path) -> anyhow::Result<RunResults> {
 
 /// Writes results as pretty JSON, creating parent directories.
 pub fn write_results(results: &RunResults, path: &Path) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
     let json = serde_json::to_string_pretty(results).context("cannot serialize results")?;
-    // Write then rename, so a crash never leaves a half-written baseline.
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, json + "\n").with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    // Atomic, so a crash never leaves a half-written baseline.
+    crate::export::write_atomic(path, (json + "\n").as_bytes())
 }
 
 /// Default baseline location for a run: `reports/baselines/<name>.json`,

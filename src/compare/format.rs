@@ -47,7 +47,7 @@ pub fn value(metric: &str, v: f64) -> String {
 }
 
 /// A signed difference in the metric's unit (for confidence intervals).
-pub fn signed(metric: &str, v: f64) -> String {
+fn signed(metric: &str, v: f64) -> String {
     let magnitude = value(metric, v.abs());
     // No "-0.00 ms": a value that rounds to zero gets no sign.
     let rounds_to_zero = !magnitude.chars().any(|c| c.is_ascii_digit() && c != '0');

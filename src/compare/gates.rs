@@ -5,6 +5,9 @@
 use serde::Serialize;
 
 use crate::exit::UsageError;
+// One catalogue of latency metrics for thresholds and gates alike; runs
+// may add more, which [`is_known_metric`] also accepts.
+use crate::scenario::metrics::LATENCY_METRICS;
 
 /// Which way a metric gets better.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -80,7 +83,7 @@ pub fn direction_of(metric: &str) -> Direction {
 }
 
 /// Noise floor for a metric outside the default table, by its kind.
-pub fn default_noise_floor(metric: &str) -> f64 {
+fn default_noise_floor(metric: &str) -> f64 {
     if let Some(&(_, _, _, floor)) = DEFAULT_GATES.iter().find(|g| g.0 == metric) {
         return floor;
     }
@@ -95,20 +98,6 @@ pub fn default_noise_floor(metric: &str) -> f64 {
         _ => 0.0,
     }
 }
-
-/// Latency metrics every run may have (the keys of `results.metrics`);
-/// runs may add more, which [`is_known_metric`] also accepts.
-pub const LATENCY_METRICS: &[&str] = &[
-    "connect_time",
-    "ack_latency",
-    "ack_latency_service",
-    "delivery_latency",
-    "delivery_latency_service",
-    "replay_latency",
-    "ping_rtt",
-    "reconnect_time",
-    "schedule_lag",
-];
 
 /// Whether `path` names a metric `RunResults::metric_value` understands,
 /// measured or not: the difference between a typo (usage error) and a

@@ -229,7 +229,7 @@ fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
 
 /// Appends the Markdown table to `$GITHUB_STEP_SUMMARY` when GitHub Actions
 /// set it. A failure here is a warning: the gate's verdict matters more.
-pub fn append_step_summary(markdown: &str) {
+fn append_step_summary(markdown: &str) {
     let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
         return;
     };
@@ -272,7 +272,7 @@ fn verdict_line(c: &Comparison, outcome: Outcome) -> String {
 }
 
 /// The comparison as an aligned plain-text table for terminals and CI logs.
-pub fn terminal_table(c: &Comparison) -> String {
+fn terminal_table(c: &Comparison) -> String {
     let header = [
         "metric", "baseline", "current", "delta", "verdict", "evidence",
     ];

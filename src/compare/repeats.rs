@@ -63,7 +63,7 @@ pub fn repeat_values(run: &RunResults) -> BTreeMap<String, f64> {
 }
 
 /// Index of the median repeat (see the module docs).
-pub fn median_repeat_index(values: &[BTreeMap<String, f64>]) -> usize {
+fn median_repeat_index(values: &[BTreeMap<String, f64>]) -> usize {
     for key in MEDIAN_KEYS {
         let mut ranked: Vec<(f64, usize)> = values
             .iter()

@@ -111,7 +111,7 @@ fn quantile_of_sorted(sorted: &[f64], q: f64) -> f64 {
 
 /// Mann-Whitney U statistic of `a` against `b`: the number of pairs
 /// `(x in a, y in b)` with `x > y`, ties counting one half.
-pub fn mann_whitney_u(a: &[f64], b: &[f64]) -> f64 {
+fn mann_whitney_u(a: &[f64], b: &[f64]) -> f64 {
     let mut u = 0.0;
     for &x in a {
         for &y in b {

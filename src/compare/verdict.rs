@@ -29,7 +29,7 @@ pub const ALPHA: f64 = 0.05;
 /// Confidence level of the bootstrap interval.
 pub const CI_LEVEL: f64 = 0.95;
 /// Bootstrap resamples per metric.
-pub const BOOTSTRAP_RESAMPLES: usize = 2000;
+const BOOTSTRAP_RESAMPLES: usize = 2000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -110,7 +110,7 @@ pub fn samples(results: &RunResults, metric: &str) -> Vec<f64> {
 }
 
 /// Judges one gated metric from its baseline and current samples.
-pub fn compare_metric(gate: &Gate, baseline: &[f64], current: &[f64]) -> MetricComparison {
+fn compare_metric(gate: &Gate, baseline: &[f64], current: &[f64]) -> MetricComparison {
     let statistical = baseline.len() >= MIN_REPEATS && current.len() >= MIN_REPEATS;
     let tolerance_pct = if statistical {
         gate.tolerance_pct
@@ -294,7 +294,7 @@ pub fn compare_runs(baseline: &RunResults, current: &RunResults, gates: &[Gate])
 /// Differences between the two runs' setups that make a comparison less
 /// like-for-like: scenario name and the top-level sections of the resolved
 /// plan (ignoring where output went).
-pub fn comparability_warnings(baseline: &RunResults, current: &RunResults) -> Vec<String> {
+fn comparability_warnings(baseline: &RunResults, current: &RunResults) -> Vec<String> {
     let mut warnings = Vec::new();
     if baseline.name != current.name {
         warnings.push(format!(

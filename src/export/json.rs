@@ -2,12 +2,12 @@
 //! shape of `docs/results-schema.json`. Every other format and `bench
 //! report` / `bench compare` can be rebuilt from this file.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
 use super::Exporter;
+use crate::exit::UsageError;
 use crate::results::{RunResults, SCHEMA_VERSION};
 
 /// The file name inside the output directory.
@@ -23,35 +23,34 @@ impl Exporter for JsonExporter {
 
     fn export(&self, results: &RunResults, dir: &Path) -> anyhow::Result<PathBuf> {
         let path = dir.join(FILE_NAME);
-        // Write beside the target, then rename: a crash mid-write never
-        // leaves a truncated results.json where a good one was expected.
-        let tmp = dir.join(format!(".{FILE_NAME}.tmp"));
-        let write = || -> anyhow::Result<()> {
-            let file = std::fs::File::create(&tmp)?;
-            let mut out = std::io::BufWriter::new(file);
-            serde_json::to_writer_pretty(&mut out, results)?;
-            out.write_all(b"\n")?;
-            out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-            std::fs::rename(&tmp, &path)?;
-            Ok(())
-        };
-        write().with_context(|| format!("writing {}", path.display()))?;
+        let mut json = serde_json::to_vec_pretty(results).context("serializing results")?;
+        json.push(b'\n');
+        super::write_atomic(&path, &json)?;
         Ok(path)
     }
 }
 
-/// Reads a `results.json`, refusing files written by a newer schema.
+/// Reads a `results.json`, refusing files written by a newer schema. Every
+/// problem with the file is the user's to fix, hence a `UsageError`.
+/// (`bench compare` reads through `compare::files::load_results`, which is
+/// stricter: both sides must have exactly this schema version.)
 pub fn read(path: &Path) -> anyhow::Result<RunResults> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let results: RunResults = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a bench results.json", path.display()))?;
-    anyhow::ensure!(
-        results.schema_version <= SCHEMA_VERSION,
-        "{} uses results schema v{}, newer than this bench (v{SCHEMA_VERSION})",
-        path.display(),
-        results.schema_version
-    );
+    let raw = std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
+    let results: RunResults = serde_json::from_str(&raw).map_err(|e| {
+        UsageError(format!(
+            "{} is not a bench results.json: {e}",
+            path.display()
+        ))
+    })?;
+    if results.schema_version > SCHEMA_VERSION {
+        return Err(UsageError(format!(
+            "{} uses results schema v{}, newer than this bench understands (v{SCHEMA_VERSION}); upgrade bench",
+            path.display(),
+            results.schema_version
+        ))
+        .into());
+    }
     Ok(results)
 }
 

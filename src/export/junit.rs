@@ -44,7 +44,7 @@ enum CaseOutcome {
 }
 
 /// JUnit for a single run: its thresholds and its validity.
-pub fn run_junit(results: &RunResults) -> String {
+fn run_junit(results: &RunResults) -> String {
     let mut suites = vec![("bench.thresholds", threshold_cases(&results.thresholds))];
     suites.push((
         "bench.validity",

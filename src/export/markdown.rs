@@ -117,7 +117,7 @@ fn thresholds_table(thresholds: &[ThresholdResult]) -> String {
 }
 
 /// A one-run summary: validity, key latencies, delivery and memory, thresholds.
-pub fn run_markdown(r: &RunResults) -> String {
+fn run_markdown(r: &RunResults) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,

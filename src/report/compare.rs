@@ -5,8 +5,10 @@
 use super::charts::{self, RunRef};
 use super::html::{self, cell, cell_with, Row};
 use super::page::Status;
-use super::template::{escape, html, render, text};
+use super::template::{escape, html, render};
+use crate::compare::gates::{direction_of, Direction};
 use crate::results::RunResults;
+use crate::scenario::metrics::{metric_unit, MetricUnit};
 
 const PAGE: &str = include_str!("templates/compare.html");
 
@@ -15,13 +17,6 @@ const PAGE: &str = include_str!("templates/compare.html");
 pub struct LabeledRun {
     pub label: String,
     pub results: RunResults,
-}
-
-/// Whether a bigger value of a metric is good news.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Better {
-    Lower,
-    Higher,
 }
 
 /// Renders the comparison of two or more runs; the first is the baseline.
@@ -46,28 +41,25 @@ pub fn render_comparison(runs: &[LabeledRun]) -> anyhow::Result<String> {
             )
         })
         .collect();
-    Ok(render(
+    let main = render(
         "compare.html",
         PAGE,
         &[
-            ("version", text(env!("CARGO_PKG_VERSION"))),
-            (
-                "title",
-                text(format!("bench comparison: {}", labels.join(" vs "))),
-            ),
-            ("style", html(html::STYLE)),
-            (
-                "heading",
-                text(format!("bench comparison of {} runs", runs.len())),
-            ),
-            ("subtitle", text(labels.join(" · "))),
             ("runs", html(runs_table(runs)?)),
             ("deltas", html(deltas_table(runs)?)),
             ("toc", html(html::toc(&charts))),
             ("charts", html(html::charts(&charts)?)),
             ("environment", html(environment)),
         ],
-    )?)
+    )?;
+    html::page(html::Page {
+        name: "compare.html",
+        title: &format!("bench comparison: {}", labels.join(" vs ")),
+        heading: &format!("bench comparison of {} runs", runs.len()),
+        subtitle: &labels.join(" · "),
+        command: None,
+        main,
+    })
 }
 
 fn runs_table(runs: &[LabeledRun]) -> anyhow::Result<String> {
@@ -106,28 +98,29 @@ fn runs_table(runs: &[LabeledRun]) -> anyhow::Result<String> {
     )
 }
 
-/// The metrics compared, with their direction, in table order.
-fn compared_metrics(base: &RunResults) -> Vec<(String, Better)> {
+/// The metrics compared, in table order; their direction is the one
+/// `bench compare` gates with ([`direction_of`]).
+fn compared_metrics(base: &RunResults) -> Vec<String> {
     let mut out = Vec::new();
     for name in base.metrics.keys() {
         for stat in ["p50", "p99", "p999", "max"] {
-            out.push((format!("{name}.{stat}"), Better::Lower));
+            out.push(format!("{name}.{stat}"));
         }
     }
-    for (path, better) in [
-        ("throughput.chat_sent_per_s", Better::Higher),
-        ("throughput.deliveries_per_s", Better::Higher),
-        ("throughput.deliveries_per_s_peak", Better::Higher),
-        ("delivery.lost", Better::Lower),
-        ("delivery.loss_rate", Better::Lower),
-        ("errors.count", Better::Lower),
-        ("errors.rate", Better::Lower),
-        ("memory_per_connection", Better::Lower),
-        ("server.rss_peak_bytes", Better::Lower),
-        ("server.cpu_percent_mean", Better::Lower),
-        ("generator.cpu_percent_mean", Better::Lower),
+    for path in [
+        "throughput.chat_sent_per_s",
+        "throughput.deliveries_per_s",
+        "throughput.deliveries_per_s_peak",
+        "delivery.lost",
+        "delivery.loss_rate",
+        "errors.count",
+        "errors.rate",
+        "memory_per_connection",
+        "server.rss_peak_bytes",
+        "server.cpu_percent_mean",
+        "generator.cpu_percent_mean",
     ] {
-        out.push((path.to_string(), better));
+        out.push(path.to_string());
     }
     out
 }
@@ -144,7 +137,8 @@ fn deltas_table(runs: &[LabeledRun]) -> anyhow::Result<String> {
         head.push(format!("Δ {}", r.label));
     }
     let mut rows = Vec::new();
-    for (path, better) in compared_metrics(&base.results) {
+    for path in compared_metrics(&base.results) {
+        let better = direction_of(&path);
         let base_value = base.results.metric_value(&path);
         let others: Vec<Option<f64>> = runs[1..]
             .iter()
@@ -156,8 +150,8 @@ fn deltas_table(runs: &[LabeledRun]) -> anyhow::Result<String> {
         let mut cells = vec![
             cell(path.clone()),
             cell(match better {
-                Better::Lower => "lower",
-                Better::Higher => "higher",
+                Direction::LowerIsBetter => "lower",
+                Direction::HigherIsBetter => "higher",
             }),
             cell(fmt_metric(&path, base_value)),
         ];
@@ -177,7 +171,7 @@ fn deltas_table(runs: &[LabeledRun]) -> anyhow::Result<String> {
     )
 }
 
-fn delta_cell(base: Option<f64>, value: Option<f64>, better: Better) -> html::Cell {
+fn delta_cell(base: Option<f64>, value: Option<f64>, better: Direction) -> html::Cell {
     let (Some(b), Some(v)) = (base, value) else {
         return cell("–");
     };
@@ -186,7 +180,6 @@ fn delta_cell(base: Option<f64>, value: Option<f64>, better: Better) -> html::Ce
     let text = match rel {
         _ if diff == 0.0 => "0 %".to_string(),
         Some(rel) => format!("{}{:.1} %", if diff >= 0.0 { "+" } else { "" }, rel * 100.0),
-        None if diff == 0.0 => "0".to_string(),
         None => format!(
             "{}{}",
             if diff > 0.0 { "+" } else { "" },
@@ -196,8 +189,8 @@ fn delta_cell(base: Option<f64>, value: Option<f64>, better: Better) -> html::Ce
     // Changes under 1 % are left uncoloured: too small to call either way.
     let significant = rel.map_or(diff != 0.0, |r| r.abs() >= 0.01);
     let improved = match better {
-        Better::Lower => diff < 0.0,
-        Better::Higher => diff > 0.0,
+        Direction::LowerIsBetter => diff < 0.0,
+        Direction::HigherIsBetter => diff > 0.0,
     };
     let class = match (significant, improved) {
         (false, _) => "",
@@ -207,21 +200,18 @@ fn delta_cell(base: Option<f64>, value: Option<f64>, better: Better) -> html::Ce
     cell_with(text, class)
 }
 
+/// A value in its metric's unit; latencies of metrics a run adds (not in
+/// the catalogue) are ms like the rest.
 fn fmt_metric(path: &str, value: Option<f64>) -> String {
     let Some(v) = value else {
         return "–".into();
     };
-    if path.starts_with("throughput.") {
-        html::per_second(v)
-    } else if path.contains("rate") {
-        html::percent(v)
-    } else if path.contains("bytes") || path == "memory_per_connection" {
-        html::bytes(v)
-    } else if path.contains("cpu_percent") {
-        format!("{v:.1} %")
-    } else if path.starts_with("delivery.") || path.starts_with("errors.") {
-        html::grouped(v as i64)
-    } else {
-        html::ms(v)
+    match metric_unit(path) {
+        Ok(MetricUnit::PerSecond) => html::per_second(v),
+        Ok(MetricUnit::Fraction) => html::percent(v),
+        Ok(MetricUnit::Bytes) => html::bytes(v),
+        Ok(MetricUnit::Percent) => format!("{v:.1} %"),
+        Ok(MetricUnit::Count) => html::grouped(v as i64),
+        Ok(MetricUnit::Millis) | Err(_) => html::ms(v),
     }
 }

@@ -1,14 +1,96 @@
-//! HTML building blocks shared by the report and the comparison page:
-//! tables, chart figures, the table of contents, the environment block and
-//! number formatting. Markup lives in `templates/`; this only fills it.
+//! HTML building blocks shared by the report, the comparison page and the
+//! capacity page: the page shell, tables, chart figures, the table of
+//! contents, the environment block and number formatting (the counts and
+//! byte sizes are shared with the terminal summary). Markup lives in
+//! `templates/`; this only fills it.
 
 use super::charts::Chart;
 use super::template::{escape, html, render, text};
 use crate::results::Environment;
 
-pub const STYLE: &str = include_str!("templates/style.css");
+const LAYOUT: &str = include_str!("templates/layout.html");
+const STYLE: &str = include_str!("templates/style.css");
 const TABLE: &str = include_str!("templates/table.html");
+const VERDICT: &str = include_str!("templates/verdict.html");
+const FLAG: &str = include_str!("templates/flag.html");
+const FIGURE: &str = include_str!("templates/figure.html");
 const CHART: &str = include_str!("templates/chart.html");
+
+/// What differs between pages; the shell around it (head, CSP, style,
+/// header, footer) is `templates/layout.html`, so every page carries the
+/// same no-network policy and styling.
+pub struct Page<'a> {
+    /// Template name for errors (`report.html`, ...).
+    pub name: &'a str,
+    pub title: &'a str,
+    pub heading: &'a str,
+    pub subtitle: &'a str,
+    /// The subcommand that wrote the page, when it is not `bench run`/`report`.
+    pub command: Option<&'a str>,
+    /// The rendered content of `<main>`.
+    pub main: String,
+}
+
+/// Wraps a page's `<main>` content in the shared shell.
+pub fn page(p: Page<'_>) -> anyhow::Result<String> {
+    let command = p.command.map(|c| format!(" ({c})")).unwrap_or_default();
+    Ok(render(
+        p.name,
+        LAYOUT,
+        &[
+            ("version", text(env!("CARGO_PKG_VERSION"))),
+            ("title", text(p.title)),
+            ("style", html(STYLE)),
+            ("heading", text(p.heading)),
+            ("subtitle", text(p.subtitle)),
+            ("main", html(p.main)),
+            ("command", text(command)),
+        ],
+    )?)
+}
+
+/// One highlighted line in a verdict box (interrupted, saturated, ...).
+pub fn flag(class: &str, label: &str, message: impl Into<String>) -> anyhow::Result<String> {
+    Ok(render(
+        "flag.html",
+        FLAG,
+        &[
+            ("class", text(class)),
+            ("label", text(label)),
+            ("message", text(message.into())),
+        ],
+    )?)
+}
+
+/// The verdict box at the top of a page: a headline, its `flags` (from
+/// [`flag`]), the headline figures, then `detail` (trusted HTML).
+pub fn verdict(
+    class: &str,
+    headline: &str,
+    flags: String,
+    figures: &[(&str, String)],
+    detail: String,
+) -> anyhow::Result<String> {
+    let mut figures_html = String::new();
+    for (label, value) in figures {
+        figures_html.push_str(&render(
+            "figure.html",
+            FIGURE,
+            &[("label", text(*label)), ("value", text(value.as_str()))],
+        )?);
+    }
+    Ok(render(
+        "verdict.html",
+        VERDICT,
+        &[
+            ("class", text(class)),
+            ("headline", text(headline)),
+            ("flags", html(flags)),
+            ("figures", html(figures_html)),
+            ("thresholds", html(detail)),
+        ],
+    )?)
+}
 
 /// A table cell: escaped text with an optional CSS class.
 pub struct Cell {
@@ -103,6 +185,23 @@ pub fn table(
     )?)
 }
 
+/// A two-column table of labels and values (labels left-aligned).
+pub fn key_value_table(
+    class: &str,
+    caption: &str,
+    head: [&str; 2],
+    pairs: Vec<(&str, String)>,
+) -> anyhow::Result<String> {
+    let rows: Vec<Row> = pairs
+        .into_iter()
+        .map(|(k, v)| Row {
+            class: "",
+            cells: vec![cell(k), cell(v)],
+        })
+        .collect();
+    table(class, caption, &head, &[0], &rows)
+}
+
 /// Every chart as a `<figure>`, in order.
 pub fn charts(charts: &[Chart]) -> anyhow::Result<String> {
     let mut out = String::new();
@@ -181,21 +280,27 @@ pub fn ms(v: f64) -> String {
     }
 }
 
-/// An integer with thousands separators: `1,234,567`.
+/// An integer with thousands separators: `1,234,567`, `-1,000`.
 pub fn grouped(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
+    let digits = thousands(n.unsigned_abs());
+    if n < 0 {
+        format!("-{digits}")
+    } else {
+        digits
+    }
+}
+
+/// A count with thousands separators: `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, ch) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i) % 3 == 0 {
             out.push(',');
         }
         out.push(ch);
     }
-    if n < 0 {
-        format!("-{out}")
-    } else {
-        out
-    }
+    out
 }
 
 /// Bytes in binary units: `8.0 KiB`, `212.4 MiB`.

@@ -20,9 +20,9 @@ use anyhow::Context;
 pub use compare::{render_comparison, LabeledRun};
 pub use page::render_report;
 
-use crate::exit::{Outcome, UsageError};
+use crate::exit::Outcome;
 use crate::export::Exporter;
-use crate::results::{RunResults, SCHEMA_VERSION};
+use crate::results::RunResults;
 
 /// File name of the report inside a run's output directory.
 pub const REPORT_FILE: &str = "report.html";
@@ -43,7 +43,7 @@ pub fn execute(args: ReportArgs) -> anyhow::Result<Outcome> {
     let runs = args
         .inputs
         .iter()
-        .map(|p| load(p).map(|r| (p.as_path(), r)))
+        .map(|p| crate::export::json::read(p).map(|r| (p.as_path(), r)))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let (html, default_name) = match runs.as_slice() {
         [(_, only)] => (render_report(only)?, REPORT_FILE),
@@ -63,31 +63,9 @@ pub fn execute(args: ReportArgs) -> anyhow::Result<Outcome> {
             .unwrap_or_else(|| Path::new("."))
             .join(default_name)
     });
-    write(&output, &html)?;
+    crate::export::write_atomic(&output, html.as_bytes())?;
     println!("wrote {}", output.display());
     Ok(Outcome::Pass)
-}
-
-/// Reads a results.json; unreadable or foreign files are usage errors.
-pub fn load(path: &Path) -> anyhow::Result<RunResults> {
-    let raw = std::fs::read_to_string(path).map_err(|e| {
-        anyhow::Error::new(UsageError(format!("cannot read {}: {e}", path.display())))
-    })?;
-    let results: RunResults = serde_json::from_str(&raw).map_err(|e| {
-        anyhow::Error::new(UsageError(format!(
-            "{} is not a bench results.json: {e}",
-            path.display()
-        )))
-    })?;
-    if results.schema_version > SCHEMA_VERSION {
-        return Err(UsageError(format!(
-            "{} uses results schema v{}, newer than this bench understands (v{SCHEMA_VERSION}); upgrade bench",
-            path.display(),
-            results.schema_version
-        ))
-        .into());
-    }
-    Ok(results)
 }
 
 /// Legend labels for compared files: the run directory's name (or the file
@@ -116,13 +94,6 @@ fn unique_labels(runs: &[(&Path, RunResults)]) -> Vec<String> {
     labels
 }
 
-fn write(path: &Path, html: &str) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    std::fs::write(path, html).with_context(|| format!("cannot write {}", path.display()))
-}
-
 /// Writes `report.html` into a run's output directory; `bench run`
 /// registers it with the `ExportManager`.
 #[derive(Debug, Default, Clone, Copy)]
@@ -136,7 +107,7 @@ impl Exporter for HtmlExporter {
     fn export(&self, results: &RunResults, dir: &Path) -> anyhow::Result<PathBuf> {
         let path = dir.join(REPORT_FILE);
         let html = render_report(results).context("rendering the HTML report")?;
-        write(&path, &html)?;
+        crate::export::write_atomic(&path, html.as_bytes())?;
         Ok(path)
     }
 }

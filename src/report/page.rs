@@ -3,13 +3,10 @@
 
 use super::charts::{self, RunRef};
 use super::html::{self, cell, cell_with, Row};
-use super::template::{escape, html, render, text};
+use super::template::{escape, html, render};
 use crate::results::RunResults;
 
 const PAGE: &str = include_str!("templates/report.html");
-const VERDICT: &str = include_str!("templates/verdict.html");
-const FLAG: &str = include_str!("templates/flag.html");
-const FIGURE: &str = include_str!("templates/figure.html");
 
 /// Renders the complete, self-contained HTML report of one run.
 pub fn render_report(results: &RunResults) -> anyhow::Result<String> {
@@ -29,15 +26,11 @@ pub fn render_report(results: &RunResults) -> anyhow::Result<String> {
         results.duration_s,
         results.schema_version
     );
-    Ok(render(
+    let title = format!("bench report: {name}");
+    let main = render(
         "report.html",
         PAGE,
         &[
-            ("version", text(env!("CARGO_PKG_VERSION"))),
-            ("title", text(format!("bench report: {name}"))),
-            ("style", html(html::STYLE)),
-            ("heading", text(format!("bench report: {name}"))),
-            ("subtitle", text(subtitle)),
             ("verdict", html(verdict(results)?)),
             ("summary", html(summary(results)?)),
             ("toc", html(html::toc(&charts))),
@@ -45,7 +38,15 @@ pub fn render_report(results: &RunResults) -> anyhow::Result<String> {
             ("scenario", html(scenario(&results.scenario))),
             ("environment", html(html::environment(&results.environment))),
         ],
-    )?)
+    )?;
+    html::page(html::Page {
+        name: "report.html",
+        title: &title,
+        heading: &title,
+        subtitle: &subtitle,
+        command: None,
+        main,
+    })
 }
 
 pub(crate) fn display_name(results: &RunResults) -> String {
@@ -112,20 +113,13 @@ fn verdict(r: &RunResults) -> anyhow::Result<String> {
             .interrupt_reason
             .clone()
             .unwrap_or_else(|| "no reason recorded".into());
-        flags.push_str(&render(
-            "flag.html",
-            FLAG,
-            &[
-                ("class", text("fail")),
-                ("label", text("Interrupted.")),
-                (
-                    "message",
-                    text(format!(
-                        "The run stopped early ({reason}). Everything measured in its {:.1} s is included.",
-                        r.duration_s
-                    )),
-                ),
-            ],
+        flags.push_str(&html::flag(
+            "fail",
+            "Interrupted.",
+            format!(
+                "The run stopped early ({reason}). Everything measured in its {:.1} s is included.",
+                r.duration_s
+            ),
         )?);
     }
     if r.generator.saturated {
@@ -134,19 +128,12 @@ fn verdict(r: &RunResults) -> anyhow::Result<String> {
         } else {
             r.generator.saturation_reasons.join("; ")
         };
-        flags.push_str(&render(
-            "flag.html",
-            FLAG,
-            &[
-                ("class", text("warn")),
-                ("label", text("Generator saturated.")),
-                (
-                    "message",
-                    text(format!(
-                        "The load generator, not the target, limited this run ({reasons}). Its figures describe the generator as much as the server."
-                    )),
-                ),
-            ],
+        flags.push_str(&html::flag(
+            "warn",
+            "Generator saturated.",
+            format!(
+                "The load generator, not the target, limited this run ({reasons}). Its figures describe the generator as much as the server."
+            ),
         )?);
     }
     let c = &r.counters;
@@ -174,14 +161,6 @@ fn verdict(r: &RunResults) -> anyhow::Result<String> {
     figures.push(("error rate", html::percent(c.error_rate())));
     if let Some(b) = r.server.memory_per_connection_bytes {
         figures.push(("server memory / conn", html::bytes(b)));
-    }
-    let mut figures_html = String::new();
-    for (label, value) in figures {
-        figures_html.push_str(&render(
-            "figure.html",
-            FIGURE,
-            &[("label", text(label)), ("value", text(value))],
-        )?);
     }
     let thresholds = if r.thresholds.is_empty() {
         String::new()
@@ -211,17 +190,13 @@ fn verdict(r: &RunResults) -> anyhow::Result<String> {
             &rows,
         )?
     };
-    Ok(render(
-        "verdict.html",
-        VERDICT,
-        &[
-            ("class", text(status.class())),
-            ("headline", text(status.headline(r))),
-            ("flags", html(flags)),
-            ("figures", html(figures_html)),
-            ("thresholds", html(thresholds)),
-        ],
-    )?)
+    html::verdict(
+        status.class(),
+        &status.headline(r),
+        flags,
+        &figures,
+        thresholds,
+    )
 }
 
 /// Threshold values come in the metric's own unit; show them compactly.
@@ -388,19 +363,11 @@ fn summary(r: &RunResults) -> anyhow::Result<String> {
             ),
         ),
     ];
-    let rows: Vec<Row> = counters
-        .into_iter()
-        .map(|(k, v)| Row {
-            class: "",
-            cells: vec![cell(k), cell(v)],
-        })
-        .collect();
-    let counters = html::table(
+    let counters = html::key_value_table(
         "counters",
         "Counters and resources",
-        &["counter", "value"],
-        &[0],
-        &rows,
+        ["counter", "value"],
+        counters,
     )?;
     Ok(format!("{latency}\n{counters}"))
 }

@@ -101,7 +101,7 @@ pub fn value_suggestion(wrong: &str, candidates: &[&str]) -> String {
 }
 
 /// `a`, `b`, `c`
-pub fn backticked(items: &[&str]) -> String {
+fn backticked(items: &[&str]) -> String {
     items
         .iter()
         .map(|k| format!("`{k}`"))

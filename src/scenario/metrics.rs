@@ -94,7 +94,7 @@ fn fixed_metrics() -> Vec<(String, MetricUnit)> {
 }
 
 /// Every metric path a threshold may use.
-pub fn metric_paths() -> Vec<String> {
+fn metric_paths() -> Vec<String> {
     let mut out: Vec<String> = LATENCY_METRICS
         .iter()
         .flat_map(|m| LATENCY_STATS.iter().map(move |s| format!("{m}.{s}")))
@@ -134,7 +134,7 @@ pub fn metric_unit(path: &str) -> Result<MetricUnit, String> {
 }
 
 /// Parses a condition for a metric of the given unit: `(op, value)`.
-pub fn parse_condition(condition: &str, unit: MetricUnit) -> Result<(CmpOp, f64), String> {
+fn parse_condition(condition: &str, unit: MetricUnit) -> Result<(CmpOp, f64), String> {
     let s = condition.trim();
     let (op, rest) = [
         ("<=", CmpOp::Le),
@@ -232,6 +232,18 @@ pub fn split_flag(flag: &str) -> Option<(&str, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_threshold_metric_can_also_be_gated() {
+        // Thresholds and `bench compare` gates name metrics the same way;
+        // a path valid in one and a typo in the other would confuse users.
+        for path in metric_paths() {
+            assert!(
+                crate::compare::gates::is_known_metric(&path, &[]),
+                "{path} is a threshold metric but not a known gate metric"
+            );
+        }
+    }
 
     fn ok(metric: &str, cond: &str) -> (CmpOp, f64) {
         let t = parse_threshold(metric, cond).unwrap();

@@ -73,7 +73,7 @@ pub fn parse_bytes(input: &str) -> Result<f64, String> {
 }
 
 /// Largest message body bench will generate; beyond this it is a typo.
-pub const MAX_MESSAGE_SIZE: u32 = 16 * 1024 * 1024;
+const MAX_MESSAGE_SIZE: u32 = 16 * 1024 * 1024;
 
 /// Parses a message size: `64`, `"64"`, `"1KiB"` or an inclusive range
 /// `"32..256"`. Sizes are bytes of text, at least 1.

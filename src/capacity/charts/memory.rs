@@ -13,16 +13,7 @@ pub fn memory_against_connections(r: &CapacityResults) -> Chart {
         "connected clients (step peak)",
         "server RSS (MiB)",
     );
-    let points: Vec<(f64, f64)> = r
-        .steps
-        .iter()
-        .filter_map(|s| {
-            Some((
-                s.clients_connected_peak as f64,
-                s.server_rss_peak_bytes? as f64,
-            ))
-        })
-        .collect();
+    let points = r.memory_points();
     if let Some(fit) = &r.memory_fit {
         let hi = points.iter().map(|p| p.0).fold(0.0, f64::max);
         xy.series.push(Series::from_points(

@@ -8,10 +8,13 @@
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::prelude::*;
 use plotters::style::text_anchor;
+/// Series colours are plotters colours; re-exported so chart files need
+/// not name plotters.
+pub use plotters::style::RGBColor;
 
 /// Native size of every chart; CSS scales it to the page width.
-pub const WIDTH: u32 = 900;
-pub const HEIGHT: u32 = 400;
+const WIDTH: u32 = 900;
+const HEIGHT: u32 = 400;
 const FONT: &str = "sans-serif";
 // plotters' SVG backend writes font sizes divided by 1.24; these are
 // chosen so the emitted sizes are about 18, 13, 14 and 13 px.
@@ -22,7 +25,7 @@ const LEGEND_SIZE: f64 = 16.0;
 const NOTE_SIZE: f64 = 15.0;
 
 /// Colour-blind-safe palette (Okabe-Ito), in the order series take them.
-pub const PALETTE: [RGBColor; 8] = [
+const PALETTE: [RGBColor; 8] = [
     RGBColor(0, 114, 178),   // blue
     RGBColor(213, 94, 0),    // vermillion
     RGBColor(0, 158, 115),   // green
@@ -105,6 +108,15 @@ impl Series {
 
     pub fn is_empty(&self) -> bool {
         self.segments.is_empty()
+    }
+
+    /// How to draw one segment: a lone point draws no line, so it becomes
+    /// a dot.
+    fn stroke_for(&self, segment: &[(f64, f64)]) -> Stroke {
+        match self.stroke {
+            Stroke::Line(w) | Stroke::Dashed(w) if segment.len() == 1 => Stroke::Points(w + 2),
+            other => other,
+        }
     }
 
     fn points(&self) -> impl Iterator<Item = &(f64, f64)> {
@@ -308,14 +320,7 @@ impl XyChart {
 
             for s in &left {
                 for seg in &s.segments {
-                    // A lone point draws no line; show it as a dot instead.
-                    let stroke = match s.stroke {
-                        Stroke::Line(w) | Stroke::Dashed(w) if seg.len() == 1 => {
-                            Stroke::Points(w + 2)
-                        }
-                        other => other,
-                    };
-                    match stroke {
+                    match s.stroke_for(seg) {
                         Stroke::Line(w) => chart
                             .draw_series(LineSeries::new(seg.clone(), s.color.stroke_width(w)))
                             .map(|_| ()),
@@ -339,14 +344,7 @@ impl XyChart {
             }
             for s in &right {
                 for seg in &s.segments {
-                    // A lone point draws no line; show it as a dot instead.
-                    let stroke = match s.stroke {
-                        Stroke::Line(w) | Stroke::Dashed(w) if seg.len() == 1 => {
-                            Stroke::Points(w + 2)
-                        }
-                        other => other,
-                    };
-                    match stroke {
+                    match s.stroke_for(seg) {
                         Stroke::Line(w) => chart
                             .draw_secondary_series(LineSeries::new(
                                 seg.clone(),
@@ -419,7 +417,7 @@ impl Ranged for Ticked {
 }
 
 /// A panel of the same size as a chart saying why there is nothing to show.
-pub fn no_data_svg(title: &str, message: &str) -> String {
+fn no_data_svg(title: &str, message: &str) -> String {
     let mut svg = String::new();
     let drawn: Result<(), String> = (|| {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT / 2)).into_drawing_area();
@@ -551,7 +549,7 @@ fn axis_for(series: &[&Series]) -> (f64, f64, Vec<f64>) {
 
 /// A range covering `[lo, hi]` rounded out to "nice" steps, and its ticks.
 /// `pad_top` rounds the top up to the next tick so lines do not touch the frame.
-pub fn nice_axis(lo: f64, hi: f64, pad_top: bool) -> (f64, f64, Vec<f64>) {
+fn nice_axis(lo: f64, hi: f64, pad_top: bool) -> (f64, f64, Vec<f64>) {
     let (lo, mut hi) = (lo, hi);
     if hi - lo < f64::EPSILON * hi.abs().max(1.0) {
         hi = if hi == 0.0 { 1.0 } else { lo + hi.abs() * 0.1 };

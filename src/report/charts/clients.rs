@@ -1,29 +1,23 @@
 //! Chart: connected clients over time against the stages' targets (the
 //! linear ramps the scenario asked for).
 
-use super::canvas::{color, Series, Stroke, XyChart};
-use super::{label, stage_markers, Chart, RunRef};
+use super::canvas::{Series, Stroke};
+use super::{label, over_time, series_color, Chart, RunRef};
 use crate::results::RunResults;
 
 pub fn clients(runs: &[RunRef<'_>]) -> Chart {
-    let mut xy = XyChart::new(
-        "Connected clients vs stage targets",
-        "time since start (s)",
-        "clients",
-    );
-    xy.markers = stage_markers(runs);
-    let single = runs.len() == 1;
+    let mut xy = over_time(runs, "Connected clients vs stage targets", "clients");
     for (ri, run) in runs.iter().enumerate() {
         let ts = &run.results.timeseries;
         xy.series.push(Series::from_points(
             label(runs, run, "connected"),
-            color(if single { 0 } else { ri }),
+            series_color(runs, 0, ri),
             Stroke::Line(2),
             ts.iter().map(|s| (s.t, Some(s.clients_connected as f64))),
         ));
         xy.series.push(Series::from_points(
             label(runs, run, "target"),
-            if single { color(7) } else { color(ri) },
+            series_color(runs, 7, ri),
             Stroke::Dashed(2),
             target_curve(run.results),
         ));

@@ -1,20 +1,19 @@
 //! Chart: problems per second: error frames and failed connects, closes,
 //! and lost messages, with the run's closes by code in the note.
 
-use super::canvas::{color, Series, Stroke, XyChart};
-use super::{label, rates, stage_markers, Chart, RunRef};
+use super::canvas::{color, Series, Stroke};
+use super::{label, over_time, rates, series_color, Chart, RunRef};
 
 pub fn errors(runs: &[RunRef<'_>]) -> Chart {
-    let mut xy = XyChart::new(
+    let mut xy = over_time(
+        runs,
         "Errors, closes and lost messages over time",
-        "time since start (s)",
         "events per second",
     );
-    xy.markers = stage_markers(runs);
     let single = runs.len() == 1;
     for (ri, run) in runs.iter().enumerate() {
         let ts = &run.results.timeseries;
-        let pick = |i: usize| if single { color(i) } else { color(ri) };
+        let pick = |own: usize| series_color(runs, own, ri);
         xy.series.push(Series::from_points(
             label(runs, run, "errors/s"),
             pick(1),

@@ -1,8 +1,8 @@
 //! Chart: latency percentiles (p50, p90, p99, max) per second, with stage
 //! boundaries, for delivery latency or ack latency (corrected variant).
 
-use super::canvas::{color, Series, Stroke, XyChart};
-use super::{label, stage_markers, Chart, RunRef};
+use super::canvas::{color, Series, Stroke};
+use super::{label, over_time, Chart, RunRef};
 use crate::results::{Pcts, Snapshot};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,8 +28,7 @@ pub fn latency_over_time(runs: &[RunRef<'_>], kind: LatencyKind) -> Chart {
         ),
         LatencyKind::Ack => ("latency-ack", "Ack latency over time (corrected)"),
     };
-    let mut xy = XyChart::new(title, "time since start (s)", "latency (ms)");
-    xy.markers = stage_markers(runs);
+    let mut xy = over_time(runs, title, "latency (ms)");
     type Stat = (&'static str, fn(&Pcts) -> f64);
     let stats: [Stat; 4] = [
         ("p50", |p| p.p50),

@@ -21,7 +21,7 @@ pub use server_resources::server_resources;
 pub use throughput::throughput;
 
 use crate::results::{RunResults, Snapshot};
-use canvas::Marker;
+use canvas::{color, Marker, RGBColor, XyChart};
 
 /// One run as the charts see it: its results and the label used in legends.
 #[derive(Debug, Clone, Copy)]
@@ -81,7 +81,7 @@ pub fn all(runs: &[RunRef<'_>]) -> Vec<Chart> {
 /// Latency metrics that get a distribution chart: every corrected metric
 /// (service-time variants are overlaid on their corrected twin). The two
 /// headline metrics always get one, so their absence shows as "no data".
-pub fn distribution_metrics(runs: &[RunRef<'_>]) -> Vec<String> {
+fn distribution_metrics(runs: &[RunRef<'_>]) -> Vec<String> {
     let mut names: Vec<String> = vec!["delivery_latency".into(), "ack_latency".into()];
     for run in runs {
         for name in run.results.metrics.keys() {
@@ -91,6 +91,20 @@ pub fn distribution_metrics(runs: &[RunRef<'_>]) -> Vec<String> {
         }
     }
     names
+}
+
+/// A chart against time since the start, with the stage boundaries
+/// marked: the frame every over-time chart draws in.
+fn over_time(runs: &[RunRef<'_>], title: &str, y_label: &str) -> XyChart {
+    let mut xy = XyChart::new(title, "time since start (s)", y_label);
+    xy.markers = stage_markers(runs);
+    xy
+}
+
+/// A series' colour: one run gives each series its own colour (`own`); a
+/// comparison gives each run one colour (`run_index`) so runs stay apart.
+fn series_color(runs: &[RunRef<'_>], own: usize, run_index: usize) -> RGBColor {
+    color(if runs.len() == 1 { own } else { run_index })
 }
 
 /// Stage boundaries of the first run (comparisons share a scenario shape).

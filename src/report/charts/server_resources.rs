@@ -2,23 +2,18 @@
 //! time, with the generator's and the whole machine's CPU for context
 //! (all in % of one core).
 
-use super::canvas::{color, Series, Stroke, XyChart};
-use super::{label, stage_markers, Chart, RunRef};
+use super::canvas::{color, Series, Stroke};
+use super::{label, over_time, series_color, Chart, RunRef};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
 pub fn server_resources(runs: &[RunRef<'_>]) -> Chart {
-    let mut xy = XyChart::new(
-        "Server memory and CPU over time",
-        "time since start (s)",
-        "server RSS (MiB)",
-    );
+    let mut xy = over_time(runs, "Server memory and CPU over time", "server RSS (MiB)");
     xy.y2_label = Some("CPU (% of one core)".into());
-    xy.markers = stage_markers(runs);
     let single = runs.len() == 1;
     for (ri, run) in runs.iter().enumerate() {
         let ts = &run.results.timeseries;
-        let pick = |i: usize| if single { color(i) } else { color(ri) };
+        let pick = |own: usize| series_color(runs, own, ri);
         xy.series.push(Series::from_points(
             label(runs, run, "server RSS"),
             pick(0),

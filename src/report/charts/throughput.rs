@@ -1,20 +1,15 @@
 //! Chart: throughput per second: chat messages sent and deliveries received
 //! (messages/s, left axis) and bytes sent/received (MB/s, right axis).
 
-use super::canvas::{color, Series, Stroke, XyChart};
-use super::{label, rates, stage_markers, Chart, RunRef};
+use super::canvas::{color, Series, Stroke};
+use super::{label, over_time, rates, series_color, Chart, RunRef};
 
 pub fn throughput(runs: &[RunRef<'_>]) -> Chart {
-    let mut xy = XyChart::new(
-        "Throughput over time",
-        "time since start (s)",
-        "messages per second",
-    );
-    xy.markers = stage_markers(runs);
+    let mut xy = over_time(runs, "Throughput over time", "messages per second");
     let single = runs.len() == 1;
     for (ri, run) in runs.iter().enumerate() {
         let ts = &run.results.timeseries;
-        let pick = |i: usize| if single { color(i) } else { color(ri) };
+        let pick = |own: usize| series_color(runs, own, ri);
         xy.series.push(Series::from_points(
             label(runs, run, "deliveries/s"),
             pick(2),

@@ -8,21 +8,7 @@ use super::*;
 impl Validator<'_> {
     pub(super) fn populations(&self, raw: Option<Vec<RawClient>>) -> Result<Vec<Population>> {
         let example = "e.g.\n  [[clients]]\n  chat_rate = \"0.5/s\"";
-        let raw = match raw {
-            None => {
-                return Err(usage(format!(
-                    "{}: no [[clients]]; add at least one population, {example}",
-                    self.src.name
-                )))
-            }
-            Some(r) if r.is_empty() => {
-                return Err(self.at_key(
-                    "clients",
-                    format!("`clients` is empty; add at least one population, {example}"),
-                ))
-            }
-            Some(r) => r,
-        };
+        let raw = self.required_tables(raw, "clients", "at least one population", example)?;
         let mut names = HashSet::new();
         let mut pops = Vec::with_capacity(raw.len());
         for (i, c) in raw.into_iter().enumerate() {

@@ -177,23 +177,30 @@ impl Validator<'_> {
         Ok(name)
     }
 
+    /// A required array of tables (`[[stages]]`, `[[clients]]`): missing or
+    /// empty is an error that shows `example`.
+    pub(super) fn required_tables<T>(
+        &self,
+        raw: Option<Vec<T>>,
+        key: &str,
+        add: &str,
+        example: &str,
+    ) -> Result<Vec<T>> {
+        match raw {
+            None => Err(usage(format!(
+                "{}: no [[{key}]]; add {add}, {example}",
+                self.src.name
+            ))),
+            Some(r) if r.is_empty() => {
+                Err(self.at_key(key, format!("`{key}` is empty; add {add}, {example}")))
+            }
+            Some(r) => Ok(r),
+        }
+    }
+
     fn stages(&self, raw: Option<Vec<RawStage>>) -> Result<Vec<Stage>> {
         let example = "e.g.\n  [[stages]]\n  duration = \"30s\"\n  target = 1000";
-        let raw = match raw {
-            None => {
-                return Err(usage(format!(
-                    "{}: no [[stages]]; add at least one, {example}",
-                    self.src.name
-                )))
-            }
-            Some(r) if r.is_empty() => {
-                return Err(self.at_key(
-                    "stages",
-                    format!("`stages` is empty; add at least one, {example}"),
-                ))
-            }
-            Some(r) => r,
-        };
+        let raw = self.required_tables(raw, "stages", "at least one", example)?;
         let stages = raw
             .into_iter()
             .enumerate()
