@@ -175,7 +175,7 @@ fn counters(w: &mut String, r: &RunResults) {
     let tail = if c.lost_tail > 0 {
         format!(
             "; {} still missing when the drain ended",
-            group(c.lost_tail)
+            thousands(c.lost_tail)
         )
     } else {
         String::new()
