@@ -84,18 +84,18 @@ pub fn direction_of(metric: &str) -> Direction {
 
 /// Noise floor for a metric outside the default table, by its kind.
 fn default_noise_floor(metric: &str) -> f64 {
+    use crate::scenario::metrics::MetricUnit;
     if let Some(&(_, _, _, floor)) = DEFAULT_GATES.iter().find(|g| g.0 == metric) {
         return floor;
     }
-    let (head, tail) = metric.split_once('.').unwrap_or((metric, ""));
-    match (head, tail) {
-        ("errors" | "delivery", "rate" | "loss_rate") => 0.0001,
-        (_, t) if t.ends_with("bytes") => 4096.0,
-        (_, t) if t.starts_with("cpu_percent") => 2.0,
-        ("throughput" | "counters" | "errors" | "delivery" | "server" | "generator", _) => 0.0,
-        // `<latency>.<stat>`, in ms.
-        (_, "p50" | "p90" | "p99" | "p999" | "mean" | "min" | "max") => 0.5,
-        _ => 0.0,
+    // By unit, from the one metric catalogue, so a name like
+    // `counters.bytes_sent` gets the byte floor whatever its spelling.
+    match crate::scenario::metrics::metric_unit(metric) {
+        Ok(MetricUnit::Millis) => 0.5,
+        Ok(MetricUnit::Fraction) => 0.0001,
+        Ok(MetricUnit::Bytes) => 4096.0,
+        Ok(MetricUnit::Percent) => 2.0,
+        Ok(MetricUnit::Count | MetricUnit::PerSecond) | Err(_) => 0.0,
     }
 }
 
@@ -191,6 +191,15 @@ pub fn resolve_gates(explicit: &[(String, f64)], only_explicit: bool) -> Vec<Gat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn noise_floors_follow_the_metric_unit() {
+        assert_eq!(default_noise_floor("counters.bytes_sent"), 4096.0);
+        assert_eq!(default_noise_floor("server.rss_peak_bytes"), 4096.0);
+        assert_eq!(default_noise_floor("ping_rtt.p99"), 0.5);
+        assert_eq!(default_noise_floor("server.cpu_percent_mean"), 2.0);
+        assert_eq!(default_noise_floor("delivery.lost"), 0.0);
+    }
 
     #[test]
     fn parses_a_list_with_spaces() {
