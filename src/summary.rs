@@ -36,6 +36,7 @@ pub fn render(results: &RunResults, color: bool) -> String {
     header(w, results, paint);
     latencies(w, results);
     counters(w, results);
+    other_counters(w, results, SHOWN_COUNTERS);
     resources(w, results);
     thresholds(w, &results.thresholds, paint);
     out
@@ -233,6 +234,48 @@ fn counters(w: &mut String, r: &RunResults) {
         bytes(c.bytes_received as f64),
         bytes(t.bytes_received_per_s)
     );
+}
+
+/// Counters the sections above already show.
+const SHOWN_COUNTERS: &[&str] = &[
+    "connections_opened",
+    "connections_failed",
+    "closes",
+    "reconnects",
+    "frames_sent",
+    "frames_received",
+    "bytes_sent",
+    "bytes_received",
+    "chat_sent",
+    "acks_received",
+    "deliveries_received",
+    "deliveries_expected",
+    "lost",
+    "duplicates",
+    "out_of_order",
+    "errors",
+    "late_sends",
+];
+
+/// Any other non-zero counter, so counters added to the model later are
+/// never hidden from the summary.
+fn other_counters(w: &mut String, r: &RunResults, shown: &[&str]) {
+    let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(&r.counters) else {
+        return;
+    };
+    let others: Vec<(String, u64)> = fields
+        .into_iter()
+        .filter(|(k, _)| !shown.contains(&k.as_str()))
+        .filter_map(|(k, v)| Some((k, v.as_u64()?)))
+        .filter(|(_, v)| *v > 0)
+        .collect();
+    if others.is_empty() {
+        return;
+    }
+    let _ = writeln!(w, "other counters");
+    for (name, value) in others {
+        let _ = writeln!(w, "  {:<17}{:>14}", name.replace('_', " "), group(value));
+    }
 }
 
 fn resources(w: &mut String, r: &RunResults) {
@@ -580,6 +623,35 @@ thresholds
             ..Default::default()
         };
         assert!(render(&r, false).contains("INTERRUPTED (Ctrl-C)"));
+    }
+
+    #[test]
+    fn every_counter_the_model_has_is_shown_or_listed() {
+        let fields = serde_json::to_value(Counters::default()).unwrap();
+        for name in fields.as_object().unwrap().keys() {
+            // Shown in their own sections, or printed generically when non-zero.
+            assert!(
+                SHOWN_COUNTERS.contains(&name.as_str()) || fields[name].is_u64(),
+                "counter `{name}` would never appear in the summary"
+            );
+        }
+    }
+
+    #[test]
+    fn unlisted_counters_are_printed_when_non_zero() {
+        let mut text = String::new();
+        let r = sample();
+        other_counters(&mut text, &r, &["lost"]);
+        assert!(text.starts_with("other counters\n"), "{text}");
+        assert!(
+            text.contains("  chat sent                 3,000\n"),
+            "{text}"
+        );
+        assert!(!text.contains("lost"), "{text}");
+        assert!(
+            !text.contains("duplicates"),
+            "zero counters are left out: {text}"
+        );
     }
 
     #[test]

@@ -224,7 +224,11 @@ fn a_fully_populated_result_validates() {
 fn a_minimal_result_with_nulls_validates() {
     let plan = scenario::load(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/quickstart.toml"),
-        &PlanOverrides::default(),
+        // A running server by URL: the other endpoint shape in `scenario`.
+        &PlanOverrides {
+            target_url: Some("ws://127.0.0.1:9000/ws".into()),
+            ..Default::default()
+        },
     )
     .unwrap();
     let results = RunResults {
@@ -237,6 +241,7 @@ fn a_minimal_result_with_nulls_validates() {
     };
     let value = written(&results);
     assert!(value["server"]["rss_peak_bytes"].is_null());
+    assert_eq!(value["scenario"]["target"]["endpoint"]["kind"], "url");
     assert_eq!(errors(&value), Vec::<String>::new());
 }
 

@@ -347,6 +347,18 @@ const APPENDED: &[(&str, &str)] = &[
         "[target.server]\nargs = [\"--jwt-secret\", \"abc\"]\n[target.auth]\nsecret = \"xyz\"",
         "scenarios/x.toml:13:10: bad `secret` in [target.auth]: differs from the bundled server's --jwt-secret (or BENCH_JWT_SECRET): every connection would be rejected",
     ),
+    (
+        "[run]\nsource_addrs = [\"127.0.0.2\", \"::1\"]",
+        "scenarios/x.toml:11:30: bad `source_addrs` in [run]: ::1 cannot reach the target 127.0.0.1: the address families differ",
+    ),
+    (
+        "[target]\nurl = \"ws://127.0.0.1:9000/\"\n[thresholds]\nmemory_per_connection = \"<= 4KiB\"",
+        "scenarios/x.toml:13:1: `memory_per_connection` needs the server to be sampled: set [target] server_pid or server_process (bench samples only servers it starts itself)",
+    ),
+    (
+        "[run]\nsource_addrs = [\"127.0.0.2\", \"10.1.2.3\"]",
+        "scenarios/x.toml:11:30: bad `source_addrs` in [run]: 10.1.2.3 cannot reach the target 127.0.0.1: one is a loopback address and the other is not",
+    ),
 ];
 
 /// Put before `BASE`: top-level keys.

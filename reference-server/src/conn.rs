@@ -8,9 +8,11 @@
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
+use std::future::Future as _;
 use std::io;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -85,6 +87,15 @@ pub struct Conn {
     batch_since: Option<Instant>,
     input_pending: bool,
     _pad: Option<Box<[u8]>>,
+    /// The connection slot, released when the connection is dropped.
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+enum Event {
+    Woken,
+    Readable(io::Result<()>),
+    Writable(io::Result<()>),
+    Timer,
 }
 
 enum Pull {
@@ -94,7 +105,13 @@ enum Pull {
 }
 
 impl Conn {
-    pub fn new(io: WsIo, peer: Arc<Peer>, shared: Arc<Shared>, identity: Option<Identity>) -> Self {
+    pub fn new(
+        io: WsIo,
+        peer: Arc<Peer>,
+        shared: Arc<Shared>,
+        identity: Option<Identity>,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> Self {
         let now = Instant::now();
         let cfg = &shared.config;
         let auth_deadline = identity.is_none().then(|| now + cfg.auth_timeout);
@@ -110,6 +127,7 @@ impl Conn {
             auth_deadline,
             batch_since: None,
             input_pending: false,
+            _permit: permit,
             shared,
         }
         .with_identity(identity)
@@ -134,14 +152,28 @@ impl Conn {
     }
 
     /// Runs the connection to its end, then leaves every room.
-    pub async fn run(mut self) {
-        let end = match self.main_loop().await {
-            Ok(end) => end,
-            Err(e) => {
-                tracing::debug!(conn = self.peer.id, "connection i/o error: {e}");
-                End::Done
-            }
-        };
+    ///
+    /// Not an `async fn`: those store their by-value arguments twice in the
+    /// future (rust-lang/rust#62958); an `async move` block that uses the
+    /// captured `Conn` in place keeps one copy per idle connection.
+    pub fn run(self) -> impl std::future::Future<Output = ()> + Send {
+        let mut conn = self;
+        async move {
+            let end = match conn.main_loop().await {
+                Ok(end) => end,
+                Err(e) => {
+                    tracing::debug!(conn = conn.peer.id, "connection i/o error: {e}");
+                    End::Done
+                }
+            };
+            // Boxed: the closing state is needed once, so it should not
+            // enlarge every idle connection's task.
+            Box::pin(conn.finish(end)).await;
+            // `Drop` leaves the rooms and unregisters.
+        }
+    }
+
+    async fn finish(&mut self, end: End) {
         if let End::Close {
             code,
             reason,
@@ -158,7 +190,6 @@ impl Conn {
             // E.g. the reply to the peer's close frame.
             let _ = tokio::time::timeout(CLOSE_LINGER, self.io.flush()).await;
         }
-        // `Drop` leaves the rooms and unregisters.
     }
 
     async fn main_loop(&mut self) -> io::Result<End> {
@@ -196,22 +227,46 @@ impl Conn {
             let reading = stalled.is_none();
             let writing = self.io.pending_bytes() > 0 && stalled.is_none();
             let input_pending = self.input_pending;
-            tokio::select! {
-                biased;
-                _ = peer.notified() => {}
-                r = self.io.stream().readable(), if reading && !input_pending => {
+            // Polled by hand rather than with `select!`: no per-branch futures
+            // live in the task, which keeps an idle connection small.
+            let event = std::future::poll_fn(|cx| {
+                if peer.poll_woken(cx).is_ready() {
+                    return Poll::Ready(Event::Woken);
+                }
+                if reading {
+                    if input_pending {
+                        return Poll::Ready(Event::Readable(Ok(())));
+                    }
+                    if let Poll::Ready(r) = self.io.stream().poll_read_ready(cx) {
+                        return Poll::Ready(Event::Readable(r));
+                    }
+                }
+                if writing {
+                    if let Poll::Ready(r) = self.io.stream().poll_write_ready(cx) {
+                        return Poll::Ready(Event::Writable(r));
+                    }
+                }
+                if sleep.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Event::Timer);
+                }
+                Poll::Pending
+            })
+            .await;
+            match event {
+                Event::Woken => {
+                    // Let the producers that are ready right now run first, so
+                    // a burst (a join storm, a busy room) leaves as one write
+                    // instead of one write per message.
+                    tokio::task::yield_now().await;
+                }
+                Event::Timer => {}
+                Event::Writable(r) => r?,
+                Event::Readable(r) => {
                     r?;
                     if let Some(end) = self.read_input()? {
                         return Ok(end);
                     }
                 }
-                _ = std::future::ready(()), if reading && input_pending => {
-                    if let Some(end) = self.read_input()? {
-                        return Ok(end);
-                    }
-                }
-                r = self.io.stream().writable(), if writing => { r?; }
-                _ = &mut sleep => {}
             }
         }
     }
@@ -674,5 +729,42 @@ mod tests {
         })
         .unwrap();
         assert_eq!(n, 2);
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// Guards the idle-connection footprint: the task's future must hold the
+    /// `Conn` once (not twice, rust-lang/rust#62958) plus a small loop state.
+    #[test]
+    fn connection_future_holds_conn_once() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let stream = tokio::net::TcpStream::connect(l.local_addr().unwrap())
+                .await
+                .unwrap();
+            let shared =
+                std::sync::Arc::new(crate::server::Shared::new(crate::config::Config::default()));
+            let io = crate::ws::WsIo::new(
+                stream,
+                crate::ws::Role::Server,
+                1024,
+                4096,
+                bytes::BytesMut::new(),
+            );
+            let peer = std::sync::Arc::new(crate::peer::Peer::new(1));
+            let conn = super::Conn::new(io, peer, shared, None, None);
+            let conn_size = std::mem::size_of_val(&conn);
+            let run = conn.run();
+            let run_size = std::mem::size_of_val(&run);
+            assert!(
+                run_size < conn_size * 2,
+                "connection future {run_size} B for a {conn_size} B Conn"
+            );
+        });
     }
 }

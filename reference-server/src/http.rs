@@ -196,9 +196,10 @@ async fn upgrade(
         READ_CHUNK,
         leftover,
     );
-    let conn = Conn::new(io, peer, shared, identity);
-    conn.run().await;
-    drop(permit);
+    let conn = Conn::new(io, peer, shared, identity, Some(permit));
+    // A fresh task for the connection's life: the handshake task's larger
+    // future (request head, HTTP state) is freed instead of idling with it.
+    tokio::spawn(conn.run());
 }
 
 async fn respond(

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use bytes::Bytes;
-use tokio::sync::Notify;
+use std::task::{Context, Poll, Waker};
 
 use crate::metrics::{self, Metrics};
 
@@ -62,13 +62,17 @@ pub struct Outbox {
     pub queue: VecDeque<Outgoing>,
     pub bytes: usize,
     pub close: Option<CloseRequest>,
+    /// The connection task's waker, while it waits (a one-slot `AtomicWaker`
+    /// under the queue's lock: smaller than a `Notify` and its future).
+    waker: Option<Waker>,
+    /// A wake-up arrived while the task was not waiting.
+    woken: bool,
 }
 
 #[derive(Debug)]
 pub struct Peer {
     pub id: u64,
     outbox: Mutex<Outbox>,
-    notify: Notify,
 }
 
 impl Peer {
@@ -76,18 +80,31 @@ impl Peer {
         Self {
             id,
             outbox: Mutex::new(Outbox::default()),
-            notify: Notify::new(),
         }
+    }
+
+    /// Ready once woken since the last ready; otherwise remembers `cx`'s waker.
+    pub fn poll_woken(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut ob = self.lock();
+        if std::mem::take(&mut ob.woken) {
+            return Poll::Ready(());
+        }
+        match &ob.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => ob.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    fn wake_locked(ob: &mut Outbox) -> Option<Waker> {
+        ob.woken = true;
+        ob.waker.take()
     }
 
     /// Locks the outbox; a poisoned lock (a panic elsewhere) is still usable
     /// because every mutation leaves the queue consistent.
     pub fn lock(&self) -> std::sync::MutexGuard<'_, Outbox> {
         self.outbox.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
-        self.notify.notified()
     }
 
     /// Queues one frame, enforcing the bounds. `force` skips the bound for
@@ -125,9 +142,14 @@ impl Peer {
                 wake = true;
             }
         }
+        let waker = if wake {
+            Self::wake_locked(&mut ob)
+        } else {
+            None
+        };
         drop(ob);
-        if wake {
-            self.notify.notify_one();
+        if let Some(w) = waker {
+            w.wake();
         }
     }
 
@@ -137,13 +159,11 @@ impl Peer {
         if ob.close.is_none() {
             ob.close = Some(req);
         }
+        let waker = Self::wake_locked(&mut ob);
         drop(ob);
-        self.notify.notify_one();
-    }
-
-    /// Wakes the task without queuing anything.
-    pub fn wake(&self) {
-        self.notify.notify_one();
+        if let Some(w) = waker {
+            w.wake();
+        }
     }
 }
 

@@ -56,7 +56,7 @@ pub fn parse(
         path: path.map(Path::to_path_buf),
     };
     let mut plan = validator.plan(raw, overrides)?;
-    plan.thresholds = validator.thresholds(thresholds, overrides)?;
+    plan.thresholds = validator.thresholds(thresholds, overrides, &plan.target)?;
     Ok(plan)
 }
 
@@ -226,7 +226,7 @@ dir = "out/full"
 formats = ["markdown", "junit"]
 [run]
 workers = 3
-source_addrs = ["127.0.0.2", "::1"]
+source_addrs = ["127.0.0.2", "127.0.0.3"]
 connect_timeout = "3s"
 drain = "0"
 abort_on_connect_failure_share = "25%"
@@ -304,6 +304,24 @@ abort_on_connect_failure_share = "25%"
         // The secret never reaches results.json.
         let json = serde_json::to_string(&plan).unwrap();
         assert!(!json.contains("s3cret"));
+    }
+
+    #[test]
+    fn server_thresholds_need_a_sampled_server() {
+        let text = format!(
+            "{MINIMAL}[target]\nurl = \"ws://127.0.0.1:9/\"\nserver_process = \"node\"\n[thresholds]\n\"server.cpu_percent_mean\" = \"< 80%\"\n"
+        );
+        let plan = parse(&text, "s.toml", None, &PlanOverrides::default()).unwrap();
+        assert_eq!(plan.thresholds[0].value, 80.0);
+        let overrides = PlanOverrides {
+            target_url: Some("ws://127.0.0.1:9/".into()),
+            thresholds: vec!["memory_per_connection<=4KiB".into()],
+            ..Default::default()
+        };
+        let err = parse(MINIMAL, "s.toml", None, &overrides)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("--threshold `memory_per_connection<=4KiB`: `memory_per_connection` needs the server to be sampled"), "{err}");
     }
 
     #[test]

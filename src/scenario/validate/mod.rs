@@ -1,0 +1,541 @@
+//! Stage two: raw scenario + command-line overrides → validated [`Plan`].
+//!
+//! Applies defaults, types every value and checks cross-field rules. Each
+//! rejection points at the offending key or value (via the document
+//! [`Index`]) and says what would be accepted instead. The target and the
+//! client populations have their own files.
+
+mod clients;
+mod target;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reference_server::units::parse_duration;
+
+use super::diag::{usage, value_suggestion, Source};
+use super::keys::{strip_indices, table_display, Index, RawThreshold};
+use super::metrics::{parse_threshold, split_flag};
+use super::plan::*;
+use super::raw::*;
+use super::units::{
+    parse_optional_duration, parse_rate, parse_size_range, parse_ws_url, size_from_int,
+};
+
+/// Defaults, in one place so docs/scenario.md can be checked against them.
+pub mod defaults {
+    pub const SEED: u64 = 1;
+    pub const READY_TIMEOUT: &str = "10s";
+    pub const AUTH_TTL: &str = "1h";
+    pub const ROOM_COUNT: u32 = 1;
+    pub const ROOMS_PER_CLIENT: u32 = 1;
+    pub const ROOM_PREFIX: &str = "room-";
+    pub const ZIPF_EXPONENT: f64 = 1.0;
+    pub const WEIGHT: f64 = 1.0;
+    pub const MESSAGE_SIZE: u32 = 64;
+    pub const BACKOFF_INITIAL: &str = "500ms";
+    pub const BACKOFF_MAX: &str = "30s";
+    pub const BACKOFF_JITTER: f64 = 0.5;
+    pub const PING_INTERVAL: &str = "10s";
+    pub const CONNECT_TIMEOUT: &str = "10s";
+    pub const DRAIN: &str = "2s";
+    pub const ABORT_ON_CONNECT_FAILURE_SHARE: f64 = 0.5;
+    pub const OUTPUT_ROOT: &str = "reports";
+}
+
+const PROTOCOLS: &[&str] = &["chat", "socketio"];
+const AUTH_MODES: &[&str] = &["query", "header", "first_message"];
+const DISTRIBUTIONS: &[&str] = &["uniform", "zipf"];
+const FORMATS: &[&str] = &["json", "html", "junit", "markdown"];
+
+pub struct Validator<'a> {
+    pub src: &'a Source<'a>,
+    pub index: &'a Index,
+    /// The scenario file path, for `Plan::source` and the default name.
+    pub path: Option<PathBuf>,
+}
+
+type Result<T> = anyhow::Result<T>;
+
+impl Validator<'_> {
+    /// `file:L:C: bad `key` in [table]: why`, at the value.
+    fn bad(&self, path: &str, why: impl std::fmt::Display) -> anyhow::Error {
+        let norm = strip_indices(path);
+        let (table, key) = norm.rsplit_once('.').unwrap_or(("", &norm));
+        self.src.error(
+            self.index.value_span(path),
+            format!("bad `{key}` {}: {why}", table_display(table)),
+        )
+    }
+
+    /// `file:L:C: missing `key` in [table]hint`, at the table header.
+    fn missing(&self, table_path: &str, key: &str, hint: &str) -> anyhow::Error {
+        let span = self.index.key_span(table_path);
+        self.src.error(
+            span,
+            format!(
+                "missing `{key}` {}{hint}",
+                table_display(&strip_indices(table_path))
+            ),
+        )
+    }
+
+    /// A cross-field problem, blamed on one key.
+    fn at_key(&self, path: &str, message: impl std::fmt::Display) -> anyhow::Error {
+        self.src.error(self.index.key_span(path), message)
+    }
+
+    fn duration(&self, path: &str, raw: Option<&String>, default: &str) -> Result<Duration> {
+        parse_duration(raw.map_or(default, String::as_str)).map_err(|e| self.bad(path, e))
+    }
+
+    fn choice<'c>(&self, path: &str, value: &str, choices: &[&'c str]) -> Result<&'c str> {
+        choices
+            .iter()
+            .copied()
+            .find(|c| *c == value)
+            .ok_or_else(|| {
+                self.bad(
+                    path,
+                    format!(
+                        "unknown value \"{value}\"{}",
+                        value_suggestion(value, choices)
+                    ),
+                )
+            })
+    }
+
+    pub fn plan(&self, raw: RawScenario, overrides: &PlanOverrides) -> Result<Plan> {
+        let name = self.name(raw.name)?;
+        let seed = overrides.seed.or(raw.seed).unwrap_or(defaults::SEED);
+        let (target, bundled) = self.target(raw.target.unwrap_or_default(), overrides)?;
+        let stages = self.stages(raw.stages)?;
+        let rooms = self.rooms(raw.rooms.unwrap_or_default())?;
+        let populations = self.populations(raw.clients)?;
+        let output = self.output(raw.output.unwrap_or_default(), &name, overrides)?;
+        let run = self.run(raw.run.unwrap_or_default())?;
+        if let Some(config) = bundled {
+            self.fits_bundled_server(&config, &target, &stages, &rooms, &populations)?;
+        }
+        self.source_addrs_reach(&target.endpoint, &run.source_addrs)?;
+        Ok(Plan {
+            name,
+            seed,
+            source: self.path.clone(),
+            target,
+            stages,
+            rooms,
+            populations,
+            thresholds: Vec::new(),
+            output,
+            run,
+        })
+    }
+
+    /// A socket bound to an IPv6 source cannot connect to an IPv4 target,
+    /// nor a non-loopback source to a loopback target (and the reverses):
+    /// catch it now rather than as connect failures.
+    fn source_addrs_reach(&self, endpoint: &Endpoint, sources: &[IpAddr]) -> Result<()> {
+        let target_ip: Option<IpAddr> = match endpoint {
+            // The bundled server listens on 127.0.0.1.
+            Endpoint::Bundled { .. } => Some(IpAddr::from([127, 0, 0, 1])),
+            Endpoint::Url(url) | Endpoint::Command { url, .. } => url.host.parse().ok(),
+        };
+        let Some(target_ip) = target_ip else {
+            return Ok(());
+        };
+        for (i, source) in sources.iter().enumerate() {
+            let why = if source.is_ipv4() != target_ip.is_ipv4() {
+                "the address families differ"
+            } else if source.is_loopback() != target_ip.is_loopback() {
+                "one is a loopback address and the other is not"
+            } else {
+                continue;
+            };
+            return Err(self.bad(
+                &format!("run.source_addrs[{i}]"),
+                format!("{source} cannot reach the target {target_ip}: {why}"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn name(&self, raw: Option<String>) -> Result<String> {
+        let name = match raw {
+            Some(n) => n,
+            None => self
+                .path
+                .as_ref()
+                .and_then(|p| p.file_stem())
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "scenario".into()),
+        };
+        if name.trim().is_empty() {
+            return Err(self.bad("name", "the name is empty"));
+        }
+        Ok(name)
+    }
+
+    fn stages(&self, raw: Option<Vec<RawStage>>) -> Result<Vec<Stage>> {
+        let example = "e.g.\n  [[stages]]\n  duration = \"30s\"\n  target = 1000";
+        let raw = match raw {
+            None => {
+                return Err(usage(format!(
+                    "{}: no [[stages]]; add at least one, {example}",
+                    self.src.name
+                )))
+            }
+            Some(r) if r.is_empty() => {
+                return Err(self.at_key(
+                    "stages",
+                    format!("`stages` is empty; add at least one, {example}"),
+                ))
+            }
+            Some(r) => r,
+        };
+        let stages = raw
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let at = format!("stages[{i}]");
+                let duration = s.duration.ok_or_else(|| {
+                    self.missing(
+                        &at,
+                        "duration",
+                        " (how long this stage ramps, e.g. \"30s\")",
+                    )
+                })?;
+                let duration = parse_duration(&duration)
+                    .map_err(|e| self.bad(&format!("{at}.duration"), e))?;
+                let target = s.target.ok_or_else(|| {
+                    self.missing(
+                        &at,
+                        "target",
+                        " (the number of connected clients at the end of the stage)",
+                    )
+                })?;
+                Ok(Stage { duration, target })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if stages.iter().all(|s| s.duration.is_zero()) {
+            return Err(self.at_key(
+                "stages",
+                "the stages last 0s in total; give at least one a `duration`",
+            ));
+        }
+        if stages.iter().all(|s| s.target == 0) {
+            return Err(self.at_key("stages", "no stage has any clients: every `target` is 0"));
+        }
+        Ok(stages)
+    }
+
+    fn rooms(&self, r: RawRooms) -> Result<RoomPlan> {
+        let count = r.count.unwrap_or(defaults::ROOM_COUNT);
+        if count == 0 {
+            return Err(self.bad("rooms.count", "there must be at least 1 room"));
+        }
+        let per_client = r.per_client.unwrap_or(defaults::ROOMS_PER_CLIENT);
+        if per_client == 0 {
+            return Err(self.bad("rooms.per_client", "each client must join at least 1 room"));
+        }
+        if per_client > count {
+            return Err(self.bad(
+                "rooms.per_client",
+                format!("{per_client} is more than `count` ({count}): a client cannot join the same room twice"),
+            ));
+        }
+        let distribution = match self.choice(
+            "rooms.distribution",
+            r.distribution.as_deref().unwrap_or("uniform"),
+            DISTRIBUTIONS,
+        )? {
+            "zipf" => {
+                let exponent = r.exponent.unwrap_or(defaults::ZIPF_EXPONENT);
+                if !(exponent.is_finite() && exponent > 0.0) {
+                    return Err(self.bad(
+                        "rooms.exponent",
+                        "the zipf exponent must be greater than 0 (1.0 is classic zipf)",
+                    ));
+                }
+                RoomDistribution::Zipf { exponent }
+            }
+            _ => {
+                if r.exponent.is_some() {
+                    return Err(self.at_key(
+                        "rooms.exponent",
+                        "`exponent` in [rooms] applies only with distribution = \"zipf\"",
+                    ));
+                }
+                RoomDistribution::Uniform
+            }
+        };
+        let prefix = r.prefix.unwrap_or_else(|| defaults::ROOM_PREFIX.into());
+        if prefix.chars().any(char::is_control) {
+            return Err(self.bad(
+                "rooms.prefix",
+                "room names cannot contain control characters",
+            ));
+        }
+        Ok(RoomPlan {
+            count,
+            per_client,
+            distribution,
+            prefix,
+        })
+    }
+
+    /// Thresholds from the file, then `--threshold` flags (a flag replaces a
+    /// file entry on the same metric).
+    pub fn thresholds(
+        &self,
+        raw: Vec<RawThreshold>,
+        overrides: &PlanOverrides,
+        target: &TargetPlan,
+    ) -> Result<Vec<Threshold>> {
+        // Server metrics exist only for a server bench starts or is told about;
+        // a threshold on them would fail as "not measured" after the whole run.
+        let sampled = !matches!(target.endpoint, Endpoint::Url(_))
+            || !target.server_pids.is_empty()
+            || target.server_process.is_some();
+        let unsampled = |metric: &str| {
+            (!sampled && (metric.starts_with("server.") || metric == "memory_per_connection")).then(|| {
+                format!(
+                    "`{metric}` needs the server to be sampled: set [target] server_pid or server_process \
+                     (bench samples only servers it starts itself)"
+                )
+            })
+        };
+        let mut out: Vec<Threshold> = Vec::new();
+        for t in raw {
+            let condition = t.condition.map_err(|found| {
+                self.src.error(
+                    t.value_span.as_ref().or(t.key_span.as_ref()),
+                    format!(
+                        "bad `{}` in [thresholds]: expected a condition string like \"< 50ms\", found {found}",
+                        t.metric
+                    ),
+                )
+            })?;
+            let parsed = parse_threshold(&t.metric, &condition).map_err(|why| {
+                let span = if why.starts_with("condition") {
+                    t.value_span.as_ref()
+                } else {
+                    t.key_span.as_ref()
+                };
+                self.src
+                    .error(span, format!("bad `{}` in [thresholds]: {why}", t.metric))
+            })?;
+            if let Some(why) = unsampled(&parsed.metric) {
+                return Err(self.src.error(t.key_span.as_ref(), why));
+            }
+            if out.iter().any(|o| o.metric == parsed.metric) {
+                return Err(self.src.error(
+                    t.key_span.as_ref(),
+                    format!("`{}` appears twice in [thresholds]", parsed.metric),
+                ));
+            }
+            out.push(parsed);
+        }
+        for flag in &overrides.thresholds {
+            let (metric, condition) = split_flag(flag).ok_or_else(|| {
+                usage(format!(
+                    "--threshold `{flag}`: expected <metric><condition>, e.g. 'delivery_latency.p99<50ms'"
+                ))
+            })?;
+            let parsed = parse_threshold(metric, condition)
+                .map_err(|why| usage(format!("--threshold `{flag}`: {why}")))?;
+            if let Some(why) = unsampled(&parsed.metric) {
+                return Err(usage(format!("--threshold `{flag}`: {why}")));
+            }
+            match out.iter_mut().find(|o| o.metric == parsed.metric) {
+                Some(existing) => *existing = parsed,
+                None => out.push(parsed),
+            }
+        }
+        Ok(out)
+    }
+
+    fn output(&self, o: RawOutput, name: &str, overrides: &PlanOverrides) -> Result<OutputPlan> {
+        let dir = match (&overrides.out_dir, o.dir) {
+            (Some(d), _) => d.clone(),
+            (None, Some(d)) if d.trim().is_empty() => {
+                return Err(self.bad("output.dir", "the directory is empty"))
+            }
+            (None, Some(d)) => PathBuf::from(d),
+            (None, None) => default_output_dir(name, chrono::Utc::now()),
+        };
+        let mut formats = Vec::new();
+        for (i, f) in o
+            .formats
+            .unwrap_or_else(|| vec!["json".into(), "html".into()])
+            .iter()
+            .enumerate()
+        {
+            let at = format!("output.formats[{i}]");
+            let format = match self.choice(&at, f, FORMATS)? {
+                "json" => Format::Json,
+                "html" => Format::Html,
+                "junit" => Format::Junit,
+                _ => Format::Markdown,
+            };
+            if formats.contains(&format) {
+                return Err(self.bad(&at, format!("\"{f}\" is listed twice")));
+            }
+            formats.push(format);
+        }
+        // results.json is the record every other format and `bench report`
+        // are built from, so it is always written.
+        if !formats.contains(&Format::Json) {
+            formats.insert(0, Format::Json);
+        }
+        Ok(OutputPlan { dir, formats })
+    }
+
+    fn run(&self, r: RawRun) -> Result<RunOptions> {
+        let workers = match r.workers {
+            Some(0) => return Err(self.bad("run.workers", "there must be at least 1 worker")),
+            Some(n) => n as usize,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let mut source_addrs: Vec<IpAddr> = Vec::new();
+        for (i, a) in r.source_addrs.unwrap_or_default().iter().enumerate() {
+            let at = format!("run.source_addrs[{i}]");
+            let ip: IpAddr = a.trim().parse().map_err(|_| {
+                self.bad(
+                    &at,
+                    format!("\"{a}\" is not an IP address (e.g. \"127.0.0.2\")"),
+                )
+            })?;
+            if ip.is_unspecified() || ip.is_multicast() {
+                return Err(self.bad(&at, format!("{ip} cannot be a source address")));
+            }
+            if source_addrs.contains(&ip) {
+                return Err(self.bad(&at, format!("{ip} is listed twice")));
+            }
+            source_addrs.push(ip);
+        }
+        let connect_timeout = self.duration(
+            "run.connect_timeout",
+            r.connect_timeout.as_ref(),
+            defaults::CONNECT_TIMEOUT,
+        )?;
+        if connect_timeout.is_zero() {
+            return Err(self.bad("run.connect_timeout", "must be longer than 0"));
+        }
+        let drain = self.duration("run.drain", r.drain.as_ref(), defaults::DRAIN)?;
+        let share_path = "run.abort_on_connect_failure_share";
+        let abort_on_connect_failure_share = match &r.abort_on_connect_failure_share {
+            None => Some(defaults::ABORT_ON_CONNECT_FAILURE_SHARE),
+            Some(toml::Value::Boolean(false)) => None,
+            Some(toml::Value::Integer(n)) => Some(*n as f64),
+            Some(toml::Value::Float(f)) => Some(*f),
+            Some(toml::Value::String(s)) => Some(
+                s.trim()
+                    .strip_suffix('%')
+                    .and_then(|p| p.trim().parse::<f64>().ok())
+                    .map(|p| p / 100.0)
+                    .ok_or_else(|| {
+                        self.bad(
+                            share_path,
+                            format!("\"{s}\" is not a percentage like \"50%\""),
+                        )
+                    })?,
+            ),
+            Some(other) => {
+                return Err(self.bad(
+                    share_path,
+                    format!(
+                        "expected a share like 0.5 or \"50%\" (false to never abort), found {}",
+                        other.type_str()
+                    ),
+                ))
+            }
+        };
+        if let Some(share) = abort_on_connect_failure_share {
+            if !(share > 0.0 && share <= 1.0) {
+                return Err(self.bad(
+                    share_path,
+                    format!("{share} is not a share in (0, 1]; use false to never abort"),
+                ));
+            }
+        }
+        Ok(RunOptions {
+            workers,
+            source_addrs,
+            connect_timeout,
+            drain,
+            abort_on_connect_failure_share,
+        })
+    }
+}
+
+/// `reports/<name>-<UTC timestamp>/`, with the name made safe for a path.
+pub fn default_output_dir(name: &str, now: chrono::DateTime<chrono::Utc>) -> PathBuf {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    PathBuf::from(defaults::OUTPUT_ROOT).join(format!("{safe}-{}", now.format("%Y%m%dT%H%M%SZ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    /// docs/scenario.md's default column says what `defaults` says.
+    #[test]
+    fn documented_defaults_match() {
+        use defaults::*;
+        let docs = include_str!("../../../docs/scenario.md");
+        let q = |s: &str| format!("`\"{s}\"`");
+        let n = |v: f64| format!("`{v}`");
+        let rows: Vec<(&str, String)> = vec![
+            ("seed", format!("`{SEED}`")),
+            ("ready_timeout", q(READY_TIMEOUT)),
+            ("ttl", q(AUTH_TTL)),
+            ("count", format!("`{ROOM_COUNT}`")),
+            ("per_client", format!("`{ROOMS_PER_CLIENT}`")),
+            ("prefix", q(ROOM_PREFIX)),
+            ("exponent", format!("`{ZIPF_EXPONENT:.1}`")),
+            ("weight", n(WEIGHT)),
+            ("message_size", format!("`{MESSAGE_SIZE}`")),
+            ("initial", q(BACKOFF_INITIAL)),
+            ("max", q(BACKOFF_MAX)),
+            ("jitter", n(BACKOFF_JITTER)),
+            ("ping_interval", q(PING_INTERVAL)),
+            ("connect_timeout", q(CONNECT_TIMEOUT)),
+            ("drain", q(DRAIN)),
+            (
+                "abort_on_connect_failure_share",
+                n(ABORT_ON_CONNECT_FAILURE_SHARE),
+            ),
+            ("dir", format!("`{OUTPUT_ROOT}/<name>-<UTC timestamp>/`")),
+        ];
+        for (key, default) in rows {
+            let row = docs.lines().find(|l| {
+                l.starts_with(&format!("| `{key}` |")) && l.contains(&format!("| {default} |"))
+            });
+            assert!(
+                row.is_some(),
+                "docs/scenario.md: no `{key}` row with default {default}"
+            );
+        }
+    }
+
+    #[test]
+    fn default_dir_is_safe_and_timestamped() {
+        let now = chrono::Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        assert_eq!(
+            default_output_dir("my run/1", now),
+            PathBuf::from("reports/my-run-1-20260102T030405Z")
+        );
+    }
+}

@@ -1,0 +1,265 @@
+//! Validation of `[target]`: endpoint (URL, bundled server, command),
+//! protocol, auth and sampled PIDs, and the plan against the bundled
+//! server's limits.
+
+use reference_server::config::Config as ServerConfig;
+
+use super::*;
+
+impl Validator<'_> {
+    /// The target, and the bundled server's resolved configuration when
+    /// bench is to start it.
+    pub(super) fn target(
+        &self,
+        t: RawTarget,
+        overrides: &PlanOverrides,
+    ) -> Result<(TargetPlan, Option<ServerConfig>)> {
+        let mut bundled = None;
+        let protocol = match self.choice(
+            "target.protocol",
+            t.protocol.as_deref().unwrap_or("chat"),
+            PROTOCOLS,
+        )? {
+            "socketio" => Protocol::Socketio,
+            _ => Protocol::Chat,
+        };
+        let server = t.server.unwrap_or_default();
+        let endpoint = if let Some(url) = &overrides.target_url {
+            // `--url` points at a running server: nothing is started.
+            Endpoint::Url(parse_ws_url(url).map_err(|why| usage(format!("--url: {why}")))?)
+        } else if let Some(argv) = server.command {
+            if argv.is_empty() || argv[0].trim().is_empty() {
+                return Err(self.bad(
+                    "target.server.command",
+                    "the command is empty; write e.g. [\"node\", \"server.js\"]",
+                ));
+            }
+            if server.args.is_some() {
+                return Err(self.at_key(
+                    "target.server.args",
+                    "`args` in [target.server] configures the bundled server; with `command`, put the flags in the command itself",
+                ));
+            }
+            let url = match (&server.url, &t.url) {
+                (Some(_), Some(_)) => {
+                    return Err(self.at_key(
+                        "target.url",
+                        "`url` is set in both [target] and [target.server]; keep the one in [target.server]",
+                    ))
+                }
+                (Some(u), None) => parse_ws_url(u).map_err(|why| self.bad("target.server.url", why))?,
+                (None, Some(u)) => parse_ws_url(u).map_err(|why| self.bad("target.url", why))?,
+                (None, None) => {
+                    return Err(self.missing(
+                        "target.server",
+                        "url",
+                        " (where the server started by `command` listens, e.g. \"ws://127.0.0.1:9000/\")",
+                    ))
+                }
+            };
+            let ready_timeout = self.duration(
+                "target.server.ready_timeout",
+                server.ready_timeout.as_ref(),
+                defaults::READY_TIMEOUT,
+            )?;
+            if ready_timeout.is_zero() {
+                return Err(self.bad("target.server.ready_timeout", "must be longer than 0"));
+            }
+            Endpoint::Command {
+                argv,
+                url,
+                ready_timeout,
+            }
+        } else {
+            if server.url.is_some() {
+                return Err(self.at_key(
+                    "target.server.url",
+                    "`url` in [target.server] needs `command`; to use a server that is already running, set [target] url",
+                ));
+            }
+            if server.ready_timeout.is_some() {
+                return Err(self.at_key(
+                    "target.server.ready_timeout",
+                    "`ready_timeout` in [target.server] applies only with `command`",
+                ));
+            }
+            match &t.url {
+                Some(url) => {
+                    if server.args.is_some() {
+                        return Err(self.at_key(
+                            "target.server.args",
+                            "`args` in [target.server] configures the bundled server, which is not started when [target] url is set",
+                        ));
+                    }
+                    Endpoint::Url(parse_ws_url(url).map_err(|why| self.bad("target.url", why))?)
+                }
+                None => {
+                    let args = server.args.unwrap_or_default();
+                    let config =
+                        crate::scenario::bundled::resolve(&args).map_err(|(at, why)| match at {
+                            Some(i) => self.bad(&format!("target.server.args[{i}]"), why),
+                            None => self.bad("target.server.args", why),
+                        })?;
+                    bundled = Some(config);
+                    Endpoint::Bundled { args }
+                }
+            }
+        };
+        let auth = t.auth.map(|a| self.auth(a)).transpose()?;
+        let server_pids = match &t.server_pid {
+            None => Vec::new(),
+            Some(toml::Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| self.pid(&format!("target.server_pid[{i}]"), v))
+                .collect::<Result<_>>()?,
+            Some(v) => vec![self.pid("target.server_pid", v)?],
+        };
+        let server_process = match t.server_process {
+            Some(p) if p.trim().is_empty() => {
+                return Err(self.bad("target.server_process", "the process name is empty"))
+            }
+            other => other,
+        };
+        Ok((
+            TargetPlan {
+                endpoint,
+                protocol,
+                auth,
+                server_pids,
+                server_process,
+            },
+            bundled,
+        ))
+    }
+
+    /// The plan against the bundled server's limits: anything over them
+    /// would be rejected frame by frame instead of measured.
+    pub(super) fn fits_bundled_server(
+        &self,
+        config: &ServerConfig,
+        target: &TargetPlan,
+        stages: &[Stage],
+        rooms: &RoomPlan,
+        populations: &[Population],
+    ) -> Result<()> {
+        let raise = |flag: &str, example: &str| {
+            format!("raise it with [target.server] args = [\"{flag}\", \"{example}\"]")
+        };
+        for (i, p) in populations.iter().enumerate() {
+            if p.message_size.max as usize > config.max_text_len {
+                return Err(self.bad(
+                    &format!("clients[{i}].message_size"),
+                    format!(
+                        "{} bytes is more than the bundled server accepts (--max-text-len {}): those messages would be rejected with TOO_LARGE; {}",
+                        p.message_size.max,
+                        config.max_text_len,
+                        raise("--max-text-len", &format!("{}", p.message_size.max))
+                    ),
+                ));
+            }
+        }
+        if rooms.per_client as usize > config.max_rooms_per_conn {
+            return Err(self.bad(
+                "rooms.per_client",
+                format!(
+                    "{} is more than the bundled server allows (--max-rooms-per-conn {}); {}",
+                    rooms.per_client,
+                    config.max_rooms_per_conn,
+                    raise("--max-rooms-per-conn", &rooms.per_client.to_string())
+                ),
+            ));
+        }
+        let longest_room = rooms.prefix.len() + rooms.count.saturating_sub(1).to_string().len();
+        if longest_room > config.max_room_len {
+            return Err(self.bad(
+                "rooms.prefix",
+                format!(
+                    "room names reach {longest_room} bytes, more than the bundled server allows (--max-room-len {}); use a shorter prefix",
+                    config.max_room_len
+                ),
+            ));
+        }
+        if let Some((i, peak)) = stages.iter().enumerate().max_by_key(|(_, s)| s.target) {
+            if peak.target as usize > config.max_connections {
+                return Err(self.bad(
+                    &format!("stages[{i}].target"),
+                    format!(
+                        "{} clients is more than the bundled server accepts (--max-connections {}); {}",
+                        peak.target,
+                        config.max_connections,
+                        raise("--max-connections", &peak.target.to_string())
+                    ),
+                ));
+            }
+        }
+        match (&config.jwt_secret, &target.auth) {
+            (Some(_), None) => Err(self.at_key(
+                "target.server.args",
+                "the bundled server requires a JWT (--jwt-secret or BENCH_JWT_SECRET) but [target.auth] is not set; add [target.auth] with the same secret",
+            )),
+            (Some(server), Some(auth)) if *server != auth.secret => Err(self.bad(
+                "target.auth.secret",
+                "differs from the bundled server's --jwt-secret (or BENCH_JWT_SECRET): every connection would be rejected",
+            )),
+            (None, Some(_)) => Err(self.at_key(
+                "target.auth",
+                "[target.auth] is set but the bundled server does not check tokens; set BENCH_JWT_SECRET (or --jwt-secret in [target.server] args) to the same secret, or remove [target.auth]",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn pid(&self, path: &str, v: &toml::Value) -> Result<u32> {
+        match v {
+            toml::Value::Integer(n) if *n > 0 && *n <= i64::from(u32::MAX) => Ok(*n as u32),
+            toml::Value::Integer(n) => Err(self.bad(path, format!("{n} is not a process id"))),
+            other => Err(self.bad(
+                path,
+                format!(
+                    "expected a process id or an array of them, found {}",
+                    other.type_str()
+                ),
+            )),
+        }
+    }
+
+    fn auth(&self, a: RawAuth) -> Result<AuthPlan> {
+        let mode = match self.choice(
+            "target.auth.mode",
+            a.mode.as_deref().unwrap_or("query"),
+            AUTH_MODES,
+        )? {
+            "header" => AuthMode::Header,
+            "first_message" => AuthMode::FirstMessage,
+            _ => AuthMode::Query,
+        };
+        let raw_secret = a.secret.ok_or_else(|| {
+            self.missing(
+                "target.auth",
+                "secret",
+                " (the HS256 key, inline or \"env:NAME\")",
+            )
+        })?;
+        let secret = match raw_secret.strip_prefix("env:") {
+            Some(var) => std::env::var(var.trim()).map_err(|_| {
+                self.bad(
+                    "target.auth.secret",
+                    format!(
+                        "environment variable `{}` is not set (or not UTF-8)",
+                        var.trim()
+                    ),
+                )
+            })?,
+            None => raw_secret,
+        };
+        if secret.is_empty() {
+            return Err(self.bad("target.auth.secret", "the secret is empty"));
+        }
+        let ttl = self.duration("target.auth.ttl", a.ttl.as_ref(), defaults::AUTH_TTL)?;
+        if ttl < Duration::from_secs(1) {
+            return Err(self.bad("target.auth.ttl", "tokens must live at least 1s"));
+        }
+        Ok(AuthPlan { mode, secret, ttl })
+    }
+}
