@@ -65,6 +65,7 @@ pub async fn serve_socket(
                     upgrade(stream, leftover, shared, permit, id, &key, identity).await
                 }
                 Err((status, reason, body)) => {
+                    tracing::debug!(status, body = body.trim(), "upgrade refused");
                     metrics::inc(&shared.metrics.connections_rejected_total);
                     let _ = respond(&mut stream, status, reason, &body).await;
                 }
@@ -125,9 +126,12 @@ fn check_upgrade(
     let identity = match &shared.verifier {
         Some(verifier) => {
             let token = req.query("token").or_else(|| {
-                req.header("authorization")
-                    .and_then(|h| h.trim().strip_prefix("Bearer "))
-                    .map(|t| t.trim().to_owned())
+                req.header("authorization").and_then(|h| {
+                    let (scheme, token) = h.trim().split_once(' ')?;
+                    scheme
+                        .eq_ignore_ascii_case("bearer")
+                        .then(|| token.trim().to_owned())
+                })
             });
             match token {
                 Some(t) => match verifier.verify(&t) {

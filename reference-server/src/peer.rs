@@ -107,9 +107,9 @@ impl Peer {
         self.outbox.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queues one frame, enforcing the bounds. `force` skips the bound for
-    /// frames that must not be refused (replies to the connection's own
-    /// requests, history replay: they are shared or small and self-inflicted).
+    /// Queues one frame, enforcing the bounds. `force` doubles the bound for
+    /// frames that should not be refused (replies to the connection's own
+    /// requests, history replay: self-inflicted, and replays are shared).
     pub fn push(&self, item: Outgoing, limits: &QueueLimits, force: bool, m: &Metrics) {
         let mut ob = self.lock();
         if ob.close.is_some() {
@@ -124,13 +124,17 @@ impl Peer {
         ob.queue.push_back(item);
         let len = ob.queue.len();
         let mut wake = len == 1 || len % limits.batch_max == 0;
-        if !force && (ob.bytes > limits.max_bytes || len > limits.max_frames) {
+        // Forced frames (replies, replays) get twice the room, but not
+        // unbounded room: a client that never reads its acks is slow too.
+        let slack = if force { 2 } else { 1 };
+        let (max_bytes, max_frames) = (limits.max_bytes * slack, limits.max_frames * slack);
+        if ob.bytes > max_bytes || len > max_frames {
             let before = ob.queue.len();
             ob.queue.retain(|o| !o.typing);
             let shed = before - ob.queue.len();
             metrics::add(&m.typing_shed_total, shed as u64);
             ob.bytes = ob.queue.iter().map(|o| o.frame.len()).sum();
-            if ob.bytes > limits.max_bytes || ob.queue.len() > limits.max_frames {
+            if ob.bytes > max_bytes || ob.queue.len() > max_frames {
                 ob.queue = VecDeque::new();
                 ob.bytes = 0;
                 ob.close = Some(CloseRequest {

@@ -144,6 +144,16 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     config.validate()?;
     let max = config.max_connections;
+    if config.chaos.is_active() {
+        tracing::warn!(chaos = ?config.chaos, "fault injection is ON (test only): figures from this server do not describe it");
+    }
+    tracing::info!(
+        addr = ?listener.local_addr().ok(),
+        auth = config.jwt_secret.is_some(),
+        batch_window = ?config.batch_window,
+        max_connections = max,
+        "reference server accepting connections"
+    );
     let shared = Arc::new(Shared::new(config));
     let background = [
         tokio::spawn(sample_rates(shared.clone())),
@@ -156,6 +166,10 @@ pub async fn run(
         _ = shutdown => Ok(()),
     };
     drop(listener);
+    tracing::info!(
+        open = shared.metrics.connections_current.load(Ordering::Relaxed),
+        "shutting down: closing connections with 1012"
+    );
     shared.begin_shutdown();
     let all = u32::try_from(max).unwrap_or(u32::MAX);
     let drained = tokio::time::timeout(shared.config.drain_timeout, slots.acquire_many(all)).await;

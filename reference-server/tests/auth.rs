@@ -15,7 +15,7 @@ async fn token_in_query_or_header_authenticates_before_welcome() {
     let (_, welcome) = srv.client(&format!("?token={t}")).await;
     assert_eq!(welcome["user"], "alice");
 
-    let auth = format!("Bearer {}", token("bob", None, 60));
+    let auth = format!("bearer {}", token("bob", None, 60));
     let mut c = Client::connect(&srv.url(""), &[("Authorization", &auth)])
         .await
         .unwrap();

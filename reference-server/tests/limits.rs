@@ -37,8 +37,9 @@ async fn rate_limit_refuses_excess_frames_with_their_id() {
             _ => panic!("unexpected {v}"),
         }
     }
-    assert!((2..=4).contains(&acks), "acks {acks}");
-    assert!(limited.len() >= 6, "{limited:?}");
+    // 2 tokens left after the join, plus 1/s refill while sending (slack for a slow machine).
+    assert!((2..=6).contains(&acks), "acks {acks}");
+    assert!(limited.len() >= 4, "{limited:?}");
     assert_eq!(srv.metric("rate_limited_total").await, limited.len() as f64);
 }
 

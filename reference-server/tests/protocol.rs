@@ -329,3 +329,25 @@ async fn http_routes_health_metrics_and_404() {
     // /ws without an upgrade is a plain 400.
     assert_eq!(http_get(srv.addr, "/ws", &[]).await.0, 400);
 }
+
+#[tokio::test]
+async fn empty_rooms_keep_history_for_the_ttl_then_go() {
+    let srv = start(&["--room-ttl", "300ms"]).await;
+    let mut a = srv.joined("?user=a", "kept").await;
+    a.chat("kept", json!(1), "remember me").await;
+    srv.joined("?user=a", "empty").await; // no history: dropped at once when left
+    a.send(json!({"type":"leave","room":"kept"})).await;
+    a.expect("left").await;
+    srv.wait_metric("rooms_current", |v| v == 1.0).await;
+    // Within the TTL the history is still there.
+    a.join("kept").await;
+    a.send(json!({"type":"resume","room":"kept","after":0}))
+        .await;
+    assert_eq!(a.expect("chat").await["text"], "remember me");
+    assert_eq!(a.expect("resumed").await["complete"], true);
+    a.send(json!({"type":"leave","room":"kept"})).await;
+    a.expect("left").await;
+    srv.wait_metric("rooms_current", |v| v == 0.0).await;
+    let j = a.join("kept").await;
+    assert_eq!(j["seq"], 0, "a forgotten room starts over");
+}

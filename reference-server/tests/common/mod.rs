@@ -357,7 +357,19 @@ pub struct RawClient {
 
 impl RawClient {
     pub async fn connect(addr: SocketAddr, target: &str) -> RawClient {
-        let mut stream = TcpStream::connect(addr).await.unwrap();
+        Self::connect_with(TcpStream::connect(addr).await.unwrap(), addr, target).await
+    }
+
+    /// With a small, fixed receive buffer, so a client that stops reading
+    /// backs up into the server quickly (loopback autotuning allows tens of MB).
+    pub async fn connect_small_rcvbuf(addr: SocketAddr, target: &str) -> RawClient {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(16 * 1024).unwrap();
+        let stream = socket.connect(addr).await.unwrap();
+        Self::connect_with(stream, addr, target).await
+    }
+
+    async fn connect_with(mut stream: TcpStream, addr: SocketAddr, target: &str) -> RawClient {
         let buf = reference_server::ws::handshake::client_handshake(
             &mut stream,
             &addr.to_string(),
@@ -397,6 +409,22 @@ impl RawClient {
                 .ok()?;
             if n == 0 {
                 return None;
+            }
+        }
+    }
+
+    /// Like `next`, but a reset connection is an end, not a failure.
+    pub async fn next_or_reset(&mut self) -> Option<reference_server::ws::Message> {
+        loop {
+            match self.decoder.decode(&mut self.buf) {
+                Ok(Some(m)) => return Some(m),
+                Ok(None) => {}
+                Err(_) => return None,
+            }
+            match tokio::time::timeout(STEP, self.stream.read_buf(&mut self.buf)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                Ok(_) => return None,
+                Err(_) => panic!("no data and no end within {STEP:?}"),
             }
         }
     }

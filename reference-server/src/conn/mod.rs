@@ -6,6 +6,9 @@
 //! empty outbound queue (no allocation), one timer and a handful of words of
 //! state; everything per-message is allocated on demand and freed.
 
+mod batch;
+mod requests;
+
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::future::Future as _;
@@ -15,15 +18,12 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, Bytes, BytesMut};
-use serde_json::value::RawValue;
-
 use crate::auth::RoomAcl;
 use crate::hub::{encode, Room};
 use crate::metrics::{self};
 use crate::peer::{CloseRequest, Outgoing, Peer};
-use crate::protocol::{ClientFrame, ErrorCode, RawFrame, ServerFrame};
-use crate::ratelimit::{RateLimiter, Verdict};
+use crate::protocol::{ErrorCode, ServerFrame};
+use crate::ratelimit::RateLimiter;
 use crate::server::Shared;
 use crate::ws::{close_code, close_payload, server_frame, Fill, Message, OpCode, WsIo};
 
@@ -166,6 +166,9 @@ impl Conn {
                     End::Done
                 }
             };
+            if let End::Close { code, reason, .. } = &end {
+                tracing::debug!(conn = conn.peer.id, code, %reason, "server closes connection");
+            }
             // Boxed: the closing state is needed once, so it should not
             // enlarge every idle connection's task.
             Box::pin(conn.finish(end)).await;
@@ -180,7 +183,6 @@ impl Conn {
             flush_first,
         } = end
         {
-            tracing::debug!(conn = self.peer.id, code, %reason, "closing");
             let linger = match self.shared.drain_deadline() {
                 Some(d) => d.saturating_duration_since(Instant::now()),
                 None => CLOSE_LINGER,
@@ -266,6 +268,9 @@ impl Conn {
                     if let Some(end) = self.read_input()? {
                         return Ok(end);
                     }
+                    // A client that keeps us busy must still let the worker
+                    // run other connections.
+                    tokio::task::consume_budget().await;
                 }
             }
         }
@@ -362,7 +367,7 @@ impl Conn {
             if chunk.len() == 1 {
                 self.io.queue(chunk[0].frame.clone());
             } else {
-                self.io.queue(batch_frame(chunk));
+                self.io.queue(batch::batch_frame(chunk));
             }
         }
         metrics::add(&m.frames_out_total, frames);
@@ -411,196 +416,6 @@ impl Conn {
                 Fill::Eof => return Ok(Some(End::Done)),
             }
         }
-    }
-
-    fn handle(&mut self, msg: Message) -> Option<End> {
-        match msg {
-            Message::Text(data) => {
-                metrics::inc(&self.shared.metrics.frames_in_total);
-                self.handle_text(&data)
-            }
-            Message::Binary(_) => {
-                metrics::inc(&self.shared.metrics.frames_in_total);
-                if self.identity.is_none() {
-                    return Some(self.auth_failed("the first frame must be a JSON `auth` frame"));
-                }
-                self.error(
-                    ErrorCode::InvalidMessage,
-                    "binary frames are not supported; send JSON text frames",
-                    None,
-                );
-                None
-            }
-            Message::Ping(payload) => {
-                self.io.queue(server_frame(OpCode::Pong, &payload));
-                None
-            }
-            Message::Pong(_) => {
-                if let Some(sent) = self.ping_sent.take() {
-                    self.hb_deadline = sent + self.shared.config.heartbeat_interval;
-                }
-                None
-            }
-            Message::Close(frame) => {
-                let payload = frame
-                    .map(|f| close_payload(echo_code(f.code), ""))
-                    .unwrap_or_default();
-                self.io.queue(server_frame(OpCode::Close, &payload));
-                Some(End::Done)
-            }
-        }
-    }
-
-    fn handle_text(&mut self, data: &[u8]) -> Option<End> {
-        let Some(identity) = &self.identity else {
-            return self.handle_auth(data);
-        };
-        let user = identity.user.clone();
-        let shared = self.shared.clone();
-        let verdict = self.limiter.check(&self.shared.rate_limits, Instant::now());
-        if verdict == Verdict::Abusive {
-            return Some(self.abusive());
-        }
-        let raw: Result<RawFrame<'_>, _> = serde_json::from_slice(data);
-        let id = raw.as_ref().ok().and_then(|r| r.id);
-        if verdict == Verdict::Limited {
-            metrics::inc(&self.shared.metrics.rate_limited_total);
-            self.error(
-                ErrorCode::RateLimited,
-                "rate limit exceeded; frame dropped",
-                id,
-            );
-            return None;
-        }
-        let raw = match raw {
-            Ok(raw) => raw,
-            Err(e) => {
-                self.error(ErrorCode::ParseError, &format!("invalid JSON: {e}"), None);
-                return None;
-            }
-        };
-        let frame = match ClientFrame::from_raw(raw) {
-            Ok(f) => f,
-            Err(e) => {
-                self.error(e.code, &e.message, id);
-                return None;
-            }
-        };
-        let cfg = &shared.config;
-        let hub = &shared.hub;
-        match frame {
-            ClientFrame::Auth { .. } => {
-                self.error(ErrorCode::InvalidMessage, "already authenticated", id);
-            }
-            ClientFrame::Join { room } => {
-                if room.is_empty() || room.len() > cfg.max_room_len {
-                    let msg = format!("room name must be 1 to {} bytes", cfg.max_room_len);
-                    self.error(ErrorCode::InvalidMessage, &msg, id);
-                } else if !self.identity.as_ref().is_some_and(|i| i.acl.allows(&room)) {
-                    self.error(
-                        ErrorCode::Forbidden,
-                        "your token does not allow this room",
-                        id,
-                    );
-                } else if self.find_room(&room).is_none()
-                    && self.rooms.len() >= cfg.max_rooms_per_conn
-                {
-                    let msg = format!("at most {} rooms per connection", cfg.max_rooms_per_conn);
-                    self.error(ErrorCode::InvalidMessage, &msg, id);
-                } else {
-                    let (r, _) = hub.join(&self.peer, &user, &room);
-                    if self.find_room(&room).is_none() {
-                        self.rooms.push(r);
-                    }
-                }
-            }
-            ClientFrame::Leave { room } => match self.find_room(&room) {
-                Some(i) => {
-                    let r = self.rooms.swap_remove(i);
-                    hub.leave(&self.peer, &user, &r, true);
-                }
-                None => self.not_in_room(&room, id),
-            },
-            ClientFrame::Chat { room, id, text, ts } => {
-                if text.len() > cfg.max_text_len {
-                    let msg = format!("text is longer than {} bytes", cfg.max_text_len);
-                    self.error(ErrorCode::TooLarge, &msg, Some(id));
-                } else {
-                    match self.find_room(&room) {
-                        Some(i) => hub.chat(&self.peer, &user, &self.rooms[i], id, &text, ts),
-                        None => self.not_in_room(&room, Some(id)),
-                    }
-                }
-            }
-            ClientFrame::Typing { room } => match self.find_room(&room) {
-                Some(i) => hub.typing(&self.peer, &user, &self.rooms[i]),
-                None => self.not_in_room(&room, id),
-            },
-            ClientFrame::Resume { room, after } => match self.find_room(&room) {
-                Some(i) => hub.resume(&self.peer, &self.rooms[i], after),
-                None => self.not_in_room(&room, id),
-            },
-            ClientFrame::Ping { ts } => {
-                hub.reply(&self.peer, encode(&ServerFrame::Pong { ts }));
-            }
-        }
-        None
-    }
-
-    fn abusive(&mut self) -> End {
-        let m = &self.shared.metrics;
-        metrics::inc(&m.rate_limited_total);
-        metrics::inc(&m.rate_limit_closes_total);
-        End::close(close_code::POLICY, "repeated rate limit violations")
-    }
-
-    fn handle_auth(&mut self, data: &[u8]) -> Option<End> {
-        let token = match ClientFrame::parse(data) {
-            Ok(ClientFrame::Auth { token }) => token,
-            Ok(_) => return Some(self.auth_failed("the first frame must be an `auth` frame")),
-            Err(e) => {
-                return Some(
-                    self.auth_failed(&format!("the first frame must be an `auth` frame: {e}")),
-                )
-            }
-        };
-        let Some(verifier) = &self.shared.verifier else {
-            return Some(self.auth_failed("auth is not enabled"));
-        };
-        match verifier.verify(&token) {
-            Ok(claims) => {
-                self.authenticated(Identity {
-                    user: Arc::from(claims.sub),
-                    acl: RoomAcl::from_claims(claims.rooms),
-                });
-                None
-            }
-            Err(e) => Some(self.auth_failed(&e.0)),
-        }
-    }
-
-    fn auth_failed(&mut self, why: &str) -> End {
-        metrics::inc(&self.shared.metrics.auth_failures_total);
-        self.error(ErrorCode::Unauthorized, why, None);
-        End::close(close_code::POLICY, why.to_owned())
-    }
-
-    fn find_room(&self, name: &str) -> Option<usize> {
-        self.rooms.iter().position(|r| *r.name == *name)
-    }
-
-    fn not_in_room(&mut self, room: &str, id: Option<&RawValue>) {
-        self.error(ErrorCode::NotInRoom, &format!("join `{room}` first"), id);
-    }
-
-    fn error(&mut self, code: ErrorCode, message: &str, id: Option<&RawValue>) {
-        metrics::inc(&self.shared.metrics.error_frames_total);
-        let frame = encode(&ServerFrame::Error {
-            code,
-            message: message.into(),
-            id,
-        });
-        self.shared.hub.reply(&self.peer, frame);
     }
 
     /// Sends a close frame (after the queue, if `flush_first`) and waits a
@@ -653,83 +468,8 @@ impl Drop for Conn {
     }
 }
 
-/// Echoes a client's close code when it is one a server may send back.
-fn echo_code(code: u16) -> u16 {
-    match code {
-        1000..=1003 | 1007..=1014 | 3000..=4999 => code,
-        _ => close_code::PROTOCOL_ERROR,
-    }
-}
-
-/// Combines several queued frames into one `batch` frame without re-encoding
-/// them: each queued frame's JSON payload is copied after its header.
-fn batch_frame(items: &[Outgoing]) -> Bytes {
-    const HEAD: &[u8] = br#"{"type":"batch","messages":["#;
-    const TAIL: &[u8] = b"]}";
-    let payloads: Vec<&[u8]> = items.iter().map(|o| frame_payload(&o.frame)).collect();
-    let len =
-        HEAD.len() + TAIL.len() + payloads.iter().map(|p| p.len()).sum::<usize>() + payloads.len()
-            - 1;
-    let mut out = BytesMut::with_capacity(len + 10);
-    out.put_u8(0x80 | OpCode::Text as u8);
-    if len < 126 {
-        out.put_u8(len as u8);
-    } else if len <= u16::MAX as usize {
-        out.put_u8(126);
-        out.put_u16(len as u16);
-    } else {
-        out.put_u8(127);
-        out.put_u64(len as u64);
-    }
-    out.put_slice(HEAD);
-    for (i, p) in payloads.iter().enumerate() {
-        if i > 0 {
-            out.put_u8(b',');
-        }
-        out.put_slice(p);
-    }
-    out.put_slice(TAIL);
-    out.freeze()
-}
-
-/// The payload of an unmasked server frame produced by `server_frame`.
-fn frame_payload(frame: &[u8]) -> &[u8] {
-    let header = match frame.get(1).map(|b| b & 0x7F) {
-        Some(126) => 4,
-        Some(127) => 10,
-        Some(_) => 2,
-        None => return &[],
-    };
-    frame.get(header..).unwrap_or(&[])
-}
-
 fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400 * 365)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn batch_frame_wraps_payloads_in_order() {
-        let a = server_frame(OpCode::Text, br#"{"type":"pong","ts":1}"#);
-        let big = format!(r#"{{"type":"pong","ts":{}}}"#, "1".repeat(300));
-        let b = server_frame(OpCode::Text, big.as_bytes());
-        let frame = batch_frame(&[Outgoing::now(a), Outgoing::now(b)]);
-        let mut buf = BytesMut::from(&frame[..]);
-        let mut d = crate::ws::Decoder::new(crate::ws::Role::Client, 1 << 20);
-        let Some(Message::Text(text)) = d.decode(&mut buf).unwrap() else {
-            panic!("not text")
-        };
-        let mut n = 0;
-        crate::protocol::for_each_server_frame(&text, |f| {
-            assert_eq!(f.kind.as_deref(), Some("pong"));
-            n += 1;
-        })
-        .unwrap();
-        assert_eq!(n, 2);
-    }
 }
 
 #[cfg(test)]
