@@ -160,6 +160,19 @@ fn reliable(f: &LinearFit) -> bool {
     f.points >= 5 && f.r2 >= 0.5
 }
 
+/// True when second `second` (1-based, ending at `second` s) lies in a stage
+/// whose target does not fall below the previous stage's, before the end
+/// of the stages.
+fn counts_for_memory_fit(plan: &Plan, second: u64) -> bool {
+    let end_us = second.saturating_mul(1_000_000);
+    if end_us > plan.duration().as_micros() as u64 {
+        return false;
+    }
+    let k = schedule::stage_at(&plan.stages, end_us.saturating_sub(1));
+    let before = k.checked_sub(1).map_or(0, |j| plan.stages[j].target);
+    plan.stages[k].target >= before
+}
+
 pub fn results(plan: &Plan, col: Collected) -> RunResults {
     let totals = &col.totals;
     let mut counters = totals.counters.clone();
@@ -175,7 +188,15 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
     }
 
     let samples: Vec<&Second> = col.seconds.iter().collect();
-    let server_points: Vec<(f64, f64)> = samples
+    // Memory fits only use seconds while the client count is planned to
+    // rise or hold: after ramp-downs and the end of the stages the allocator
+    // keeps freed memory, so those points would flatten the slope.
+    let fit_seconds: Vec<&Second> = samples
+        .iter()
+        .copied()
+        .filter(|s| counts_for_memory_fit(plan, s.interval.second))
+        .collect();
+    let server_points: Vec<(f64, f64)> = fit_seconds
         .iter()
         .filter_map(|s| {
             s.sample
@@ -183,7 +204,7 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
                 .map(|r| (s.interval.connected as f64, r as f64))
         })
         .collect();
-    let gen_points: Vec<(f64, f64)> = samples
+    let gen_points: Vec<(f64, f64)> = fit_seconds
         .iter()
         .map(|s| (s.interval.connected as f64, s.sample.generator_rss as f64))
         .collect();
