@@ -128,6 +128,9 @@ impl Session for ChatSession {
                 why: "binary message in a text-only protocol".into(),
             });
         };
+        if super::chat_fast::decode(text, sink) {
+            return Ok(());
+        }
         let mut bad: Option<String> = None;
         for_each_server_frame(text, |raw| match to_event(raw) {
             Ok(ev) => sink(ev),
@@ -253,6 +256,27 @@ mod tests {
             frames[2],
             r#"{"type":"chat","room":"r1","id":"3.7.120","text":"hé \"x\"","ts":1700000000000000}"#
         );
+    }
+
+    /// The fast path (chat_fast) must agree with the full serde parse on
+    /// everything it accepts.
+    #[test]
+    fn fast_path_matches_the_full_parse() {
+        let chats: [&[u8]; 3] = [
+            br#"{"type":"chat","room":"r-1","seq":42,"from":"u7","id":"3.9.120","text":"hi","ts":1700000000000001}"#,
+            r#"{"type":"chat","room":"hé","seq":0,"from":"","id":"","text":"","ts":0}"#.as_bytes(),
+            br#"{"ts":9,"text":"x","id":"a","from":"b","seq":18446744073709551615,"room":"c","type":"chat"}"#,
+        ];
+        let batch = batch_payload(chats);
+        for text in chats.iter().copied().chain([&batch[..]]) {
+            let mut fast = Vec::new();
+            assert!(crate::dialect::chat_fast::decode(text, &mut |e| fast
+                .push(format!("{e:?}"))));
+            let mut full = Vec::new();
+            for_each_server_frame(text, |raw| full.push(format!("{:?}", to_event(raw).unwrap())))
+                .unwrap();
+            assert_eq!(fast, full);
+        }
     }
 
     #[test]
