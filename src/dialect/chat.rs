@@ -270,11 +270,12 @@ mod tests {
         let batch = batch_payload(chats);
         for text in chats.iter().copied().chain([&batch[..]]) {
             let mut fast = Vec::new();
-            assert!(crate::dialect::chat_fast::decode(text, &mut |e| fast
-                .push(format!("{e:?}"))));
+            assert!(crate::dialect::chat_fast::decode(text, &mut |e| fast.push(format!("{e:?}"))));
             let mut full = Vec::new();
-            for_each_server_frame(text, |raw| full.push(format!("{:?}", to_event(raw).unwrap())))
-                .unwrap();
+            for_each_server_frame(text, |raw| {
+                full.push(format!("{:?}", to_event(raw).unwrap()))
+            })
+            .unwrap();
             assert_eq!(fast, full);
         }
     }

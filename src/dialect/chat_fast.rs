@@ -26,19 +26,24 @@ struct ChatFields<'a> {
     ts: Option<u64>,
 }
 
-/// Cursor over one message.
+/// Cursor over one message (checked as UTF-8 once, up front, so strings
+/// are sliced at their ASCII quotes without further checks).
 struct Scan<'a> {
-    s: &'a [u8],
+    s: &'a str,
     at: usize,
 }
 
 impl<'a> Scan<'a> {
+    fn bytes(&self) -> &'a [u8] {
+        self.s.as_bytes()
+    }
+
     fn eat(&mut self, b: u8) -> Option<()> {
-        (self.s.get(self.at) == Some(&b)).then(|| self.at += 1)
+        (self.bytes().get(self.at) == Some(&b)).then(|| self.at += 1)
     }
 
     fn eat_str(&mut self, lit: &[u8]) -> Option<()> {
-        self.s[self.at..]
+        self.bytes()[self.at..]
             .starts_with(lit)
             .then(|| self.at += lit.len())
     }
@@ -47,31 +52,34 @@ impl<'a> Scan<'a> {
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.at;
-        let len = self.s[start..].iter().position(|&b| b == b'"')?;
-        let raw = &self.s[start..start + len];
-        if raw.iter().any(|&b| b == b'\\' || b < 0x20) {
+        // One pass: stop at the closing quote, or at what we do not handle.
+        let len = self.bytes()[start..]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        if self.bytes()[start + len] != b'"' {
             return None;
         }
         self.at = start + len + 1;
-        std::str::from_utf8(raw).ok()
+        self.s.get(start..start + len)
     }
 
     /// An unsigned integer without sign, fraction or exponent.
     fn uint(&mut self) -> Option<u64> {
-        let start = self.at;
-        let len = self.s[start..]
+        let digits = self.bytes()[self.at..]
             .iter()
-            .position(|b| !b.is_ascii_digit())
-            .unwrap_or(self.s.len() - start);
+            .take_while(|b| b.is_ascii_digit());
+        let mut v: u64 = 0;
+        let mut len = 0usize;
+        for &b in digits {
+            v = v.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+            len += 1;
+        }
         // JSON forbids leading zeros; serde would reject them.
-        if len == 0 || (len > 1 && self.s[start] == b'0') {
+        if len == 0 || (len > 1 && self.bytes()[self.at] == b'0') {
             return None;
         }
-        self.at = start + len;
-        std::str::from_utf8(&self.s[start..start + len])
-            .ok()?
-            .parse()
-            .ok()
+        self.at += len;
+        Some(v)
     }
 
     /// One flat `chat` object, `{` next; None for anything else.
@@ -118,6 +126,9 @@ const BATCH_HEAD: &[u8] = br#"{"type":"batch","messages":["#;
 /// true; or emits nothing and returns false (decline: the caller parses the
 /// message with serde).
 pub fn decode(text: &[u8], sink: &mut dyn FnMut(Event<'_>)) -> bool {
+    let Ok(text) = std::str::from_utf8(text) else {
+        return false;
+    };
     let mut sc = Scan { s: text, at: 0 };
     if sc.eat_str(BATCH_HEAD).is_none() {
         // A single frame.
@@ -177,7 +188,8 @@ mod tests {
             v[0],
             r#"Chat { room: "r-1", seq: 42, from: "u7", id: "3.9.120", ts_us: Some(1700000000000001) }"#
         );
-        let other = br#"{"type":"chat","room":"r-2","seq":43,"from":"u8","id":"1.1.0","text":"","ts":5}"#;
+        let other =
+            br#"{"type":"chat","room":"r-2","seq":43,"from":"u8","id":"1.1.0","text":"","ts":5}"#;
         let (r, v) = fast(&batch_payload([CHAT, &other[..]]));
         assert!(r && v.len() == 2);
         assert!(v[1].contains("r-2") && v[1].contains("seq: 43"));
@@ -189,6 +201,8 @@ mod tests {
             &br#"{"type":"ack","id":"1.2.0","seq":5}"#[..],
             br#"{"type":"chat","room":"r","seq":1,"from":"u","id":"1","text":"a\"b","ts":5}"#,
             br#"{"type":"chat","room":"r","seq":1,"from":"u","id":"1","text":"t","ts":5.5}"#,
+            b"{\"type\":\"chat\",\"room\":\"r\",\"seq\":1,\"id\":\"1\",\"text\":\"a\tb\",\"ts\":5}",
+            br#"{"type":"chat","room":"r","seq":99999999999999999999,"id":"1","text":"t","ts":5}"#,
             br#"{"type":"chat","room":"r","seq":1,"from":"u","id":7,"text":"t","ts":5}"#,
             br#"{"type":"chat","room":"r","seq":01,"from":"u","id":"1","text":"t","ts":5}"#,
             br#"{"type":"chat","room":"r","room":"s","seq":1,"id":"1","text":"t","ts":5}"#,
