@@ -214,7 +214,9 @@ impl Client {
             }
             let t0 = Instant::now();
             let conn = tokio::select! {
-                r = connect(ctx, self.i) => r,
+                // Boxed: only connecting clients pay for the connect +
+                // handshake state; inline, it sized every idle client's task.
+                r = Box::pin(connect(ctx, self.i)) => r,
                 _ = stop.changed() => return true,
             };
             match conn {
@@ -554,7 +556,7 @@ impl Client {
             if draining {
                 if now >= drain_end {
                     self.finish_tracks(ws, true);
-                    return self.leave(ws, io).await;
+                    return Box::pin(self.leave(ws, io)).await;
                 }
                 continue;
             }
@@ -564,7 +566,7 @@ impl Client {
                     continue;
                 }
                 self.finish_tracks(ws, false);
-                return self.leave(ws, io).await;
+                return Box::pin(self.leave(ws, io)).await;
             }
             if !*ready {
                 if now >= ready_deadline {
@@ -578,7 +580,7 @@ impl Client {
             }
             if next_drop.is_some_and(|t| now >= t) {
                 self.after_drop(ws);
-                self.close(ws, io, 1000).await;
+                Box::pin(self.close(ws, io, 1000)).await;
                 return End::Planned;
             }
             if let Some(t) = next_ping.filter(|&t| now >= t) {

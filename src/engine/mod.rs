@@ -266,20 +266,14 @@ impl Aggregator {
         let iv = self.pending.remove(&k)?;
         self.next_second = k + 1;
         let _ = self.workers;
-        self.seconds.push(Second {
-            interval: iv,
-            sample,
-        });
+        self.seconds.push(Second::new(iv, sample));
         self.seconds.last()
     }
 
     fn finalize_all(&mut self, sample: sampler::Sample) {
         let rest = std::mem::take(&mut self.pending);
         for (_, iv) in rest {
-            self.seconds.push(Second {
-                interval: iv,
-                sample,
-            });
+            self.seconds.push(Second::new(iv, sample));
         }
     }
 
