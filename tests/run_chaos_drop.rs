@@ -25,6 +25,7 @@ per_client = 1
 [[clients]]
 name = "talker"
 chat_rate = "5/s"
+typing = true
 [run]
 drain = "1s"
 "#,
@@ -48,6 +49,7 @@ drain = "1s"
     assert_eq!(c.duplicates, 0, "{c:?}");
     // Acks are not dropped, so every chat is acked.
     assert_eq!(c.acks_received, c.chat_sent, "{c:?}");
-    // The file on disk says the same.
+    // The file on disk says the same, in the documented schema.
     assert_eq!(common::read_results(dir.path()).counters.lost, c.lost);
+    common::assert_schema_valid(dir.path());
 }

@@ -49,6 +49,7 @@ drain = "1s"
     let rt = &r.metrics["reconnect_time"];
     assert!(rt.count as u64 >= c.reconnects / 2, "{rt:?} vs {c:?}");
     assert!(c.deliveries_received > 1000, "{c:?}");
+    common::assert_schema_valid(dir.path());
 }
 
 #[test]

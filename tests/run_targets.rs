@@ -130,3 +130,41 @@ drain = "300ms"
     let alive = unsafe { libc::kill(r.server.pids[0] as libc::pid_t, 0) } == 0;
     assert!(!alive, "server command left running");
 }
+
+#[test]
+fn server_heartbeat_pings_are_answered() {
+    // The server pings every 100 ms and drops a connection with no pong
+    // within 300 ms: clients that answer stay connected for the whole run.
+    let dir = tempfile::tempdir().unwrap();
+    let r = common::run(&common::plan(
+        r#"
+name = "heartbeat"
+[target]
+protocol = "chat"
+[target.server]
+args = ["--heartbeat-interval", "100ms", "--heartbeat-timeout", "300ms"]
+[[stages]]
+duration = "200ms"
+target = 10
+[[stages]]
+duration = "2s"
+target = 10
+[rooms]
+count = 1
+[[clients]]
+name = "lurker"
+chat_rate = "0/s"
+[run]
+drain = "200ms"
+"#,
+        dir.path(),
+    ))
+    .results;
+    let c = &r.counters;
+    assert!(!r.interrupted, "{:?}", r.interrupt_reason);
+    assert_eq!(c.connections_opened, 10, "{c:?}");
+    assert_eq!(c.closes.get("1000").copied(), Some(10), "{c:?}");
+    assert_eq!(c.reconnects, 0, "{c:?}");
+    // Server pings arrived (each counts as a received frame).
+    assert!(c.frames_received >= 10 * 10, "{c:?}");
+}

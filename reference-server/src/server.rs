@@ -304,6 +304,10 @@ pub fn init_logging(filter: &str) {
 /// Builds a runtime, binds, prints `listening on HOST:PORT`, and serves
 /// until SIGTERM or SIGINT.
 pub fn serve_until_signal(config: Config) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        tokio::runtime::Handle::try_current().is_err(),
+        "serve_until_signal builds its own runtime; inside one, call server::run instead"
+    );
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if config.workers > 0 {
         builder.worker_threads(config.workers);

@@ -1,5 +1,5 @@
 //! The `reference-server` binary: the `listening on` line, the secret from
-//! `BENCH_JWT_SECRET`, and a graceful SIGTERM (1012, exit 0).
+//! `BENCH_JWT_SECRET`, `--config` files, and graceful SIGTERM/SIGINT (1012, exit 0).
 
 mod common;
 
@@ -52,4 +52,55 @@ fn bad_flags_exit_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("chaos-drop"));
+}
+
+#[tokio::test]
+async fn config_file_is_read_and_flags_win() {
+    let dir = std::env::temp_dir().join(format!("rs-bin-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("server.toml");
+    std::fs::write(
+        &path,
+        "heartbeat-interval = \"250ms\"\nlisten = \"127.0.0.1:1\"\nallowed-origins = [\"https://ok.example\"]\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_reference-server"))
+        .args([
+            "--config",
+            path.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env_remove("BENCH_JWT_SECRET")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("listening line")
+        .to_owned();
+    let url = format!("ws://{addr}/ws");
+    assert_eq!(
+        refused(&url, &[("Origin", "https://bad.example")]).await.0,
+        403
+    );
+    let mut c = Client::connect(&url, &[("Origin", "https://ok.example")])
+        .await
+        .unwrap();
+    assert_eq!(c.expect("welcome").await["heartbeat_ms"], 250);
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert_eq!(c.expect_close().await, 1012);
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -172,10 +172,11 @@ impl Outbox {
         self.frames == 0
     }
 
-    /// Takes everything written so far: (wire bytes, frame count).
+    /// Takes everything written so far: (wire bytes, frame count). The
+    /// buffer goes with it, so an idle connection keeps no allocation.
     pub fn take(&mut self) -> (Bytes, u32) {
         let frames = std::mem::take(&mut self.frames);
-        (self.buf.split().freeze(), frames)
+        (std::mem::take(&mut self.buf).freeze(), frames)
     }
 }
 

@@ -23,30 +23,28 @@ const LAG_P99_LIMIT_US: u64 = 50_000;
 /// Generator CPU (% of one core per worker thread) above this marks it saturated.
 const CPU_LIMIT_PER_WORKER: f64 = 90.0;
 
-/// One second of the run as the aggregator saw it. Its latency histograms
-/// are summarised and dropped on creation: a run keeps one `Second` per
-/// second, and the nine histograms of an interval take ~1.5 MB (3
-/// significant digits up to 10 min), so a 10-minute run would otherwise
-/// hold ~900 MB, growing the generator's RSS with time, not with clients.
+/// One second of the run as the aggregator keeps it: counters and the
+/// percentiles the timeseries shows, not the histograms (those go into the
+/// run totals), so a long soak does not grow by a histogram set per second.
 #[derive(Debug, Clone)]
 pub struct Second {
-    /// Counters and gauges of the second; `hists` is empty.
-    pub interval: Interval,
+    pub second: u64,
+    pub counters: Counters,
+    pub connected: u64,
+    pub delivery: Pcts,
+    pub ack: Pcts,
     pub sample: Sample,
-    delivery_latency: Pcts,
-    ack_latency: Pcts,
 }
 
 impl Second {
-    pub fn new(mut interval: Interval, sample: Sample) -> Self {
-        let delivery_latency = pcts(interval.hist(MetricId::DeliveryLatency));
-        let ack_latency = pcts(interval.hist(MetricId::AckLatency));
-        interval.hists = Vec::new();
+    pub fn new(iv: Interval, sample: Sample) -> Self {
         Self {
-            interval,
+            second: iv.second,
+            delivery: pcts(iv.hist(MetricId::DeliveryLatency)),
+            ack: pcts(iv.hist(MetricId::AckLatency)),
+            counters: iv.counters,
+            connected: iv.connected,
             sample,
-            delivery_latency,
-            ack_latency,
         }
     }
 }
@@ -114,13 +112,12 @@ fn mean(v: impl Iterator<Item = f64>) -> Option<f64> {
 }
 
 pub fn snapshot(plan: &Plan, s: &Second) -> Snapshot {
-    let iv = &s.interval;
-    let c = &iv.counters;
-    let t_us = iv.second * 1_000_000;
+    let c = &s.counters;
+    let t_us = s.second * 1_000_000;
     Snapshot {
-        t: iv.second as f64,
+        t: s.second as f64,
         stage: schedule::stage_at(&plan.stages, t_us.saturating_sub(1)),
-        clients_connected: iv.connected,
+        clients_connected: s.connected,
         clients_target: schedule::target_at(&plan.stages, t_us),
         chat_sent: c.chat_sent,
         deliveries: c.deliveries_received,
@@ -130,8 +127,8 @@ pub fn snapshot(plan: &Plan, s: &Second) -> Snapshot {
         closes: c.closes.values().sum(),
         lost: c.lost,
         connects_failed: c.connections_failed_total(),
-        delivery_latency: s.delivery_latency,
-        ack_latency: s.ack_latency,
+        delivery_latency: s.delivery,
+        ack_latency: s.ack,
         server_rss_bytes: s.sample.server_rss,
         server_cpu_percent: s.sample.server_cpu,
         generator_cpu_percent: s.sample.generator_cpu,
@@ -181,19 +178,6 @@ fn reliable(f: &LinearFit) -> bool {
     f.points >= 5 && f.r2 >= 0.5
 }
 
-/// True when second `second` (1-based, ending at `second` s) lies in a stage
-/// whose target does not fall below the previous stage's, before the end
-/// of the stages.
-fn counts_for_memory_fit(plan: &Plan, second: u64) -> bool {
-    let end_us = second.saturating_mul(1_000_000);
-    if end_us > plan.duration().as_micros() as u64 {
-        return false;
-    }
-    let k = schedule::stage_at(&plan.stages, end_us.saturating_sub(1));
-    let before = k.checked_sub(1).map_or(0, |j| plan.stages[j].target);
-    plan.stages[k].target >= before
-}
-
 pub fn results(plan: &Plan, col: Collected) -> RunResults {
     let totals = &col.totals;
     let mut counters = totals.counters.clone();
@@ -209,25 +193,20 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
     }
 
     let samples: Vec<&Second> = col.seconds.iter().collect();
-    // Memory fits only use seconds while the client count is planned to
-    // rise or hold: after ramp-downs and the end of the stages the allocator
-    // keeps freed memory, so those points would flatten the slope.
-    let fit_seconds: Vec<&Second> = samples
+    // Memory is fitted while clients only come (ramp-up and hold): freed
+    // memory is rarely returned to the OS, so ramp-down points would bend
+    // the line without saying anything about the cost of a connection.
+    let rising = samples
+        .windows(2)
+        .position(|w| w[1].connected < w[0].connected)
+        .map_or(samples.len(), |i| i + 1);
+    let server_points: Vec<(f64, f64)> = samples[..rising]
         .iter()
-        .copied()
-        .filter(|s| counts_for_memory_fit(plan, s.interval.second))
+        .filter_map(|s| s.sample.server_rss.map(|r| (s.connected as f64, r as f64)))
         .collect();
-    let server_points: Vec<(f64, f64)> = fit_seconds
+    let gen_points: Vec<(f64, f64)> = samples[..rising]
         .iter()
-        .filter_map(|s| {
-            s.sample
-                .server_rss
-                .map(|r| (s.interval.connected as f64, r as f64))
-        })
-        .collect();
-    let gen_points: Vec<(f64, f64)> = fit_seconds
-        .iter()
-        .map(|s| (s.interval.connected as f64, s.sample.generator_rss as f64))
+        .map(|s| (s.connected as f64, s.sample.generator_rss as f64))
         .collect();
     let server_fit = linear_fit(&server_points);
     let gen_fit = linear_fit(&gen_points);
@@ -245,7 +224,7 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
     let dur = col.duration_s.max(1e-3);
     let per_s_peak = samples
         .iter()
-        .map(|s| s.interval.counters.deliveries_received as f64)
+        .map(|s| s.counters.deliveries_received as f64)
         .fold(0.0, f64::max);
 
     let mut t0 = 0.0;

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use reference_server::ws::{
     client_frame, close_payload, Fill, HandshakeError, Message, OpCode, Role, WsIo,
 };
+use tokio::io::Interest;
 use tokio::net::TcpSocket;
 use tokio::sync::watch;
 use tokio::time::{sleep_until, timeout};
@@ -50,7 +51,8 @@ enum End {
 
 struct Client {
     i: u32,
-    pop: Population,
+    /// Index into the plan's populations.
+    pop_idx: usize,
     tracks: Vec<RoomTrack>,
     pacer: Poisson,
     next_chat: Option<u64>,
@@ -60,13 +62,15 @@ struct Client {
     /// In-flight chats: (n, intended ts µs since epoch, room slot).
     pending_acks: VecDeque<(u64, u64, u32)>,
     text_buf: String,
+    /// This client is counted in the worker's `connected` gauge.
+    counted: bool,
 }
 
 /// Runs client `i` through all its windows. Returns when done or stopped.
 pub async fn run(ctx: Rc<RunCtxRef>, ws: Rc<WorkerState>, i: u32, mut stop: watch::Receiver<bool>) {
     let ctx = &ctx.0;
     let pop_index = ctx.populations.get(i as usize).copied().unwrap_or(0) as usize;
-    let Some(pop) = ctx.plan.populations.get(pop_index).cloned() else {
+    let Some(pop) = ctx.plan.populations.get(pop_index) else {
         return;
     };
     let tracks = schedule::rooms_of(&ctx.plan, i)
@@ -81,7 +85,7 @@ pub async fn run(ctx: Rc<RunCtxRef>, ws: Rc<WorkerState>, i: u32, mut stop: watc
             0,
             SplitMix64::for_client(seed, i.into(), Stream::Chat),
         ),
-        pop,
+        pop_idx: pop_index,
         tracks,
         next_chat: None,
         content_rng: SplitMix64::for_client(seed, i.into(), Stream::Content),
@@ -89,6 +93,7 @@ pub async fn run(ctx: Rc<RunCtxRef>, ws: Rc<WorkerState>, i: u32, mut stop: watc
         n: 0,
         pending_acks: VecDeque::new(),
         text_buf: String::new(),
+        counted: false,
     };
     for w in schedule::windows(&ctx.plan.stages, i) {
         let start = ctx.clock.instant_of_run_us(w.start_us);
@@ -100,7 +105,7 @@ pub async fn run(ctx: Rc<RunCtxRef>, ws: Rc<WorkerState>, i: u32, mut stop: watc
             return;
         }
         c.pacer = Poisson::new(
-            c.pop.chat_rate,
+            pop.chat_rate,
             w.start_us,
             SplitMix64::for_client(seed ^ w.start_us, i.into(), Stream::Chat),
         );
@@ -126,7 +131,8 @@ fn io_reason(e: &std::io::Error) -> &'static str {
 }
 
 /// TCP connect (from the client's source address) plus the WebSocket handshake.
-async fn connect(ctx: &RunCtx, i: u32) -> Result<WsIo, String> {
+/// Returns the socket and, for first-message auth, the token to send.
+async fn connect(ctx: &RunCtx, i: u32) -> Result<(WsIo, Option<String>), String> {
     let deadline = Instant::now() + ctx.plan.run.connect_timeout;
     let sock = if ctx.addr.is_ipv4() {
         TcpSocket::new_v4()
@@ -144,7 +150,7 @@ async fn connect(ctx: &RunCtx, i: u32) -> Result<WsIo, String> {
         Ok(Ok(s)) => s,
     };
     let _ = stream.set_nodelay(true);
-    let (target, headers, _) = ctx.upgrade_request(i);
+    let (target, headers, token) = ctx.upgrade_request(i);
     let hs = tokio::time::timeout_at(
         deadline.into(),
         reference_server::ws::handshake::client_handshake(
@@ -163,13 +169,8 @@ async fn connect(ctx: &RunCtx, i: u32) -> Result<WsIo, String> {
         Ok(Err(_)) => return Err("handshake".into()),
         Ok(Ok(l)) => l,
     };
-    Ok(WsIo::new(
-        stream,
-        Role::Client,
-        MAX_MESSAGE,
-        READ_CHUNK,
-        leftover,
-    ))
+    let io = WsIo::new(stream, Role::Client, MAX_MESSAGE, READ_CHUNK, leftover);
+    Ok((io, token))
 }
 
 /// What the timers or the socket asked for.
@@ -193,6 +194,11 @@ struct Follow {
 }
 
 impl Client {
+    /// This client's population (borrowed from the context, not copied per client).
+    fn pop<'c>(&self, ctx: &'c RunCtx) -> &'c Population {
+        &ctx.plan.populations[self.pop_idx]
+    }
+
     /// Connects and reconnects within one window. Returns true to stop the client.
     async fn live_window(
         &mut self,
@@ -213,9 +219,9 @@ impl Client {
                 return false;
             }
             let t0 = Instant::now();
+            // Boxed: the handshake future is large (an httparse header array
+            // lives across an await) and must not size every idle client's task.
             let conn = tokio::select! {
-                // Boxed: only connecting clients pay for the connect +
-                // handshake state; inline, it sized every idle client's task.
                 r = Box::pin(connect(ctx, self.i)) => r,
                 _ = stop.changed() => return true,
             };
@@ -229,11 +235,11 @@ impl Client {
                         dropped_at.get_or_insert(t0);
                     }
                     attempt += 1;
-                    if self.backoff(attempt, end, stop).await {
+                    if self.backoff(ctx, attempt, end, stop).await {
                         return true;
                     }
                 }
-                Ok(io) => {
+                Ok((io, token)) => {
                     {
                         let mut rec = ws.rec.borrow_mut();
                         rec.counters().connections_opened += 1;
@@ -247,7 +253,7 @@ impl Client {
                         .session(
                             ctx,
                             ws,
-                            io,
+                            (io, token),
                             end,
                             drains,
                             dropped_at.take(),
@@ -255,6 +261,9 @@ impl Client {
                             stop,
                         )
                         .await;
+                    if std::mem::take(&mut self.counted) {
+                        ws.rec.borrow_mut().connected -= 1;
+                    }
                     match ended {
                         End::Stop => return true,
                         End::Finished => return false,
@@ -264,7 +273,7 @@ impl Client {
                         End::Dropped => {
                             dropped_at = Some(Instant::now());
                             attempt += 1;
-                            if self.backoff(attempt, end, stop).await {
+                            if self.backoff(ctx, attempt, end, stop).await {
                                 return true;
                             }
                         }
@@ -277,11 +286,12 @@ impl Client {
     /// Waits the population's backoff for `attempt`; true when stopped.
     async fn backoff(
         &mut self,
+        ctx: &RunCtx,
         attempt: u32,
         end: Instant,
         stop: &mut watch::Receiver<bool>,
     ) -> bool {
-        let b = self.pop.reconnect_backoff;
+        let b = self.pop(ctx).reconnect_backoff;
         let exp = 2f64.powi(attempt.saturating_sub(1).min(20) as i32);
         let base = (b.initial.as_secs_f64() * exp).min(b.max.as_secs_f64());
         let delay = base * (1.0 - b.jitter.clamp(0.0, 1.0) * self.life_rng.unit());
@@ -309,8 +319,8 @@ impl Client {
     }
 
     /// After a drop: keep room state for a resume, or give it up.
-    fn after_drop(&mut self, ws: &WorkerState) {
-        if self.pop.resume {
+    fn after_drop(&mut self, ctx: &RunCtx, ws: &WorkerState) {
+        if self.pop(ctx).resume {
             for t in &mut self.tracks {
                 t.joined = false;
             }
@@ -339,42 +349,18 @@ impl Client {
         &mut self,
         ctx: &RunCtx,
         ws: &WorkerState,
-        io: WsIo,
+        (mut io, first_msg_token): (WsIo, Option<String>),
         end: Instant,
         drains: bool,
         dropped_at: Option<Instant>,
         attempt: &mut u32,
         stop: &mut watch::Receiver<bool>,
     ) -> End {
-        let mut ready = false;
-        let ended = self
-            .session_inner(
-                ctx, ws, io, end, drains, dropped_at, attempt, stop, &mut ready,
-            )
-            .await;
-        if ready {
-            ws.rec.borrow_mut().connected -= 1;
-        }
-        ended
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn session_inner(
-        &mut self,
-        ctx: &RunCtx,
-        ws: &WorkerState,
-        mut io: WsIo,
-        end: Instant,
-        drains: bool,
-        dropped_at: Option<Instant>,
-        attempt: &mut u32,
-        stop: &mut watch::Receiver<bool>,
-        ready: &mut bool,
-    ) -> End {
+        let mut ready_flag = false;
+        let ready = &mut ready_flag;
         let mut sess: Box<dyn Session> = ctx.dialect.session();
         let mut ob = Outbox::new();
         sess.on_open(&mut ob);
-        let (_, _, first_msg_token) = ctx.upgrade_request(self.i);
         if let Some(token) = &first_msg_token {
             sess.encode(&Action::Auth { token }, &mut ob);
         }
@@ -395,7 +381,7 @@ impl Client {
 
         loop {
             if io.pending_bytes() > 0 && io.try_flush().is_err() {
-                return self.dropped(ws, "abnormal");
+                return self.dropped(ctx, ws, "abnormal");
             }
             let now = Instant::now();
             // The next timer: chat, ping, planned drop, readiness, window end.
@@ -414,14 +400,24 @@ impl Client {
             let wake = if std::mem::take(&mut buffered) {
                 Wake::Readable
             } else {
+                // One readiness future for both directions keeps each idle
+                // client's task small.
+                let interest = if want_write {
+                    Interest::READABLE | Interest::WRITABLE
+                } else {
+                    Interest::READABLE
+                };
                 let stream = io.stream();
                 tokio::select! {
                     biased;
                     _ = stop.changed() => Wake::Stop,
                     // Timers first: sends keep their schedule under a flood of input.
                     _ = sleep_until(deadline.max(now).into()) => Wake::Timer,
-                    r = stream.readable() => if r.is_ok() { Wake::Readable } else { Wake::IoError },
-                    r = stream.writable(), if want_write => if r.is_ok() { Wake::Writable } else { Wake::IoError },
+                    r = stream.ready(interest) => match r {
+                        Ok(r) if r.is_readable() || r.is_read_closed() => Wake::Readable,
+                        Ok(_) => Wake::Writable,
+                        Err(_) => Wake::IoError,
+                    },
                 }
             };
             match wake {
@@ -434,7 +430,7 @@ impl Client {
                     self.finish_tracks(ws, false);
                     return End::Stop;
                 }
-                Wake::IoError => return self.dropped(ws, "abnormal"),
+                Wake::IoError => return self.dropped(ctx, ws, "abnormal"),
                 Wake::Writable => continue,
                 Wake::Timer => {}
                 Wake::Readable => {
@@ -456,7 +452,7 @@ impl Client {
                                     let mut rec = ws.rec.borrow_mut();
                                     Recorder::count_in(&mut rec.counters().errors, "protocol");
                                     drop(rec);
-                                    return self.dropped(ws, "abnormal");
+                                    return self.dropped(ctx, ws, "abnormal");
                                 }
                             };
                             self.on_message(
@@ -471,7 +467,7 @@ impl Client {
                             );
                             if let Some(code) = follow.closed.take() {
                                 let _ = io.try_flush();
-                                return self.dropped(ws, &code.to_string());
+                                return self.dropped(ctx, ws, &code.to_string());
                             }
                         }
                         reads += 1;
@@ -481,7 +477,7 @@ impl Client {
                         match io.fill() {
                             Ok(Fill::Data) => {}
                             Ok(Fill::WouldBlock) => break,
-                            Ok(Fill::Eof) | Err(_) => return self.dropped(ws, "abnormal"),
+                            Ok(Fill::Eof) | Err(_) => return self.dropped(ctx, ws, "abnormal"),
                         }
                     }
                     // Act on what the events asked for.
@@ -489,16 +485,17 @@ impl Client {
                         let mut rec = ws.rec.borrow_mut();
                         Recorder::count_in(&mut rec.counters().connections_failed, &reason);
                         drop(rec);
-                        self.after_drop(ws);
+                        self.after_drop(ctx, ws);
                         return End::Dropped;
                     }
                     if follow.welcomed && !welcomed {
                         welcomed = true;
+                        let resume = self.pop(ctx).resume;
                         // Join, and resume right behind it (pipelined: one round trip).
                         for t in &mut self.tracks {
                             let room = &ctx.room_names[t.room as usize];
                             sess.encode(&Action::Join { room }, &mut ob);
-                            if self.pop.resume && t.tracking {
+                            if resume && t.tracking {
                                 sess.encode(
                                     &Action::Resume {
                                         room,
@@ -521,6 +518,7 @@ impl Client {
                         && resumes_pending == 0
                     {
                         *ready = true;
+                        self.counted = true;
                         *attempt = 0;
                         let now = Instant::now();
                         if let Some(d) = dropped_at {
@@ -539,13 +537,19 @@ impl Client {
                         }
                         ws.rec.borrow_mut().counters().chat_skipped_offline += skipped;
                         next_ping = self
-                            .pop
+                            .pop(ctx)
                             .ping_interval
                             .filter(|p| !p.is_zero())
                             .map(|p| now + p);
-                        next_drop = self.pop.reconnect_every.filter(|m| !m.is_zero()).map(|m| {
-                            now + Duration::from_secs_f64(self.life_rng.exp(m.as_secs_f64()))
-                        });
+                        next_drop =
+                            self.pop(ctx)
+                                .reconnect_every
+                                .filter(|m| !m.is_zero())
+                                .map(|m| {
+                                    now + Duration::from_secs_f64(
+                                        self.life_rng.exp(m.as_secs_f64()),
+                                    )
+                                });
                     }
                     Self::flush_outbox(ws, &mut io, &mut ob);
                     continue;
@@ -573,13 +577,13 @@ impl Client {
                     let mut rec = ws.rec.borrow_mut();
                     Recorder::count_in(&mut rec.counters().connections_failed, "ready_timeout");
                     drop(rec);
-                    self.after_drop(ws);
+                    self.after_drop(ctx, ws);
                     return End::Dropped;
                 }
                 continue;
             }
             if next_drop.is_some_and(|t| now >= t) {
-                self.after_drop(ws);
+                self.after_drop(ctx, ws);
                 Box::pin(self.close(ws, io, 1000)).await;
                 return End::Planned;
             }
@@ -590,7 +594,10 @@ impl Client {
                     },
                     &mut ob,
                 );
-                let p = self.pop.ping_interval.unwrap_or(Duration::from_secs(1));
+                let p = self
+                    .pop(ctx)
+                    .ping_interval
+                    .unwrap_or(Duration::from_secs(1));
                 next_ping = Some((t + p).max(now));
             }
             self.send_due_chats(ctx, ws, &mut *sess, &mut ob, now);
@@ -616,10 +623,10 @@ impl Client {
             let slot = self.content_rng.below(self.tracks.len() as u64) as u32;
             let room = &ctx.room_names[self.tracks[slot as usize].room as usize];
             let size = {
-                let s = self.pop.message_size;
+                let s = self.pop(ctx).message_size;
                 s.min + self.content_rng.below(u64::from(s.max - s.min) + 1) as u32
             } as usize;
-            if self.pop.typing {
+            if self.pop(ctx).typing {
                 sess.encode(&Action::Typing { room }, ob);
             }
             self.n += 1;
@@ -654,18 +661,18 @@ impl Client {
         }
     }
 
-    fn dropped(&mut self, ws: &WorkerState, code: &str) -> End {
+    fn dropped(&mut self, ctx: &RunCtx, ws: &WorkerState, code: &str) -> End {
         {
             let mut rec = ws.rec.borrow_mut();
             Recorder::count_in(&mut rec.counters().closes, code);
         }
-        self.after_drop(ws);
+        self.after_drop(ctx, ws);
         End::Dropped
     }
 
     /// Leaves for good (ramp-down or end of run): close 1000.
     async fn leave(&mut self, ws: &WorkerState, io: WsIo) -> End {
-        self.close(ws, io, 1000).await;
+        Box::pin(self.close(ws, io, 1000)).await;
         End::Finished
     }
 
@@ -751,7 +758,7 @@ impl Client {
         let mut rec = ws.rec.borrow_mut();
         rec.counters().frames_received += 1;
         rec.counters().bytes_received += payload_len(data.len());
-        let resume = self.pop.resume;
+        let resume = self.pop(ctx).resume;
         let me = self.i;
         let tracks = &mut self.tracks;
         let pending_acks = &mut self.pending_acks;

@@ -121,10 +121,10 @@ async fn run(plan: &Plan, opts: &EngineOptions) -> anyhow::Result<RunResults> {
             _ = tick.tick() => {
                 let sample = sampler.sample();
                 if let Some(iv) = agg.finalize_next(sample) {
-                    let c = &iv.interval.counters;
+                    let c = &iv.counters;
                     refused_streak = if c.connections_failed.get("refused").copied().unwrap_or(0) > 0
                         && c.connections_opened == 0
-                        && iv.interval.connected == 0
+                        && iv.connected == 0
                     {
                         refused_streak + 1
                     } else {

@@ -70,6 +70,24 @@ impl Drop for Target {
     }
 }
 
+/// A child server runs in its own process group, so a terminal's Ctrl-C
+/// reaches bench alone: bench closes its clients first, then stops the
+/// server itself (a server told to shut down by the same Ctrl-C would send
+/// 1012 closes that the results would count as errors). If bench dies
+/// without stopping it, the kernel sends the server SIGTERM.
+fn detached(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+    // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    cmd
+}
+
 fn bench_exe() -> anyhow::Result<PathBuf> {
     match std::env::var_os(BENCH_EXE_ENV) {
         Some(p) => Ok(PathBuf::from(p)),
@@ -114,7 +132,7 @@ pub fn start(endpoint: &Endpoint) -> anyhow::Result<Target> {
         }),
         Endpoint::Bundled { args } => {
             let exe = bench_exe()?;
-            let mut child = Command::new(&exe)
+            let mut child = detached(&mut Command::new(&exe))
                 .arg("serve")
                 .args(["--listen", "127.0.0.1:0"])
                 .args(args)
@@ -156,7 +174,7 @@ pub fn start(endpoint: &Endpoint) -> anyhow::Result<Target> {
             ready_timeout,
         } => {
             let (prog, rest) = argv.split_first().context("empty server command")?;
-            let mut child = Command::new(prog)
+            let mut child = detached(&mut Command::new(prog))
                 .args(rest)
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())

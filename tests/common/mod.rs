@@ -73,3 +73,23 @@ pub fn assert_accounting(r: &RunResults) {
     let m = &r.metrics["delivery_latency"];
     assert!(m.min <= m.p50 && m.p50 <= m.p99 && m.p99 <= m.max, "{m:?}");
 }
+
+/// The written results.json validates against docs/results-schema.json.
+pub fn assert_schema_valid(dir: &Path) {
+    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/results-schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path).expect("schema"))
+            .expect("schema json");
+    let instance: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).expect("results"))
+            .expect("results json");
+    let validator = jsonschema::validator_for(&schema).expect("valid schema");
+    let errors: Vec<String> = validator
+        .iter_errors(&instance)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "results.json violates the schema: {errors:#?}"
+    );
+}
