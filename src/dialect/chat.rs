@@ -267,8 +267,13 @@ mod tests {
             r#"{"type":"chat","room":"hé","seq":0,"from":"","id":"","text":"","ts":0}"#.as_bytes(),
             br#"{"ts":9,"text":"x","id":"a","from":"b","seq":18446744073709551615,"room":"c","type":"chat"}"#,
         ];
-        let batch = batch_payload(chats);
-        for text in chats.iter().copied().chain([&batch[..]]) {
+        let presence: [&[u8]; 3] = [
+            br#"{"type":"presence","room":"r-1","user":"u9","status":"online"}"#,
+            br#"{"type":"presence","room":"r-1","user":"u9","status":"offline"}"#,
+            br#"{"type":"presence","room":"r-1"}"#,
+        ];
+        let batch = batch_payload(chats.iter().chain(&presence).copied());
+        for text in chats.iter().chain(&presence).copied().chain([&batch[..]]) {
             let mut fast = Vec::new();
             assert!(crate::dialect::chat_fast::decode(text, &mut |e| fast.push(format!("{e:?}"))));
             let mut full = Vec::new();
