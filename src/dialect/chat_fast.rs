@@ -28,6 +28,36 @@ struct Fields<'a> {
     status: Option<&'a str>,
 }
 
+/// Index of the first `"`, `\\` or control character in `s`. Eight bytes
+/// at a time (SWAR): a chunk with none of them is skipped with a few
+/// integer operations; the first chunk with one is searched bytewise.
+fn stop_byte(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    // Nonzero iff some byte of `v` is zero (exact as a yes/no answer).
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let stop = |b: u8| b == b'"' || b == b'\\' || b < 0x20;
+    let mut at = 0;
+    let mut chunks = s.chunks_exact(8);
+    for c in &mut chunks {
+        let v = u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        let hit = has_zero(v ^ (ONES * u64::from(b'"')))
+            | has_zero(v ^ (ONES * u64::from(b'\\')))
+            // Some byte < 0x20 (exact as a yes/no answer for bytes < 0x80;
+            // bytes >= 0x80 are masked out by `!v`).
+            | (v.wrapping_sub(ONES * 0x20) & !v & HIGH);
+        if hit != 0 {
+            return c.iter().position(|&b| stop(b)).map(|i| at + i);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| stop(b))
+        .map(|i| at + i)
+}
+
 /// Cursor over one message (checked as UTF-8 once, up front, so strings
 /// are sliced at their ASCII quotes without further checks).
 struct Scan<'a> {
@@ -55,9 +85,7 @@ impl<'a> Scan<'a> {
         self.eat(b'"')?;
         let start = self.at;
         // One pass: stop at the closing quote, or at what we do not handle.
-        let len = self.bytes()[start..]
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let len = stop_byte(&self.bytes()[start..])?;
         if self.bytes()[start + len] != b'"' {
             return None;
         }
@@ -209,6 +237,30 @@ mod tests {
         let (r, v) = fast(&batch_payload([CHAT, &other[..]]));
         assert!(r && v.len() == 2);
         assert!(v[1].contains("r-2") && v[1].contains("seq: 43"));
+    }
+
+    #[test]
+    fn stop_byte_finds_the_first_quote_backslash_or_control() {
+        let naive = |s: &[u8]| s.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+        let mut x: u32 = 12345;
+        for len in 0..40 {
+            for _ in 0..200 {
+                let s: Vec<u8> = (0..len)
+                    .map(|_| {
+                        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                        // Mostly plain text, sometimes a stop byte or UTF-8 high bytes.
+                        match (x >> 16) % 40 {
+                            0 => b'"',
+                            1 => b'\\',
+                            2 => (x >> 8) as u8 % 0x20,
+                            3..=6 => 0x80 | (x >> 8) as u8,
+                            _ => b'a' + (x >> 8) as u8 % 26,
+                        }
+                    })
+                    .collect();
+                assert_eq!(stop_byte(&s), naive(&s), "{s:?}");
+            }
+        }
     }
 
     #[test]
