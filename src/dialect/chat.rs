@@ -128,10 +128,20 @@ impl Session for ChatSession {
                 why: "binary message in a text-only protocol".into(),
             });
         };
+        let Some(mut skip) = super::chat_fast::decode(text, sink) else {
+            return Ok(());
+        };
         let mut bad: Option<String> = None;
-        for_each_server_frame(text, |raw| match to_event(raw) {
-            Ok(ev) => sink(ev),
-            Err(why) => bad = Some(why),
+        for_each_server_frame(text, |raw| {
+            if skip > 0 {
+                // Already emitted by the fast path.
+                skip -= 1;
+                return;
+            }
+            match to_event(raw) {
+                Ok(ev) => sink(ev),
+                Err(why) => bad = Some(why),
+            }
         })
         .map_err(|e| DecodeError {
             dialect: "chat",
@@ -253,6 +263,53 @@ mod tests {
             frames[2],
             r#"{"type":"chat","room":"r1","id":"3.7.120","text":"hé \"x\"","ts":1700000000000000}"#
         );
+    }
+
+    /// The fast path (chat_fast) must agree with the full serde parse on
+    /// everything it accepts.
+    #[test]
+    fn fast_path_matches_the_full_parse() {
+        let chats: [&[u8]; 3] = [
+            br#"{"type":"chat","room":"r-1","seq":42,"from":"u7","id":"3.9.120","text":"hi","ts":1700000000000001}"#,
+            r#"{"type":"chat","room":"hé","seq":0,"from":"","id":"","text":"","ts":0}"#.as_bytes(),
+            br#"{"ts":9,"text":"x","id":"a","from":"b","seq":18446744073709551615,"room":"c","type":"chat"}"#,
+        ];
+        let presence: [&[u8]; 4] = [
+            br#"{"type":"ack","id":"1.3.0","seq":5}"#,
+            br#"{"type":"presence","room":"r-1","user":"u9","status":"online"}"#,
+            br#"{"type":"presence","room":"r-1","user":"u9","status":"offline"}"#,
+            br#"{"type":"presence","room":"r-1"}"#,
+        ];
+        let batch = batch_payload(chats.iter().chain(&presence).copied());
+        for text in chats.iter().chain(&presence).copied().chain([&batch[..]]) {
+            let mut fast = Vec::new();
+            assert!(
+                crate::dialect::chat_fast::decode(text, &mut |e| fast.push(format!("{e:?}")))
+                    .is_none()
+            );
+            let mut full = Vec::new();
+            for_each_server_frame(text, |raw| {
+                full.push(format!("{:?}", to_event(raw).unwrap()))
+            })
+            .unwrap();
+            assert_eq!(fast, full);
+        }
+    }
+
+    /// A batch the fast path covers only in part: every frame once, in order.
+    #[test]
+    fn mixed_batches_decode_every_frame_once() {
+        let chat =
+            br#"{"type":"chat","room":"r","seq":4,"from":"u","id":"1.2.3","text":"t","ts":17}"#;
+        let welcome = br#"{"type":"welcome","user":"u","conn":1,"heartbeat_ms":5}"#;
+        let batch = batch_payload([&chat[..], &welcome[..], &chat[..], &welcome[..]]);
+        let mut s = ChatV1.session();
+        let mut kinds = Vec::new();
+        s.decode(Incoming::Text(&batch), &mut Outbox::new(), &mut |e| {
+            kinds.push(format!("{e:?}").split(' ').next().unwrap_or("").to_owned())
+        })
+        .unwrap();
+        assert_eq!(kinds, ["Chat", "Welcome", "Chat", "Welcome"]);
     }
 
     #[test]

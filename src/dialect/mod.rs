@@ -12,6 +12,7 @@
 //! an event sink. They never touch the socket, the clock or the metrics.
 
 pub mod chat;
+pub(crate) mod chat_fast;
 pub mod socketio;
 
 use std::borrow::Cow;

@@ -386,6 +386,7 @@ impl Client {
                     // Decode what is buffered first (the handshake may have
                     // read the welcome already), then read more.
                     let mut reads = 0;
+                    let mut drained = false;
                     loop {
                         let now_us = ctx.clock.now_epoch_us();
                         loop {
@@ -415,14 +416,22 @@ impl Client {
                                 return self.dropped(ctx, ws, &code.to_string());
                             }
                         }
+                        if drained {
+                            // A short read emptied the socket: skip the
+                            // recv that would only say EAGAIN.
+                            io.release_if_empty();
+                            break;
+                        }
                         reads += 1;
                         if reads > 8 {
                             break;
                         }
-                        match io.fill() {
-                            Ok(Fill::Data) => {}
-                            Ok(Fill::WouldBlock) => break,
-                            Ok(Fill::Eof) | Err(_) => return self.dropped(ctx, ws, "abnormal"),
+                        match io.fill_drained() {
+                            Ok((Fill::Data, short)) => drained = short,
+                            Ok((Fill::WouldBlock, _)) => break,
+                            Ok((Fill::Eof, _)) | Err(_) => {
+                                return self.dropped(ctx, ws, "abnormal")
+                            }
                         }
                     }
                     // Act on what the events asked for.

@@ -139,11 +139,19 @@ impl Link {
         }
     }
 
-    /// Reads more from the socket (polling: everything arrives through `ready`).
-    pub fn fill(&mut self) -> std::io::Result<Fill> {
+    /// Reads more from the socket; the flag says a short read emptied it
+    /// (see `WsIo::fill_drained`). Polling: everything arrives through `ready`.
+    pub fn fill_drained(&mut self) -> std::io::Result<(Fill, bool)> {
         match self {
-            Link::Ws { io, .. } => io.fill(),
-            Link::Polling(_) => Ok(Fill::WouldBlock),
+            Link::Ws { io, .. } => io.fill_drained(),
+            Link::Polling(_) => Ok((Fill::WouldBlock, false)),
+        }
+    }
+
+    /// Drops the WebSocket read buffer while nothing is pending.
+    pub fn release_if_empty(&mut self) {
+        if let Link::Ws { io, .. } = self {
+            io.release_if_empty();
         }
     }
 

@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 
 use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 use super::frame::{Decoder, Message, ProtocolError, Role};
@@ -81,6 +82,41 @@ impl WsIo {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.release_if_empty();
                 Ok(Fill::WouldBlock)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Like [`fill`](Self::fill), but a short read (less than the free
+    /// space) also clears the socket's read readiness, as a `WouldBlock`
+    /// would, and reports `drained = true`: on a stream socket a short read
+    /// means the kernel buffer is empty, so the next `recv` would only
+    /// return EAGAIN, and the caller can skip it (one syscall per wake-up
+    /// instead of two). Data that arrives after the read raises readiness
+    /// again: tokio clears only the readiness event this read observed.
+    pub fn fill_drained(&mut self) -> io::Result<(Fill, bool)> {
+        if self.rbuf.capacity() - self.rbuf.len() < self.read_chunk / 2 {
+            self.rbuf.reserve(self.read_chunk);
+        }
+        let spare = self.rbuf.capacity() - self.rbuf.len();
+        let (stream, rbuf) = (&self.stream, &mut self.rbuf);
+        let mut got = 0usize;
+        let r = stream.try_io(Interest::READABLE, || {
+            let n = stream.try_read_buf(rbuf)?;
+            got = n;
+            if n > 0 && n < spare {
+                Err(io::ErrorKind::WouldBlock.into())
+            } else {
+                Ok(n)
+            }
+        });
+        match r {
+            Ok(0) => Ok((Fill::Eof, false)),
+            Ok(_) => Ok((Fill::Data, false)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && got > 0 => Ok((Fill::Data, true)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.release_if_empty();
+                Ok((Fill::WouldBlock, false))
             }
             Err(e) => Err(e),
         }
