@@ -1,5 +1,5 @@
 //! Cost of the per-delivery bookkeeping (seq tracking + two HdrHistogram
-//! records + counters), in ns per delivery. `scripts/bench-engine` divides
+//! records + counters), in ns per delivery. `scripts/bench-recording` divides
 //! it into the generator CPU per delivery measured in the ceiling run, to
 //! show recording stays a small share of the generator's CPU.
 //!
