@@ -58,7 +58,9 @@ async fn one(
     drop(permit);
     ready.fetch_add(1, Ordering::Relaxed);
     // Idle: keep the socket, answer pings, until released.
-    c.buf = bytes::BytesMut::new();
+    // Shrink the buffer, but keep bytes already read: presence frames for
+    // later joiners can arrive right behind `joined`, possibly half a frame.
+    c.buf = bytes::BytesMut::from(&c.buf[..]);
     loop {
         tokio::select! {
             _ = release.changed() => return Ok(()),
