@@ -121,6 +121,11 @@ fn report_has_every_section_and_chart_with_data() {
     for s in ["p50", "p90", "p99", "max"] {
         assert!(has_text(lat, s), "legend {s} missing");
     }
+    // Closes are drawn per close code.
+    let errors = figure(&html, "errors").expect("errors");
+    for code in ["closes 1000/s*", "closes 1013/s*"] {
+        assert!(has_text(errors, code), "legend {code} missing");
+    }
     // Memory per connection carries its fitted slope.
     assert!(has_text(
         figure(&html, "memory-per-connection").expect("mem"),

@@ -90,6 +90,7 @@ fn full() -> RunResults {
         bytes_received: 40_000,
         errors: 1,
         closes: 2,
+        closes_by_code: BTreeMap::from([("1000".to_owned(), 2)]),
         lost: 0,
         connects_failed: 1,
         delivery_latency: pcts,

@@ -125,6 +125,7 @@ pub fn snapshot(plan: &Plan, s: &Second) -> Snapshot {
         bytes_received: c.bytes_received,
         errors: c.errors_total(),
         closes: c.closes.values().sum(),
+        closes_by_code: c.closes.clone(),
         lost: c.lost,
         connects_failed: c.connections_failed_total(),
         delivery_latency: s.delivery,

@@ -222,6 +222,9 @@ pub struct Snapshot {
     pub bytes_received: u64,
     pub errors: u64,
     pub closes: u64,
+    /// The same closes by close code (`"1000"`, `"1013"`, ..., `"abnormal"`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub closes_by_code: BTreeMap<String, u64>,
     pub lost: u64,
     pub connects_failed: u64,
     pub delivery_latency: Pcts,

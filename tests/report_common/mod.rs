@@ -118,6 +118,10 @@ pub fn fixture_run(name: &str, seed: u64, speedup: f64) -> RunResults {
         snap.bytes_received = deliveries * 210;
         snap.errors = errors;
         snap.closes = closes;
+        if closes > 0 {
+            let code = if sec > 50 { "1000" } else { "1013" };
+            snap.closes_by_code = BTreeMap::from([(code.to_string(), closes)]);
+        }
         snap.lost = lost;
         snap.connects_failed = u64::from(sec == 7);
         snap.delivery_latency = pcts(&sec_delivery);

@@ -1,5 +1,5 @@
-//! Chart: problems per second: error frames and failed connects, closes,
-//! and lost messages, with the run's closes by code in the note.
+//! Chart: problems per second: error frames and failed connects, closes
+//! by close code, and lost messages, with the run's totals in the note.
 
 use super::canvas::{color, Series, Stroke};
 use super::{label, over_time, rates, series_color, Chart, RunRef};
@@ -28,16 +28,35 @@ pub fn errors(runs: &[RunRef<'_>]) -> Chart {
         ));
         if single {
             // Closes get their own axis: a planned ramp-down closes every
-            // client and would flatten the error lines to zero.
-            xy.series.push(
-                Series::from_points(
-                    "closes/s (right axis)",
-                    color(0),
-                    Stroke::Line(1),
-                    rates(ts, |s| s.closes as f64),
-                )
-                .on_right_axis(),
-            );
+            // client and would flatten the error lines to zero. One line per
+            // close code, so a burst of 1013s stands apart from ramp-down 1000s.
+            let codes: std::collections::BTreeSet<&String> =
+                ts.iter().flat_map(|s| s.closes_by_code.keys()).collect();
+            if codes.is_empty() {
+                // Results written before closes were split by code.
+                xy.series.push(
+                    Series::from_points(
+                        "closes/s (right axis)",
+                        color(0),
+                        Stroke::Line(1),
+                        rates(ts, |s| s.closes as f64),
+                    )
+                    .on_right_axis(),
+                );
+            }
+            for (ci, code) in codes.into_iter().enumerate() {
+                xy.series.push(
+                    Series::from_points(
+                        format!("closes {code}/s (right axis)"),
+                        color(5 + ci),
+                        Stroke::Line(1),
+                        rates(ts, |s| {
+                            s.closes_by_code.get(code).copied().unwrap_or(0) as f64
+                        }),
+                    )
+                    .on_right_axis(),
+                );
+            }
             xy.y2_label = Some("closes per second".into());
             xy.series.push(Series::from_points(
                 "failed connects/s",
