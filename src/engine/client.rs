@@ -3,14 +3,14 @@
 //! when its ramp window ends.
 //!
 //! A client runs as one task on its worker's single-threaded runtime and
-//! records into the worker's [`Recorder`] without locks.
+//! records into the worker's [`Recorder`] without locks. Handling of each
+//! incoming frame (the per-message hot path) lives in [`incoming`].
 
 use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use reference_server::ws::{close_payload, Fill, Message, OpCode};
+use reference_server::ws::Fill;
 use tokio::sync::watch;
 use tokio::time::sleep_until;
 
@@ -21,10 +21,14 @@ use super::metrics::{MetricId, Recorder};
 use super::pacing::{Pacer, Poisson};
 use super::rng::{SplitMix64, Stream};
 use super::schedule::{self, Window};
-use super::tracker::{RoomTrack, SeqOutcome};
+use super::tracker::RoomTrack;
 use super::worker::WorkerState;
-use crate::dialect::{Action, Event, Incoming, Outbox, Session};
+use crate::dialect::{Action, Outbox, Session};
 use crate::scenario::Population;
+
+mod incoming;
+
+use incoming::Follow;
 
 /// Filler for chat texts: sliced, never allocated per message.
 static FILLER: &str = "the quick brown fox jumps over the lazy dog 0123456789 ";
@@ -118,17 +122,6 @@ enum Wake {
     Writable,
     Timer,
     IoError,
-}
-
-/// Flags raised while handling events; acted on after decoding, because
-/// the session is busy decoding while events are handled.
-#[derive(Default)]
-struct Follow {
-    welcomed: bool,
-    joined: u32,
-    resumed: u32,
-    rejected: Option<String>,
-    closed: Option<u16>,
 }
 
 impl Client {
@@ -649,174 +642,5 @@ impl Client {
             Recorder::count_in(&mut rec.counters().closes, &code.to_string());
         }
         io.close(code).await;
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn on_message(
-        &mut self,
-        ctx: &RunCtx,
-        ws: &WorkerState,
-        sess: &mut dyn Session,
-        io: &mut Link,
-        ob: &mut Outbox,
-        msg: Message,
-        now_us: u64,
-        follow: &mut Follow,
-    ) {
-        let payload_len = |n: usize| {
-            n as u64
-                + if n < 126 {
-                    2
-                } else if n < 65536 {
-                    4
-                } else {
-                    10
-                }
-        };
-        let data: Bytes;
-        let incoming = match msg {
-            Message::Text(b) => {
-                data = b;
-                Incoming::Text(&data)
-            }
-            Message::Binary(b) => {
-                data = b;
-                Incoming::Binary(&data)
-            }
-            Message::Ping(p) => {
-                let mut rec = ws.rec.borrow_mut();
-                rec.counters().frames_received += 1;
-                rec.counters().bytes_received += payload_len(p.len());
-                io.queue_control(OpCode::Pong, &p);
-                return;
-            }
-            Message::Pong(_) => return,
-            Message::Close(c) => {
-                let code = c.map_or(1005, |c| c.code);
-                io.queue_control(OpCode::Close, &close_payload(code, ""));
-                follow.closed = Some(code);
-                return;
-            }
-        };
-        let mut rec = ws.rec.borrow_mut();
-        rec.counters().frames_received += 1;
-        rec.counters().bytes_received += payload_len(data.len());
-        let resume = self.pop(ctx).resume;
-        let me = self.i;
-        let tracks = &mut self.tracks;
-        let pending_acks = &mut self.pending_acks;
-        let mut rooms = ws.rooms.borrow_mut();
-        let slot_of = |tracks: &[RoomTrack], room: &str| -> Option<usize> {
-            let idx = ctx.room_index(room)?;
-            tracks.iter().position(|t| t.room == idx)
-        };
-        let res = sess.decode(incoming, ob, &mut |ev| match ev {
-            Event::Chat {
-                room,
-                seq,
-                id,
-                ts_us,
-                ..
-            } => {
-                let Some(slot) = slot_of(tracks, &room) else {
-                    return;
-                };
-                let t = &mut tracks[slot];
-                // A resume replays our own messages too: seen, not delivered.
-                if id.split('.').next().and_then(|c| c.parse::<u32>().ok()) == Some(me) {
-                    t.on_own(seq);
-                    return;
-                }
-                let outcome = t.on_seq(seq);
-                let replay = seq <= t.replay_upto;
-                let c = rec.counters();
-                match outcome {
-                    SeqOutcome::Duplicate if t.resuming => {
-                        c.resume_overlap += 1;
-                        return;
-                    }
-                    SeqOutcome::Duplicate => {
-                        c.duplicates += 1;
-                        return;
-                    }
-                    // Before the room's `joined`: settled when it arrives.
-                    SeqOutcome::Early => return,
-                    SeqOutcome::Filled if !replay => c.out_of_order += 1,
-                    _ => {}
-                }
-                c.deliveries_received += 1;
-                if let Some(ts) = ts_us {
-                    let lat = now_us.saturating_sub(ts);
-                    if replay {
-                        rec.record(MetricId::ReplayLatency, lat);
-                    } else {
-                        rec.record(MetricId::DeliveryLatency, lat);
-                        if let Some(lag) = id.rsplit('.').next().and_then(|l| l.parse::<u64>().ok())
-                        {
-                            rec.record(MetricId::DeliveryLatencyService, lat.saturating_sub(lag));
-                        }
-                    }
-                }
-            }
-            Event::Ack { id, seq } => {
-                rec.counters().acks_received += 1;
-                let mut parts = id.split('.');
-                let (_, n, lag) = (parts.next(), parts.next(), parts.next());
-                let (Some(n), Some(lag)) = (
-                    n.and_then(|n| n.parse::<u64>().ok()),
-                    lag.and_then(|l| l.parse::<u64>().ok()),
-                ) else {
-                    return;
-                };
-                while pending_acks.front().is_some_and(|&(m, _, _)| m < n) {
-                    pending_acks.pop_front();
-                }
-                if let Some(&(m, ts, slot)) = pending_acks.front() {
-                    if m == n {
-                        pending_acks.pop_front();
-                        let lat = now_us.saturating_sub(ts);
-                        rec.record(MetricId::AckLatency, lat);
-                        rec.record(MetricId::AckLatencyService, lat.saturating_sub(lag));
-                        if let Some(t) = tracks.get_mut(slot as usize) {
-                            t.on_own(seq);
-                            rooms.acked(t.room, seq);
-                        }
-                    }
-                }
-            }
-            Event::Joined { room, seq, .. } => {
-                let Some(slot) = slot_of(tracks, &room) else {
-                    return;
-                };
-                let t = &mut tracks[slot];
-                let j = t.on_joined(seq, resume && t.tracking);
-                let c = rec.counters();
-                c.lost += j.lost;
-                c.deliveries_received += j.early_delivered;
-                follow.joined += 1;
-            }
-            Event::Resumed { room, .. } => {
-                if let Some(slot) = slot_of(tracks, &room) {
-                    tracks[slot].resuming = false;
-                }
-                follow.resumed += 1;
-            }
-            Event::Welcome { .. } => follow.welcomed = true,
-            Event::Pong { ts_us: Some(ts) } => {
-                rec.record(MetricId::PingRtt, now_us.saturating_sub(ts));
-            }
-            Event::Error { code, .. } => Recorder::count_in(&mut rec.counters().errors, &code),
-            Event::Rejected { reason } => follow.rejected = Some(reason.into_owned()),
-            Event::Close { code, .. } => follow.closed = Some(code),
-            Event::Left { room } => {
-                if let Some(slot) = slot_of(tracks, &room) {
-                    rec.counters().lost += tracks[slot].stop();
-                }
-            }
-            _ => {}
-        });
-        if res.is_err() {
-            Recorder::count_in(&mut rec.counters().errors, "decode");
-        }
     }
 }

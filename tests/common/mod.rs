@@ -32,6 +32,16 @@ pub fn run(plan: &Plan) -> RunReport {
     run_plan(plan, &EngineOptions { quiet: true }).expect("run failed")
 }
 
+/// Plans `toml` with results under `out`, runs it in-process, and checks
+/// what every run that is meant to complete must satisfy: not interrupted,
+/// and the loss-accounting identities hold. Returns the results.
+pub fn run_completed(toml: &str, out: &Path) -> RunResults {
+    let r = run(&plan(toml, out)).results;
+    assert!(!r.interrupted, "{:?}", r.interrupt_reason);
+    assert_accounting(&r);
+    r
+}
+
 /// Reads back the written results.json.
 pub fn read_results(dir: &Path) -> RunResults {
     let text = std::fs::read_to_string(dir.join("results.json")).expect("results.json written");
