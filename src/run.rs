@@ -79,9 +79,7 @@ pub fn run_plan_repeated(
 
     let mut manager = ExportManager::new();
     for f in &plan.output.formats {
-        if let Some(ex) = exporter_for(*f) {
-            manager.add(ex);
-        }
+        manager.add(exporter_for(*f));
     }
     let exported = manager.export_all(&results, &plan.output.dir);
     for (name, e) in &exported.failed {
@@ -108,14 +106,13 @@ pub fn run_plan_repeated(
     })
 }
 
-/// The exporter for a format, when this build has one (other formats are
-/// added here as their exporters land).
-fn exporter_for(format: scenario::Format) -> Option<Box<dyn Exporter>> {
+/// The exporter for a format.
+fn exporter_for(format: scenario::Format) -> Box<dyn Exporter> {
     match format {
-        scenario::Format::Json => Some(Box::new(crate::export::json::JsonExporter)),
-        scenario::Format::Html => Some(Box::new(crate::report::HtmlExporter)),
-        scenario::Format::Junit => Some(Box::new(crate::export::junit::JunitExporter)),
-        scenario::Format::Markdown => Some(Box::new(crate::export::markdown::MarkdownExporter)),
+        scenario::Format::Json => Box::new(crate::export::json::JsonExporter),
+        scenario::Format::Html => Box::new(crate::report::HtmlExporter),
+        scenario::Format::Junit => Box::new(crate::export::junit::JunitExporter),
+        scenario::Format::Markdown => Box::new(crate::export::markdown::MarkdownExporter),
     }
 }
 
