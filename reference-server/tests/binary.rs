@@ -4,28 +4,37 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use common::*;
 
-#[tokio::test]
-async fn prints_listening_line_reads_env_secret_and_drains_on_sigterm() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_reference-server"))
-        .args(["--listen", "127.0.0.1:0", "--drain-timeout", "3s"])
-        .env("BENCH_JWT_SECRET", SECRET)
+/// Starts the binary and reads its one `listening on HOST:PORT` line;
+/// returns the child and the `/ws` URL on that port.
+fn spawn_listening(server: &mut Command) -> (Child, String) {
+    let mut child = server
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn server");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
+    BufReader::new(child.stdout.take().expect("piped stdout"))
         .read_line(&mut line)
-        .unwrap();
+        .expect("read the listening line");
     let addr = line
         .trim()
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
     let url = format!("ws://{addr}/ws");
+    (child, url)
+}
+
+#[tokio::test]
+async fn prints_listening_line_reads_env_secret_and_drains_on_sigterm() {
+    let mut server = Command::new(env!("CARGO_BIN_EXE_reference-server"));
+    server
+        .args(["--listen", "127.0.0.1:0", "--drain-timeout", "3s"])
+        .env("BENCH_JWT_SECRET", SECRET);
+    let (mut child, url) = spawn_listening(&mut server);
     // The secret came from the environment: no token means first-frame auth,
     // a bad one is refused.
     assert_eq!(refused(&format!("{url}?token=bad"), &[]).await.0, 401);
@@ -64,28 +73,16 @@ async fn config_file_is_read_and_flags_win() {
         "heartbeat-interval = \"250ms\"\nlisten = \"127.0.0.1:1\"\nallowed-origins = [\"https://ok.example\"]\n",
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_reference-server"))
+    let mut server = Command::new(env!("CARGO_BIN_EXE_reference-server"));
+    server
         .args([
             "--config",
             path.to_str().unwrap(),
             "--listen",
             "127.0.0.1:0",
         ])
-        .env_remove("BENCH_JWT_SECRET")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("listening line")
-        .to_owned();
-    let url = format!("ws://{addr}/ws");
+        .env_remove("BENCH_JWT_SECRET");
+    let (mut child, url) = spawn_listening(&mut server);
     assert_eq!(
         refused(&url, &[("Origin", "https://bad.example")]).await.0,
         403
