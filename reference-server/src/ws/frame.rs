@@ -92,6 +92,10 @@ pub enum ProtocolError {
     InvalidUtf8,
     #[error("malformed close frame")]
     BadClose,
+    #[error("close code {0} must not appear on the wire")]
+    BadCloseCode(u16),
+    #[error("64-bit payload length has its most significant bit set")]
+    BadLength,
 }
 
 impl ProtocolError {
@@ -161,7 +165,12 @@ impl Decoder {
                 }
                 let mut len = [0u8; 8];
                 len.copy_from_slice(&buf[2..10]);
-                (u64::from_be_bytes(len), 10)
+                let len = u64::from_be_bytes(len);
+                // RFC 6455 §5.2: the most significant bit must be 0.
+                if len >> 63 != 0 {
+                    return Err(ProtocolError::BadLength);
+                }
+                (len, 10)
             }
             n => (u64::from(n), 2),
         };
@@ -196,9 +205,11 @@ impl Decoder {
                 return Ok(None);
             };
             let in_progress = self.fragment.as_ref().map_or(0, |(_, b)| b.len() as u64);
-            if !h.opcode.is_control() && in_progress + h.payload_len > self.max_message_size as u64
-            {
-                return Err(ProtocolError::TooBig(in_progress + h.payload_len));
+            // Saturating: a peer controls `payload_len` (up to 2^63 - 1), and
+            // the sum must never wrap past the limit check.
+            let message_len = in_progress.saturating_add(h.payload_len);
+            if !h.opcode.is_control() && message_len > self.max_message_size as u64 {
+                return Err(ProtocolError::TooBig(message_len));
             }
             let total = h.header_len + h.payload_len as usize;
             if buf.len() < total {
@@ -271,12 +282,22 @@ fn parse_close(payload: &[u8]) -> Result<Option<CloseFrame>, ProtocolError> {
         1 => Err(ProtocolError::BadClose),
         _ => {
             let code = u16::from_be_bytes([payload[0], payload[1]]);
+            if !close_code_allowed_on_wire(code) {
+                return Err(ProtocolError::BadCloseCode(code));
+            }
             let reason = std::str::from_utf8(&payload[2..])
                 .map_err(|_| ProtocolError::InvalidUtf8)?
                 .to_owned();
             Ok(Some(CloseFrame { code, reason }))
         }
     }
+}
+
+/// Whether a received close frame may carry `code` (RFC 6455 §7.4): the
+/// defined codes except those reserved for local use (1004-1006, 1015), the
+/// later IANA-registered 1012-1014, and the 3000-4999 application range.
+pub fn close_code_allowed_on_wire(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
 /// XORs `data` with the 4-byte mask, word-at-a-time for the bulk.
@@ -413,6 +434,64 @@ mod tests {
         let mut buf = BytesMut::new();
         encode_frame(OpCode::Text, &[0xff, 0xfe], Some([0; 4]), &mut buf);
         assert_eq!(d.decode(&mut buf).unwrap_err().close_code(), 1007);
+    }
+
+    #[test]
+    fn crafted_lengths_fail_cleanly_instead_of_overflowing() {
+        // A text fragment, then a continuation claiming 2^64 - 10 bytes.
+        for role in [Role::Server, Role::Client] {
+            let mask = (role == Role::Server).then_some([1, 2, 3, 4]);
+            let mut buf = BytesMut::new();
+            encode_frame(OpCode::Text, b"abc", mask, &mut buf);
+            buf[0] &= 0x7F;
+            buf.put_u8(0x80);
+            buf.put_u8(if mask.is_some() { 0xFF } else { 0x7F });
+            buf.put_u64(u64::MAX - 9);
+            if let Some(m) = mask {
+                buf.put_slice(&m);
+            }
+            let mut d = Decoder::new(role, 1 << 20);
+            assert_eq!(d.decode(&mut buf).unwrap_err(), ProtocolError::BadLength);
+        }
+        // The largest legal 64-bit length after a fragment is still only too big.
+        let mut buf = BytesMut::new();
+        encode_frame(OpCode::Text, b"abc", None, &mut buf);
+        buf[0] &= 0x7F;
+        buf.put_u8(0x80);
+        buf.put_u8(0x7F);
+        buf.put_u64(u64::MAX >> 1);
+        let mut d = Decoder::new(Role::Client, 1 << 20);
+        assert_eq!(d.decode(&mut buf).unwrap_err().close_code(), 1009);
+    }
+
+    #[test]
+    fn close_codes_reserved_for_local_use_are_protocol_errors() {
+        for (code, ok) in [
+            (1000, true),
+            (1001, true),
+            (1004, false),
+            (1005, false),
+            (1006, false),
+            (1011, true),
+            (1012, true),
+            (1015, false),
+            (999, false),
+            (2999, false),
+            (3000, true),
+            (4999, true),
+            (5000, false),
+        ] {
+            let mut buf = BytesMut::new();
+            encode_frame(OpCode::Close, &close_payload(code, "x"), None, &mut buf);
+            let got = Decoder::new(Role::Client, 1024).decode(&mut buf);
+            if ok {
+                assert!(matches!(got, Ok(Some(Message::Close(Some(c)))) if c.code == code));
+            } else {
+                let err = got.unwrap_err();
+                assert_eq!(err, ProtocolError::BadCloseCode(code));
+                assert_eq!(err.close_code(), 1002);
+            }
+        }
     }
 
     #[test]
