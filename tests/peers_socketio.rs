@@ -13,9 +13,9 @@ use bench::dialect::socketio::{SocketIo, SocketIoOptions, Transport};
 use bench::dialect::{Action, Dialect, Event, Incoming, Outbox};
 use bytes::{Bytes, BytesMut};
 use peers_common::{jwt, Peer};
-use reference_server::ws::{handshake::client_handshake, Decoder, Message, Role};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use wire::ws::{handshake::client_handshake, Decoder, Message, Role};
 
 const WAIT: Duration = Duration::from_secs(10);
 

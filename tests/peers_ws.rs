@@ -1,6 +1,6 @@
 //! Protocol v1 conformance of the Node `ws` peer (`scripts/peers/ws-server.js`):
 //! the frames the spec (docs/protocol.md, issue 2) prescribes, each one also
-//! parsed with the shared `reference_server::protocol` types. Every check
+//! parsed with the shared `wire::protocol` types. Every check
 //! runs against the peer AND the bundled reference server (`bench serve`),
 //! so the two are shown to send bench the same frames.
 
@@ -10,14 +10,12 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use peers_common::{jwt, Peer};
-use reference_server::protocol::{RawFrame, ServerFrame};
-use reference_server::ws::HandshakeError;
-use reference_server::ws::{
-    client_frame, handshake::client_handshake, Decoder, Message, OpCode, Role,
-};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use wire::protocol::{RawFrame, ServerFrame};
+use wire::ws::HandshakeError;
+use wire::ws::{client_frame, handshake::client_handshake, Decoder, Message, OpCode, Role};
 
 const WAIT: Duration = Duration::from_secs(5);
 

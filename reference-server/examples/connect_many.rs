@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use clap::Parser;
-use reference_server::ws::{client_frame, Message, OpCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{watch, Semaphore};
+use wire::ws::{client_frame, Message, OpCode};
 
 #[derive(Parser)]
 struct Args {

@@ -16,9 +16,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use reference_server::ws::{client_frame, Message, OpCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
+use wire::ws::{client_frame, Message, OpCode};
 
 #[derive(Parser)]
 struct Args {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::config::ConfigError;
-use crate::units::parse_duration;
+use wire::units::parse_duration;
 
 #[derive(Debug, Clone, Default)]
 pub struct ChaosConfig {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::chaos::{ChaosConfig, Overload, Stall};
-use crate::units::{parse_duration, parse_size};
+use wire::units::{parse_duration, parse_size};
 
 /// Flags shared by the `reference-server` binary and `bench serve`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -461,8 +461,8 @@ pub fn serve_blocking<O: From<u8>>(args: ServerArgs) -> O {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::units::{format_duration, format_size};
     use clap::{CommandFactory, Parser};
+    use wire::units::{format_duration, format_size};
 
     #[derive(Parser)]
     struct Cli {

@@ -12,8 +12,8 @@ use crate::auth::RoomAcl;
 use crate::conn::{Conn, Identity};
 use crate::metrics;
 use crate::server::Shared;
-use crate::ws::handshake::{http_response, read_request, switching_protocols};
-use crate::ws::{Request, Role, WsIo};
+use wire::ws::handshake::{http_response, read_request, switching_protocols};
+use wire::ws::{Request, Role, WsIo};
 
 /// Longest `?user=` accepted when auth is off.
 const MAX_USER_LEN: usize = 128;
@@ -186,9 +186,9 @@ async fn upgrade(
     }
     let Some(peer) = shared.register(id) else {
         // Shutdown began during the handshake: say so in WebSocket terms.
-        let frame = crate::ws::server_frame(
-            crate::ws::OpCode::Close,
-            &crate::ws::close_payload(crate::ws::close_code::RESTARTING, "server restarting"),
+        let frame = wire::ws::server_frame(
+            wire::ws::OpCode::Close,
+            &wire::ws::close_payload(wire::ws::close_code::RESTARTING, "server restarting"),
         );
         let _ = stream.write_all(&frame).await;
         return;

@@ -17,8 +17,8 @@ use serde_json::value::RawValue;
 use crate::chaos::Chaos;
 use crate::metrics::{self, Metrics};
 use crate::peer::{Outgoing, Peer, QueueLimits};
-use crate::protocol::{PresenceStatus, ServerFrame};
-use crate::ws::{server_frame, OpCode};
+use wire::protocol::{PresenceStatus, ServerFrame};
+use wire::ws::{server_frame, OpCode};
 
 /// Encodes a server frame as one complete, shareable WebSocket text frame.
 pub fn encode(frame: &ServerFrame<'_>) -> Bytes {

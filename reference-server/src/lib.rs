@@ -14,8 +14,5 @@ pub mod http;
 pub mod hub;
 pub mod metrics;
 pub mod peer;
-pub mod protocol;
 pub mod ratelimit;
 pub mod server;
-pub mod units;
-pub mod ws;

@@ -138,7 +138,7 @@ impl Peer {
                 ob.queue = VecDeque::new();
                 ob.bytes = 0;
                 ob.close = Some(CloseRequest {
-                    code: crate::ws::close_code::TRY_AGAIN_LATER,
+                    code: wire::ws::close_code::TRY_AGAIN_LATER,
                     reason: "slow consumer",
                     flush_first: false,
                 });

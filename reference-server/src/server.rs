@@ -25,7 +25,7 @@ use crate::hub::Hub;
 use crate::metrics::{self, Metrics};
 use crate::peer::{CloseRequest, Peer, QueueLimits};
 use crate::ratelimit::Limits;
-use crate::ws::close_code;
+use wire::ws::close_code;
 
 /// Connections beyond the cap that may be holding a socket at once while
 /// they are answered 503 (or served /healthz, /metrics).

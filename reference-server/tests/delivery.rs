@@ -95,11 +95,8 @@ async fn slow_consumer_is_closed_1013_while_others_get_everything() {
     sender.expect("presence").await;
     // The slow reader joins, then never reads until the server gives up on it.
     let mut slow = RawClient::connect_small_rcvbuf(srv.addr, "/ws?user=x").await;
-    slow.send_frame(
-        reference_server::ws::OpCode::Text,
-        br#"{"type":"join","room":"r"}"#,
-    )
-    .await;
+    slow.send_frame(wire::ws::OpCode::Text, br#"{"type":"join","room":"r"}"#)
+        .await;
     sender.expect("presence").await;
     fast.expect("presence").await;
 
@@ -146,11 +143,8 @@ async fn typing_is_shed_before_chat_under_backpressure() {
     .await;
     let mut a = srv.joined("?user=a", "r").await;
     let mut slow = RawClient::connect_small_rcvbuf(srv.addr, "/ws?user=x").await;
-    slow.send_frame(
-        reference_server::ws::OpCode::Text,
-        br#"{"type":"join","room":"r"}"#,
-    )
-    .await;
+    slow.send_frame(wire::ws::OpCode::Text, br#"{"type":"join","room":"r"}"#)
+        .await;
     a.expect("presence").await;
     let big = "z".repeat(16 * 1024 - 64);
     // Typing floods interleaved with ~6.4 MB of chat (more than the server's
@@ -205,8 +199,7 @@ async fn a_client_that_never_reads_its_replies_is_closed_1013() {
     let mut raw = RawClient::connect_small_rcvbuf(srv.addr, "/ws?user=flood").await;
     // Each pong echoes a 1000-digit `ts`: ~10 MB of replies nobody reads.
     let ping = format!(r#"{{"type":"ping","ts":1.{}}}"#, "7".repeat(1000));
-    let frame =
-        reference_server::ws::client_frame(reference_server::ws::OpCode::Text, ping.as_bytes());
+    let frame = wire::ws::client_frame(wire::ws::OpCode::Text, ping.as_bytes());
     let mut burst = Vec::with_capacity(frame.len() * 100);
     for _ in 0..100 {
         burst.extend_from_slice(&frame);
@@ -227,7 +220,7 @@ async fn a_client_that_never_reads_its_replies_is_closed_1013() {
     // may reset the connection before the 1013 frame is read; if a close
     // frame does arrive, it says 1013.
     while let Some(m) = raw.next_or_reset().await {
-        if let reference_server::ws::Message::Close(c) = m {
+        if let wire::ws::Message::Close(c) = m {
             assert_eq!(c.map(|c| c.code), Some(1013));
             break;
         }

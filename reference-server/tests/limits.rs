@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use reference_server::ws::{Message as RawMessage, OpCode};
 use serde_json::json;
+use wire::ws::{Message as RawMessage, OpCode};
 
 #[tokio::test]
 async fn rate_limit_refuses_excess_frames_with_their_id() {
@@ -93,11 +93,8 @@ async fn client_close_is_echoed_1000() {
     let srv = start(&[]).await;
     let mut raw = RawClient::connect(srv.addr, "/ws").await;
     raw.next().await;
-    raw.send_frame(
-        OpCode::Close,
-        &reference_server::ws::close_payload(1000, "bye"),
-    )
-    .await;
+    raw.send_frame(OpCode::Close, &wire::ws::close_payload(1000, "bye"))
+        .await;
     assert_eq!(raw.expect_close().await, 1000);
     srv.wait_metric("connections_current", |v| v == 0.0).await;
 }

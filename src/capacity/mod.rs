@@ -82,7 +82,7 @@ pub struct CapacityArgs {
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
-    reference_server::units::parse_duration(s).map_err(|e| e.to_string())
+    wire::units::parse_duration(s).map_err(|e| e.to_string())
 }
 
 fn usage(msg: impl Into<String>) -> anyhow::Error {
@@ -126,7 +126,7 @@ fn search_config(args: &CapacityArgs) -> anyhow::Result<SearchConfig> {
     if args.budget < args.warmup + args.measure {
         return Err(usage(format!(
             "--budget ({}) cannot fit a single step of --warmup + --measure",
-            reference_server::units::format_duration(args.budget)
+            wire::units::format_duration(args.budget)
         )));
     }
     if args.target_users.is_some() && args.vary != Vary::Clients {

@@ -35,7 +35,7 @@ pub fn header(
         "each step: {} s warm-up + {} s measured · budget {} · results in {}",
         cfg.warmup.as_secs(),
         cfg.measure.as_secs_f64(),
-        reference_server::units::format_duration(cfg.budget),
+        wire::units::format_duration(cfg.budget),
         out.display()
     );
     if let Some((url, pid)) = server {

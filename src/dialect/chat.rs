@@ -1,12 +1,12 @@
 //! Reference protocol v1 (`protocol = "chat"`): JSON text frames from
-//! `reference_server::protocol`, with `batch` frames unwrapped in order.
+//! `wire::protocol`, with `batch` frames unwrapped in order.
 //! Stateless per connection: v1 echoes chat ids, so no ack map is needed.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use reference_server::protocol::{for_each_server_frame, PresenceStatus, RawFrame};
 use serde_json::value::RawValue;
+use wire::protocol::{for_each_server_frame, PresenceStatus, RawFrame};
 
 use super::{parse_ts_us, Action, DecodeError, Dialect, Event, Incoming, Outbox, Session};
 
@@ -217,8 +217,8 @@ fn to_event(raw: RawFrame<'_>) -> Result<Event<'_>, String> {
 mod tests {
     use super::*;
     use bytes::BytesMut;
-    use reference_server::protocol::{batch_payload, ClientFrame};
-    use reference_server::ws::{Decoder, Message, Role};
+    use wire::protocol::{batch_payload, ClientFrame};
+    use wire::ws::{Decoder, Message, Role};
 
     fn sent(out: &mut Outbox) -> Vec<String> {
         let (wire, _) = out.take();

@@ -213,7 +213,7 @@ pub fn decode(text: &[u8], sink: &mut dyn FnMut(Event<'_>)) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reference_server::protocol::batch_payload;
+    use wire::protocol::batch_payload;
 
     /// (all emitted, events).
     fn fast(text: &[u8]) -> (bool, Vec<String>) {

@@ -19,7 +19,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use reference_server::ws::{encode_frame, OpCode};
+use wire::ws::{encode_frame, OpCode};
 
 use crate::scenario::{Protocol, TargetPlan};
 

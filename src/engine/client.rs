@@ -10,9 +10,9 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use reference_server::ws::Fill;
 use tokio::sync::watch;
 use tokio::time::sleep_until;
+use wire::ws::Fill;
 
 use super::ctx::{RunCtx, LAG_TOLERANCE_US};
 use super::drain::PROBE;

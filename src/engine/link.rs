@@ -17,12 +17,12 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use reference_server::ws::{
-    client_frame, close_payload, Fill, HandshakeError, Message, OpCode, ProtocolError, Role, WsIo,
-};
 use tokio::io::Interest;
 use tokio::net::TcpSocket;
 use tokio::time::{timeout, timeout_at};
+use wire::ws::{
+    client_frame, close_payload, Fill, HandshakeError, Message, OpCode, ProtocolError, Role, WsIo,
+};
 
 use super::ctx::RunCtx;
 use crate::dialect::socketio::engineio::{request_target, EnginePacket};
@@ -324,7 +324,7 @@ async fn connect_ws(
     let _ = stream.set_nodelay(true);
     let hs = timeout_at(
         deadline.into(),
-        reference_server::ws::handshake::client_handshake(&mut stream, &ctx.host, target, headers),
+        wire::ws::handshake::client_handshake(&mut stream, &ctx.host, target, headers),
     )
     .await;
     let leftover = match hs {

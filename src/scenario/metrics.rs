@@ -6,7 +6,7 @@
 //! for rates, bytes, counts, events per second, percent of one core for
 //! CPU), so evaluation is a plain comparison.
 
-use reference_server::units::parse_duration;
+use wire::units::parse_duration;
 
 use super::plan::{CmpOp, Threshold};
 use super::units::{parse_bytes, parse_rate};

@@ -252,7 +252,7 @@ pub struct RunOptions {
 /// Durations serialize as the scenario file writes them (`"30s"`,
 /// `"250ms"`), so `results.json`'s `scenario` reads like the input.
 fn human_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&reference_server::units::format_duration(*d))
+    s.serialize_str(&wire::units::format_duration(*d))
 }
 
 fn human_duration_opt<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use reference_server::units::parse_duration;
+use wire::units::parse_duration;
 
 use super::plan::{SizeRange, WsUrl};
 

@@ -6,11 +6,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use anyhow::{bail, Context as _};
 use bytes::BytesMut;
-use reference_server::protocol::for_each_server_frame;
-use reference_server::ws::handshake::client_handshake;
-use reference_server::ws::{client_frame, Decoder, Message, OpCode, Role};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
+use wire::protocol::for_each_server_frame;
+use wire::ws::handshake::client_handshake;
+use wire::ws::{client_frame, Decoder, Message, OpCode, Role};
 
 pub struct Conn {
     pub stream: TcpStream,

@@ -4,7 +4,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::peer::Outgoing;
-use crate::ws::OpCode;
+use wire::ws::OpCode;
 
 /// Combines several queued frames into one `batch` frame without re-encoding
 /// them: each queued frame's JSON payload is copied after its header.
@@ -51,7 +51,7 @@ fn frame_payload(frame: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ws::{server_frame, Message};
+    use wire::ws::{server_frame, Message};
 
     #[test]
     fn batch_frame_wraps_payloads_in_order() {
@@ -60,12 +60,12 @@ mod tests {
         let b = server_frame(OpCode::Text, big.as_bytes());
         let frame = batch_frame(&[Outgoing::now(a), Outgoing::now(b)]);
         let mut buf = BytesMut::from(&frame[..]);
-        let mut d = crate::ws::Decoder::new(crate::ws::Role::Client, 1 << 20);
+        let mut d = wire::ws::Decoder::new(wire::ws::Role::Client, 1 << 20);
         let Some(Message::Text(text)) = d.decode(&mut buf).unwrap() else {
             panic!("not text")
         };
         let mut n = 0;
-        crate::protocol::for_each_server_frame(&text, |f| {
+        wire::protocol::for_each_server_frame(&text, |f| {
             assert_eq!(f.kind.as_deref(), Some("pong"));
             n += 1;
         })

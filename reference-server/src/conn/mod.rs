@@ -22,10 +22,10 @@ use crate::auth::RoomAcl;
 use crate::hub::{encode, Room};
 use crate::metrics::{self};
 use crate::peer::{CloseRequest, Outgoing, Peer};
-use crate::protocol::{ErrorCode, ServerFrame};
 use crate::ratelimit::RateLimiter;
 use crate::server::Shared;
-use crate::ws::{close_code, close_payload, server_frame, Fill, Message, OpCode, WsIo};
+use wire::protocol::{ErrorCode, ServerFrame};
+use wire::ws::{close_code, close_payload, server_frame, Fill, Message, OpCode, WsIo};
 
 /// Messages handled per wake-up before output gets a turn.
 const READ_BUDGET: usize = 64;
@@ -489,9 +489,9 @@ mod size_tests {
                 .unwrap();
             let shared =
                 std::sync::Arc::new(crate::server::Shared::new(crate::config::Config::default()));
-            let io = crate::ws::WsIo::new(
+            let io = wire::ws::WsIo::new(
                 stream,
-                crate::ws::Role::Server,
+                wire::ws::Role::Server,
                 1024,
                 4096,
                 bytes::BytesMut::new(),

@@ -10,9 +10,9 @@ use super::{Conn, End, Identity};
 use crate::auth::RoomAcl;
 use crate::hub::encode;
 use crate::metrics;
-use crate::protocol::{ClientFrame, ErrorCode, RawFrame, ServerFrame};
 use crate::ratelimit::Verdict;
-use crate::ws::{close_code, close_payload, server_frame, Message, OpCode};
+use wire::protocol::{ClientFrame, ErrorCode, RawFrame, ServerFrame};
+use wire::ws::{close_code, close_payload, server_frame, Message, OpCode};
 
 impl Conn {
     pub(super) fn handle(&mut self, msg: Message) -> Option<End> {

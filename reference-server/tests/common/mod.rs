@@ -352,7 +352,7 @@ pub fn token(sub: &str, rooms: Option<&[&str]>, ttl_secs: i64) -> String {
 pub struct RawClient {
     pub stream: TcpStream,
     buf: bytes::BytesMut,
-    decoder: reference_server::ws::Decoder,
+    decoder: wire::ws::Decoder,
 }
 
 impl RawClient {
@@ -370,31 +370,24 @@ impl RawClient {
     }
 
     async fn connect_with(mut stream: TcpStream, addr: SocketAddr, target: &str) -> RawClient {
-        let buf = reference_server::ws::handshake::client_handshake(
-            &mut stream,
-            &addr.to_string(),
-            target,
-            &[],
-        )
-        .await
-        .expect("handshake");
+        let buf =
+            wire::ws::handshake::client_handshake(&mut stream, &addr.to_string(), target, &[])
+                .await
+                .expect("handshake");
         RawClient {
             stream,
             buf,
-            decoder: reference_server::ws::Decoder::new(
-                reference_server::ws::Role::Client,
-                1 << 24,
-            ),
+            decoder: wire::ws::Decoder::new(wire::ws::Role::Client, 1 << 24),
         }
     }
 
-    pub async fn send_frame(&mut self, opcode: reference_server::ws::OpCode, payload: &[u8]) {
-        let f = reference_server::ws::client_frame(opcode, payload);
+    pub async fn send_frame(&mut self, opcode: wire::ws::OpCode, payload: &[u8]) {
+        let f = wire::ws::client_frame(opcode, payload);
         self.stream.write_all(&f).await.unwrap();
     }
 
     /// The next complete message, or None at EOF.
-    pub async fn next(&mut self) -> Option<reference_server::ws::Message> {
+    pub async fn next(&mut self) -> Option<wire::ws::Message> {
         loop {
             if let Some(m) = self
                 .decoder
@@ -414,7 +407,7 @@ impl RawClient {
     }
 
     /// Like `next`, but a reset connection is an end, not a failure.
-    pub async fn next_or_reset(&mut self) -> Option<reference_server::ws::Message> {
+    pub async fn next_or_reset(&mut self) -> Option<wire::ws::Message> {
         loop {
             match self.decoder.decode(&mut self.buf) {
                 Ok(Some(m)) => return Some(m),
@@ -432,7 +425,7 @@ impl RawClient {
     /// Reads (never answering pings) until a close frame; returns its code.
     pub async fn expect_close(&mut self) -> u16 {
         while let Some(m) = self.next().await {
-            if let reference_server::ws::Message::Close(c) = m {
+            if let wire::ws::Message::Close(c) = m {
                 return c.map_or(1005, |c| c.code);
             }
         }

@@ -10,11 +10,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use bytes::BytesMut;
-use reference_server::ws::{
-    client_frame, handshake::client_handshake, Decoder, Message, OpCode, Role,
-};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use wire::ws::{client_frame, handshake::client_handshake, Decoder, Message, OpCode, Role};
 
 use super::core::SioCore;
 use super::engineio::{request_target, EnginePacket};

@@ -9,7 +9,7 @@
 //! message: no extra allocation, indirection or dispatch.
 
 use bytes::Bytes;
-use reference_server::ws::{close_payload, Message, OpCode};
+use wire::ws::{close_payload, Message, OpCode};
 
 use super::Client;
 use crate::dialect::{Event, Incoming, Outbox, Session};

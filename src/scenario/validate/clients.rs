@@ -119,8 +119,8 @@ impl Validator<'_> {
                 &at("max"),
                 format!(
                     "{} is shorter than `initial` ({})",
-                    reference_server::units::format_duration(max),
-                    reference_server::units::format_duration(initial)
+                    wire::units::format_duration(max),
+                    wire::units::format_duration(initial)
                 ),
             ));
         }

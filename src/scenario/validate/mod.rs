@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use reference_server::units::parse_duration;
+use wire::units::parse_duration;
 
 use super::diag::{usage, value_suggestion, Source};
 use super::keys::{strip_indices, table_display, Index, RawThreshold};
