@@ -76,6 +76,8 @@ pub fn run_plan_repeated(
         engine::execute(plan, opts)?
     };
     results.thresholds = crate::thresholds::evaluate(&plan.thresholds, &results);
+    // Repeats may have combined interrupted / saturated flags: fold them in.
+    results.seal_validity();
 
     let mut manager = ExportManager::new();
     for f in &plan.output.formats {
@@ -93,7 +95,7 @@ pub fn run_plan_repeated(
     if !crate::thresholds::all_passed(&results.thresholds) {
         outcome = outcome.worst(Outcome::ThresholdsFailed);
     }
-    if results.interrupted || results.generator.saturated {
+    if results.is_invalid() {
         outcome = outcome.worst(Outcome::InvalidRun);
     }
     if !exported.failed.is_empty() {

@@ -177,6 +177,26 @@ fn full() -> RunResults {
         repeats: vec![repeat.clone(), repeat],
         scenario: serde_json::to_value(&plan).unwrap(),
         environment: Environment::collect(),
+        validity: Validity {
+            valid: false,
+            reasons: vec!["1 panic(s) in client tasks: boom".into()],
+            panics: 1,
+            panic_messages: vec!["boom".into()],
+        },
+        readiness: Readiness {
+            planned: 2000,
+            connected: 1999,
+            ready: 1998,
+            failed: [("refused".to_string(), 1), ("panic".to_string(), 1)].into(),
+            never_ready_share: 0.001,
+            stages: vec![StageReadiness {
+                index: 0,
+                planned: 2000,
+                connected: 1999,
+                ready: 1998,
+                failed: [("refused".to_string(), 1), ("panic".to_string(), 1)].into(),
+            }],
+        },
     }
 }
 
@@ -202,6 +222,11 @@ fn counters() -> Counters {
     c.out_of_order = 1;
     c.errors = [("RATE_LIMITED".to_string(), 4)].into();
     c.late_sends = 7;
+    c.chat_skipped_offline = 3;
+    c.resume_overlap = 2;
+    c.lost_at_restart = 12;
+    c.seq_resets = 40;
+    c.server_restarts = 1;
     c
 }
 
@@ -215,7 +240,7 @@ fn written(results: &RunResults) -> Value {
 fn a_fully_populated_result_validates() {
     let value = written(&full());
     // Every optional field really is present, so the schema saw all of it.
-    for key in ["interrupt_reason", "repeats"] {
+    for key in ["interrupt_reason", "repeats", "validity", "readiness"] {
         assert!(value.get(key).is_some(), "{key} missing");
     }
     assert!(value["metrics"]["delivery_latency"].get("hdr").is_some());

@@ -208,24 +208,9 @@ fn seed_for(metric: &str) -> u64 {
     })
 }
 
-/// Why a run cannot be trusted, if it cannot (interrupted, generator saturated).
+/// Why a run cannot be trusted, if it cannot (see `RunResults::invalid_reasons`).
 pub fn invalid_reasons(results: &RunResults) -> Vec<String> {
-    let mut reasons = Vec::new();
-    if results.interrupted {
-        reasons.push(match &results.interrupt_reason {
-            Some(why) => format!("the run was interrupted: {why}"),
-            None => "the run was interrupted".to_string(),
-        });
-    }
-    if results.generator.saturated {
-        let why = results.generator.saturation_reasons.join("; ");
-        reasons.push(if why.is_empty() {
-            "the load generator was saturated".to_string()
-        } else {
-            format!("the load generator was saturated: {why}")
-        });
-    }
-    reasons
+    results.invalid_reasons()
 }
 
 /// Everything `bench compare` concluded.

@@ -7,6 +7,8 @@ use hdrhistogram::serialization::{Serializer, V2Serializer};
 use hdrhistogram::Histogram;
 
 use super::metrics::{Interval, MetricId};
+use super::panic::PanicLog;
+use super::readiness::{not_ready_rule, ReadyBook};
 use super::sampler::{linear_fit, Sample};
 use super::schedule;
 use super::worker::RoomTotals;
@@ -58,6 +60,8 @@ pub struct Collected {
     pub seconds: Vec<Second>,
     pub rooms: RoomTotals,
     pub server_pids: Vec<u32>,
+    pub ready: ReadyBook,
+    pub panics: PanicLog,
 }
 
 fn ms(us: u64) -> f64 {
@@ -270,7 +274,24 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
         })
         .collect();
 
-    RunResults {
+    let readiness = col.ready.summary();
+    let mut rules = Vec::new();
+    if col.panics.count > 0 {
+        rules.push(format!(
+            "{} panic(s) in client tasks: {}",
+            col.panics.count,
+            col.panics.messages.join("; ")
+        ));
+    }
+    rules.extend(not_ready_rule(&readiness, plan.run.max_not_ready));
+    let validity = Validity {
+        valid: rules.is_empty(),
+        reasons: rules,
+        panics: col.panics.count,
+        panic_messages: col.panics.messages,
+    };
+
+    let mut results = RunResults {
         schema_version: SCHEMA_VERSION,
         name: plan.name.clone(),
         started_at: col.started_at,
@@ -320,5 +341,9 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
         repeats: Vec::new(),
         scenario: serde_json::to_value(plan).unwrap_or_default(),
         environment: Environment::collect(),
-    }
+        validity,
+        readiness,
+    };
+    results.seal_validity();
+    results
 }

@@ -19,6 +19,8 @@ use super::drain::PROBE;
 use super::link::{self, Link, Ready};
 use super::metrics::{MetricId, Recorder};
 use super::pacing::{Pacer, Poisson};
+use super::panic;
+use super::readiness::{self, reason, ClientOutcome};
 use super::rng::{SplitMix64, Stream};
 use super::schedule::{self, Window};
 use super::tracker::RoomTrack;
@@ -60,6 +62,8 @@ struct Client {
     text_buf: String,
     /// This client is counted in the worker's `connected` gauge.
     counted: bool,
+    /// Readiness over the whole run (see `engine::readiness`).
+    outcome: ClientOutcome,
 }
 
 /// Runs client `i` through all its windows. Returns when done or stopped.
@@ -69,6 +73,14 @@ pub async fn run(ctx: Rc<RunCtxRef>, ws: Rc<WorkerState>, i: u32, mut stop: watc
     let Some(pop) = ctx.plan.populations.get(pop_index) else {
         return;
     };
+    // Planned: a window of positive length (a ramp's last level is reached
+    // only at its final instant, which asks for no client).
+    let mut windows = schedule::windows(&ctx.plan.stages, i);
+    windows.retain(|w| w.end_us > w.start_us);
+    let Some(first) = windows.first() else {
+        return;
+    };
+    let stage = schedule::stage_at(&ctx.plan.stages, first.start_us);
     let tracks = schedule::rooms_of(&ctx.plan, i)
         .into_iter()
         .map(RoomTrack::new)
@@ -90,28 +102,18 @@ pub async fn run(ctx: Rc<RunCtxRef>, ws: Rc<WorkerState>, i: u32, mut stop: watc
         pending_acks: VecDeque::new(),
         text_buf: String::new(),
         counted: false,
+        outcome: ClientOutcome::default(),
     };
-    for w in schedule::windows(&ctx.plan.stages, i) {
-        let start = ctx.clock.instant_of_run_us(w.start_us);
-        tokio::select! {
-            _ = sleep_until(start.into()) => {}
-            _ = stop.changed() => return,
+    // A panic outside a session (inside one, `live_window` catches it).
+    if let Err(msg) = panic::catch(c.all_windows(ctx, &ws, windows, &mut stop)).await {
+        c.on_panic(&ws, msg);
+        if std::mem::take(&mut c.counted) {
+            ws.rec.borrow_mut().connected -= 1;
         }
-        if *stop.borrow() {
-            return;
-        }
-        c.pacer = Poisson::new(
-            pop.chat_rate,
-            w.start_us,
-            SplitMix64::for_client(seed ^ w.start_us, i.into(), Stream::Chat),
-        );
-        c.next_chat = c.pacer.next_at();
-        if c.live_window(ctx, &ws, w, &mut stop).await {
-            return;
-        }
+        ws.drain.borrow_mut().gone(c.local(&ws));
     }
+    ws.ready.borrow_mut().record(stage, c.outcome);
 }
-
 /// Wrapper so the context can be shared by `Rc` inside a worker and by `Arc` across them.
 pub struct RunCtxRef(pub std::sync::Arc<RunCtx>);
 
@@ -128,6 +130,46 @@ impl Client {
     /// This client's population (borrowed from the context, not copied per client).
     fn pop<'c>(&self, ctx: &'c RunCtx) -> &'c Population {
         &ctx.plan.populations[self.pop_idx]
+    }
+
+    /// Runs every window of this client in turn, until done or stopped.
+    async fn all_windows(
+        &mut self,
+        ctx: &RunCtx,
+        ws: &WorkerState,
+        windows: Vec<Window>,
+        stop: &mut watch::Receiver<bool>,
+    ) {
+        let pop = self.pop(ctx);
+        let (rate, seed, i) = (pop.chat_rate, ctx.plan.seed, self.i);
+        for w in windows {
+            let start = ctx.clock.instant_of_run_us(w.start_us);
+            tokio::select! {
+                _ = sleep_until(start.into()) => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+            self.pacer = Poisson::new(
+                rate,
+                w.start_us,
+                SplitMix64::for_client(seed ^ w.start_us, i.into(), Stream::Chat),
+            );
+            self.next_chat = self.pacer.next_at();
+            if self.live_window(ctx, ws, w, stop).await {
+                return;
+            }
+        }
+    }
+
+    /// A caught panic: counted (`errors.panic`), its message kept; the
+    /// client then goes on as after any failure.
+    fn on_panic(&mut self, ws: &WorkerState, msg: String) {
+        ws.panics.borrow_mut().add(msg);
+        let mut rec = ws.rec.borrow_mut();
+        Recorder::count_in(&mut rec.counters().errors, reason::PANIC);
+        self.outcome.last_failure = Some(reason::PANIC);
     }
 
     /// Connects and reconnects within one window. Returns true to stop the client.
@@ -150,6 +192,7 @@ impl Client {
                 return false;
             }
             let t0 = Instant::now();
+            self.outcome.started = true;
             // Boxed: the handshake future is large (an httparse header array
             // lives across an await) and must not size every idle client's task.
             let conn = tokio::select! {
@@ -161,7 +204,11 @@ impl Client {
                     {
                         let mut rec = ws.rec.borrow_mut();
                         Recorder::count_in(&mut rec.counters().connections_failed, &reason);
+                        if !self.outcome.ready {
+                            rec.cur.unready_failed += 1;
+                        }
                     }
+                    self.outcome.last_failure = Some(readiness::connect_category(&reason));
                     if !first {
                         dropped_at.get_or_insert(t0);
                     }
@@ -180,18 +227,35 @@ impl Client {
                         ws.rec.borrow_mut().counters().reconnects += 1;
                     }
                     first = false;
-                    let ended = self
-                        .session(
-                            ctx,
-                            ws,
-                            (io, token),
-                            end,
-                            drains,
-                            dropped_at.take(),
-                            &mut attempt,
-                            stop,
-                        )
-                        .await;
+                    self.outcome.connected = true;
+                    let was_ready = self.outcome.ready;
+                    let session = self.session(
+                        ctx,
+                        ws,
+                        (io, token),
+                        end,
+                        drains,
+                        dropped_at.take(),
+                        &mut attempt,
+                        stop,
+                    );
+                    let ended = match panic::catch(session).await {
+                        Ok(ended) => ended,
+                        Err(msg) => {
+                            self.on_panic(ws, msg);
+                            self.after_drop(ctx, ws);
+                            End::Dropped
+                        }
+                    };
+                    if !was_ready {
+                        // An attempt by a client never ready yet: it made it, or it failed.
+                        let mut rec = ws.rec.borrow_mut();
+                        if self.outcome.ready {
+                            rec.cur.unready_ok += 1;
+                        } else if matches!(ended, End::Dropped | End::Planned) {
+                            rec.cur.unready_failed += 1;
+                        }
+                    }
                     if std::mem::take(&mut self.counted) {
                         ws.rec.borrow_mut().connected -= 1;
                     }
@@ -391,7 +455,9 @@ impl Client {
                                     let mut rec = ws.rec.borrow_mut();
                                     Recorder::count_in(&mut rec.counters().errors, "protocol");
                                     drop(rec);
-                                    return self.dropped(ctx, ws, "abnormal");
+                                    let ended = self.dropped(ctx, ws, "abnormal");
+                                    self.outcome.last_failure = Some(reason::PROTOCOL);
+                                    return ended;
                                 }
                             };
                             self.on_message(
@@ -428,10 +494,11 @@ impl Client {
                         }
                     }
                     // Act on what the events asked for.
-                    if let Some(reason) = follow.rejected.take() {
+                    if let Some(why) = follow.rejected.take() {
                         let mut rec = ws.rec.borrow_mut();
-                        Recorder::count_in(&mut rec.counters().connections_failed, &reason);
+                        Recorder::count_in(&mut rec.counters().connections_failed, &why);
                         drop(rec);
+                        self.outcome.last_failure = Some(reason::REJECTED);
                         self.after_drop(ctx, ws);
                         return End::Dropped;
                     }
@@ -466,6 +533,7 @@ impl Client {
                     {
                         *ready = true;
                         self.counted = true;
+                        self.outcome.ready = true;
                         *attempt = 0;
                         let now = Instant::now();
                         if let Some(d) = dropped_at {
@@ -534,6 +602,7 @@ impl Client {
                     let mut rec = ws.rec.borrow_mut();
                     Recorder::count_in(&mut rec.counters().connections_failed, "ready_timeout");
                     drop(rec);
+                    self.outcome.last_failure = Some(reason::NOT_READY);
                     self.after_drop(ctx, ws);
                     return End::Dropped;
                 }
@@ -619,6 +688,10 @@ impl Client {
     }
 
     fn dropped(&mut self, ctx: &RunCtx, ws: &WorkerState, code: &str) -> End {
+        if !self.counted {
+            // Dropped before this session was ready.
+            self.outcome.last_failure = Some(reason::NOT_READY);
+        }
         {
             let mut rec = ws.rec.borrow_mut();
             Recorder::count_in(&mut rec.counters().closes, code);

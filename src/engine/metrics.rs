@@ -78,6 +78,11 @@ pub struct Interval {
     pub connected: u64,
     /// How many workers' intervals were merged into this one.
     pub parts: u32,
+    /// Connection attempts by clients never ready before: those that
+    /// became ready, and those that failed (connect or readiness). What
+    /// `[run] abort_on_connect_failure_share` judges.
+    pub unready_ok: u64,
+    pub unready_failed: u64,
 }
 
 impl Interval {
@@ -88,6 +93,8 @@ impl Interval {
             counters: Counters::default(),
             connected: 0,
             parts: 1,
+            unready_ok: 0,
+            unready_failed: 0,
         }
     }
 
@@ -104,6 +111,8 @@ impl Interval {
         merge_counters(&mut self.counters, &other.counters);
         self.connected += other.connected;
         self.parts += other.parts;
+        self.unready_ok += other.unready_ok;
+        self.unready_failed += other.unready_failed;
     }
 }
 
@@ -134,6 +143,9 @@ pub fn merge_counters(a: &mut Counters, b: &Counters) {
     a.late_sends += b.late_sends;
     a.chat_skipped_offline += b.chat_skipped_offline;
     a.resume_overlap += b.resume_overlap;
+    a.lost_at_restart += b.lost_at_restart;
+    a.seq_resets += b.seq_resets;
+    a.server_restarts += b.server_restarts;
 }
 
 /// A worker's live recorder: the current interval plus gauges.

@@ -15,6 +15,8 @@ pub mod link;
 pub mod live;
 pub mod metrics;
 pub mod pacing;
+pub mod panic;
+pub mod readiness;
 pub mod rng;
 pub mod sampler;
 pub mod schedule;
@@ -43,9 +45,6 @@ pub struct EngineOptions {
     pub quiet: bool,
 }
 
-/// Consecutive seconds of only refused connects (and nobody connected)
-/// after which the target counts as down.
-const REFUSED_SECONDS: usize = 3;
 /// Connection attempts needed before a failure share can fail a stage.
 const MIN_ATTEMPTS_TO_JUDGE: u64 = 10;
 /// Extra time allowed after the drain for workers to finish.
@@ -64,6 +63,7 @@ pub fn execute(plan: &Plan, opts: &EngineOptions) -> anyhow::Result<RunResults> 
 }
 
 async fn run(plan: &Plan, opts: &EngineOptions) -> anyhow::Result<RunResults> {
+    panic::quiet_hook();
     let dialect = crate::dialect::for_target(&plan.target)?;
     let mut live = live::LiveView::new(opts.quiet);
     let mut target = target::start(&plan.target.endpoint)?;
@@ -127,6 +127,7 @@ async fn run(plan: &Plan, opts: &EngineOptions) -> anyhow::Result<RunResults> {
                 let sample = sampler.sample();
                 if let Some(iv) = agg.finalize_next(sample) {
                     let c = &iv.counters;
+                    // A second of only refused connects, with nobody connected.
                     refused_streak = if c.connections_failed.get("refused").copied().unwrap_or(0) > 0
                         && c.connections_opened == 0
                         && iv.connected == 0
@@ -150,16 +151,20 @@ async fn run(plan: &Plan, opts: &EngineOptions) -> anyhow::Result<RunResults> {
                 }
                 if let Some(st) = target.exited() {
                     reason = Some(format!("the target server exited ({st})"));
-                } else if refused_streak >= REFUSED_SECONDS {
-                    reason = Some(format!("the target refused every connection for {REFUSED_SECONDS} s"));
+                } else if let Some(max) = plan.run.max_unreachable.filter(|m| refused_streak as f64 > m.as_secs_f64()) {
+                    reason = Some(format!(
+                        "the target refused every connection for {refused_streak} s, longer than max_unreachable {}",
+                        wire::units::format_duration(max)
+                    ));
                 } else if let Some(share) = plan.run.abort_on_connect_failure_share {
-                    // Whole-run attempts, warm-up included (totals may exclude it).
+                    // Attempts of clients never ready yet, warm-up included:
+                    // reconnects after a drop are the scenario working.
                     let (opened, failed) = agg.connects;
                     let attempts = failed + opened;
                     if attempts >= MIN_ATTEMPTS_TO_JUDGE && failed as f64 / attempts as f64 >= share {
                         let t = clock.run_us(Instant::now());
                         reason = Some(format!(
-                            "stage {} failed: {failed} of {attempts} connection attempts failed",
+                            "stage {} failed: {failed} of {attempts} first connection attempts failed",
                             schedule::stage_at(&plan.stages, t) + 1
                         ));
                     }
@@ -211,6 +216,8 @@ async fn run(plan: &Plan, opts: &EngineOptions) -> anyhow::Result<RunResults> {
             totals: agg.totals,
             seconds: agg.seconds,
             rooms: agg.rooms,
+            ready: agg.ready,
+            panics: agg.panics,
             server_pids,
         },
     ))
@@ -229,8 +236,10 @@ struct Aggregator {
     /// Intervals ending at or before this second stay out of `totals`
     /// (`run.measure_after`: a warm-up that whole-run metrics exclude).
     measure_after_s: u64,
-    /// Connections (opened, failed) over the whole run, warm-up included.
+    /// Attempts of clients never ready yet (ready, failed), warm-up included.
     connects: (u64, u64),
+    ready: readiness::ReadyBook,
+    panics: panic::PanicLog,
     drain: drain::DrainCoord,
 }
 
@@ -248,13 +257,15 @@ impl Aggregator {
             workers,
             measure_after_s: 0,
             connects: (0, 0),
+            ready: readiness::ReadyBook::default(),
+            panics: panic::PanicLog::default(),
             drain,
         }
     }
 
     fn add(&mut self, iv: Interval) {
-        self.connects.0 += iv.counters.connections_opened;
-        self.connects.1 += iv.counters.connections_failed_total();
+        self.connects.0 += iv.unready_ok;
+        self.connects.1 += iv.unready_failed;
         if iv.second > self.measure_after_s {
             self.totals.merge(&iv);
         }
@@ -271,9 +282,12 @@ impl Aggregator {
         match m {
             WorkerMsg::Tick(iv) => self.add(*iv),
             WorkerMsg::Drain(w, report) => self.drain.report(w, report),
-            WorkerMsg::Done(iv, rooms) => {
-                self.add(*iv);
-                self.rooms.merge(&rooms);
+            WorkerMsg::Done(end) => {
+                let end = *end;
+                self.add(end.last);
+                self.rooms.merge(&end.rooms);
+                self.ready.merge(&end.ready);
+                self.panics.merge(&end.panics);
                 self.done += 1;
             }
         }

@@ -17,6 +17,8 @@ use super::client::{self, RunCtxRef};
 use super::ctx::RunCtx;
 use super::drain::{DrainBook, DrainGoal, DrainReport, PROBE};
 use super::metrics::{Interval, Recorder};
+use super::panic::PanicLog;
+use super::readiness::ReadyBook;
 
 /// Per-room numbers for tail-loss accounting; merged by elementwise sum/max.
 #[derive(Debug, Clone, Default)]
@@ -86,13 +88,24 @@ pub struct WorkerState {
     pub goal: watch::Receiver<DrainGoal>,
     /// Workers in the run: client `i` is local index `i / workers` here.
     pub workers: u32,
+    /// Readiness of this worker's clients, recorded as each one finishes.
+    pub ready: RefCell<ReadyBook>,
+    pub panics: RefCell<PanicLog>,
 }
 
 pub enum WorkerMsg {
     Tick(Box<Interval>),
     /// After the last stage: this worker's drain state (worker index, report).
     Drain(usize, DrainReport),
-    Done(Box<Interval>, RoomTotals),
+    Done(Box<WorkerEnd>),
+}
+
+/// What a worker reports once all its clients have finished.
+pub struct WorkerEnd {
+    pub last: Interval,
+    pub rooms: RoomTotals,
+    pub ready: ReadyBook,
+    pub panics: PanicLog,
 }
 
 /// Starts worker `w` of `n` on its own thread.
@@ -138,6 +151,8 @@ async fn run(
         drain: RefCell::new(DrainBook::new(local_clients, ctx.room_names.len())),
         goal,
         workers: n.max(1) as u32,
+        ready: RefCell::new(ReadyBook::new(ctx.plan.stages.len())),
+        panics: RefCell::new(PanicLog::default()),
     });
     let shared = Rc::new(RunCtxRef(ctx.clone()));
     let mut clients = tokio::task::JoinSet::new();
@@ -171,18 +186,29 @@ async fn run(
             _ = probe.tick() => {
                 let _ = tx.send(WorkerMsg::Drain(w, report(&state)));
             }
-            done = clients.join_next() => {
-                if done.is_none() {
-                    break;
+            done = clients.join_next() => match done {
+                None => break,
+                // Clients catch their own panics; this is the last resort.
+                Some(Err(e)) if e.is_panic() => {
+                    let msg = super::panic::message(e.into_panic().as_ref());
+                    state.panics.borrow_mut().add(msg);
+                    let mut rec = state.rec.borrow_mut();
+                    Recorder::count_in(&mut rec.counters().errors, "panic");
                 }
+                Some(_) => {}
             }
         }
     }
     // Every client has finished: nobody here is draining any more.
     let _ = tx.send(WorkerMsg::Drain(w, report(&state)));
     let last = state.rec.borrow_mut().rotate(second + 1);
-    let rooms = state.rooms.borrow().clone();
-    let _ = tx.send(WorkerMsg::Done(Box::new(last), rooms));
+    let end = WorkerEnd {
+        last,
+        rooms: state.rooms.borrow().clone(),
+        ready: state.ready.borrow().clone(),
+        panics: state.panics.borrow().clone(),
+    };
+    let _ = tx.send(WorkerMsg::Done(Box::new(end)));
 }
 
 #[cfg(test)]

@@ -68,7 +68,7 @@ pub(crate) enum Status {
 
 impl Status {
     pub(crate) fn of(r: &RunResults) -> Self {
-        if r.interrupted || r.generator.saturated {
+        if r.is_invalid() {
             Status::Invalid
         } else if r.thresholds.iter().any(|t| !t.pass) {
             Status::ThresholdsFailed
@@ -135,6 +135,20 @@ fn verdict(r: &RunResults) -> anyhow::Result<String> {
                 "The load generator, not the target, limited this run ({reasons}). Its figures describe the generator as much as the server."
             ),
         )?);
+    }
+    // The validity rules beyond interruption and saturation (shown above).
+    let rules: Vec<&str> = r
+        .validity
+        .reasons
+        .iter()
+        .map(String::as_str)
+        .filter(|w| {
+            !w.starts_with("the run was interrupted")
+                && !w.starts_with("the load generator was saturated")
+        })
+        .collect();
+    if !rules.is_empty() {
+        flags.push_str(&html::flag("fail", "Invalid run.", rules.join("; "))?);
     }
     let c = &r.counters;
     let peak_clients = r

@@ -39,6 +39,73 @@ pub struct RunResults {
     /// The resolved plan, as run.
     pub scenario: serde_json::Value,
     pub environment: Environment,
+    /// Whether the run can be trusted, and if not, why (every rule in
+    /// docs/scenario.md "When a run is invalid"). Absent in older files.
+    #[serde(default)]
+    pub validity: Validity,
+    /// Per stage: clients planned, connected, ready, failed (with reasons).
+    #[serde(default, skip_serializing_if = "Readiness::is_empty")]
+    pub readiness: Readiness,
+}
+
+/// The verdict of the validity rules (docs/scenario.md). `valid` is false
+/// exactly when `reasons` is non-empty; interrupted and saturated runs
+/// are invalid too and say so here.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Validity {
+    pub valid: bool,
+    /// One line per broken rule, e.g. "3 of 200 planned clients (1.5%) were never ready (max 1%)".
+    pub reasons: Vec<String>,
+    /// Panics caught in client tasks (each is also `counters.errors.panic`).
+    #[serde(default)]
+    pub panics: u64,
+    /// The first distinct panic messages (at most a few).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub panic_messages: Vec<String>,
+}
+
+impl Default for Validity {
+    fn default() -> Self {
+        Self {
+            valid: true,
+            reasons: Vec::new(),
+            panics: 0,
+            panic_messages: Vec::new(),
+        }
+    }
+}
+
+/// Client readiness over the run: every planned client ends either ready
+/// at least once or counted under the reason it never was.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Readiness {
+    pub planned: u64,
+    /// Clients whose WebSocket upgrade succeeded at least once.
+    pub connected: u64,
+    /// Clients that became ready (welcomed and joined every room) at least once.
+    pub ready: u64,
+    /// Planned clients never ready, by the last reason: `handshake`,
+    /// `protocol`, `timeout`, `refused`, `not_ready`, `panic`, `not_started`.
+    pub failed: BTreeMap<String, u64>,
+    /// (planned − ready) / planned.
+    pub never_ready_share: f64,
+    /// The same per stage (a client belongs to the stage its first window starts in).
+    pub stages: Vec<StageReadiness>,
+}
+
+impl Readiness {
+    pub fn is_empty(&self) -> bool {
+        self.planned == 0 && self.stages.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StageReadiness {
+    pub index: usize,
+    pub planned: u64,
+    pub connected: u64,
+    pub ready: u64,
+    pub failed: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -98,6 +165,18 @@ pub struct Counters {
     /// client would, so not counted as `duplicates`.
     #[serde(default)]
     pub resume_overlap: u64,
+    /// Seqs a receiver was owed by a server instance that then restarted
+    /// (its open gaps when the new epoch was seen): lost with the old
+    /// server's history, counted apart from `lost`.
+    #[serde(default)]
+    pub lost_at_restart: u64,
+    /// Room tracks reset because the server's seqs started over (a
+    /// `joined.seq` below the last seen, or a new instance id).
+    #[serde(default)]
+    pub seq_resets: u64,
+    /// New server instances seen after the first (distinct `welcome.instance` ids − 1).
+    #[serde(default)]
+    pub server_restarts: u64,
 }
 
 impl Counters {
@@ -247,6 +326,43 @@ pub struct Environment {
 }
 
 impl RunResults {
+    /// Every reason this run cannot be trusted (empty when it can):
+    /// interrupted, generator saturated, and the validity rules.
+    pub fn invalid_reasons(&self) -> Vec<String> {
+        let mut reasons = Vec::new();
+        if self.interrupted {
+            reasons.push(match &self.interrupt_reason {
+                Some(why) => format!("the run was interrupted: {why}"),
+                None => "the run was interrupted".to_string(),
+            });
+        }
+        if self.generator.saturated {
+            let why = self.generator.saturation_reasons.join("; ");
+            reasons.push(if why.is_empty() {
+                "the load generator was saturated".to_string()
+            } else {
+                format!("the load generator was saturated: {why}")
+            });
+        }
+        for r in &self.validity.reasons {
+            if !reasons.contains(r) {
+                reasons.push(r.clone());
+            }
+        }
+        reasons
+    }
+
+    pub fn is_invalid(&self) -> bool {
+        self.interrupted || self.generator.saturated || !self.validity.reasons.is_empty()
+    }
+
+    /// Folds interrupted / saturated into `validity` (idempotent), so the
+    /// record says in one place whether the run can be trusted.
+    pub fn seal_validity(&mut self) {
+        self.validity.reasons = self.invalid_reasons();
+        self.validity.valid = self.validity.reasons.is_empty();
+    }
+
     /// Resolves a metric path used by thresholds, compare and capacity:
     /// `<latency>.<stat>` (e.g. `delivery_latency.p99`, in ms),
     /// `errors.rate`, `errors.count`, `delivery.lost`, `delivery.duplicates`,

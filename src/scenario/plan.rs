@@ -238,6 +238,13 @@ pub struct RunOptions {
     pub drain: Duration,
     /// Stop the run early when this share of connection attempts has failed.
     pub abort_on_connect_failure_share: Option<f64>,
+    /// The run is invalid when more than this share of planned clients
+    /// were never ready (`None`: no bound).
+    pub max_not_ready: Option<f64>,
+    /// The run stops, invalid, when the target refused every connection
+    /// for longer than this (`None`: no bound).
+    #[serde(serialize_with = "human_duration_opt")]
+    pub max_unreachable: Option<Duration>,
     /// Whole-run metrics (histograms, counters, throughput, resource means)
     /// cover only the seconds after this; the timeseries still covers all.
     /// Zero for `bench run`; `bench capacity` sets it to each step's warm-up.

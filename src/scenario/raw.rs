@@ -108,6 +108,10 @@ pub struct RawRun {
     pub drain: Option<String>,
     /// A fraction, a percentage string, or `false` to never abort.
     pub abort_on_connect_failure_share: Option<toml::Value>,
+    /// A fraction, a percentage string, or `false` for no bound.
+    pub max_not_ready: Option<toml::Value>,
+    /// A duration, or `false` for no bound.
+    pub max_unreachable: Option<toml::Value>,
 }
 
 /// The field names serde expects for `T`, read from its derived

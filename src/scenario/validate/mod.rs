@@ -41,6 +41,8 @@ pub mod defaults {
     pub const CONNECT_TIMEOUT: &str = "10s";
     pub const DRAIN: &str = "5s";
     pub const ABORT_ON_CONNECT_FAILURE_SHARE: f64 = 0.5;
+    pub const MAX_NOT_READY: f64 = 0.01;
+    pub const MAX_UNREACHABLE: &str = "5s";
     pub const OUTPUT_ROOT: &str = "reports";
 }
 
@@ -431,50 +433,92 @@ impl Validator<'_> {
             return Err(self.bad("run.connect_timeout", "must be longer than 0"));
         }
         let drain = self.duration("run.drain", r.drain.as_ref(), defaults::DRAIN)?;
-        let share_path = "run.abort_on_connect_failure_share";
-        let abort_on_connect_failure_share = match &r.abort_on_connect_failure_share {
-            None => Some(defaults::ABORT_ON_CONNECT_FAILURE_SHARE),
+        let abort_on_connect_failure_share = self.share_or_false(
+            "run.abort_on_connect_failure_share",
+            r.abort_on_connect_failure_share.as_ref(),
+            defaults::ABORT_ON_CONNECT_FAILURE_SHARE,
+            false,
+            "to never abort",
+        )?;
+        let max_not_ready = self.share_or_false(
+            "run.max_not_ready",
+            r.max_not_ready.as_ref(),
+            defaults::MAX_NOT_READY,
+            true,
+            "for no bound",
+        )?;
+        let max_unreachable = match &r.max_unreachable {
             Some(toml::Value::Boolean(false)) => None,
-            Some(toml::Value::Integer(n)) => Some(*n as f64),
-            Some(toml::Value::Float(f)) => Some(*f),
-            Some(toml::Value::String(s)) => Some(
-                s.trim()
-                    .strip_suffix('%')
-                    .and_then(|p| p.trim().parse::<f64>().ok())
-                    .map(|p| p / 100.0)
-                    .ok_or_else(|| {
-                        self.bad(
-                            share_path,
-                            format!("\"{s}\" is not a percentage like \"50%\""),
-                        )
-                    })?,
-            ),
+            Some(toml::Value::String(s)) => {
+                Some(self.duration("run.max_unreachable", Some(s), defaults::MAX_UNREACHABLE)?)
+            }
+            None => Some(self.duration("run.max_unreachable", None, defaults::MAX_UNREACHABLE)?),
             Some(other) => {
                 return Err(self.bad(
-                    share_path,
+                    "run.max_unreachable",
                     format!(
-                        "expected a share like 0.5 or \"50%\" (false to never abort), found {}",
+                        "expected a duration like \"5s\" (false for no bound), found {}",
                         other.type_str()
                     ),
                 ))
             }
         };
-        if let Some(share) = abort_on_connect_failure_share {
-            if !(share > 0.0 && share <= 1.0) {
-                return Err(self.bad(
-                    share_path,
-                    format!("{share} is not a share in (0, 1]; use false to never abort"),
-                ));
-            }
-        }
         Ok(RunOptions {
             workers,
             source_addrs,
             connect_timeout,
             drain,
             abort_on_connect_failure_share,
+            max_not_ready,
+            max_unreachable,
             measure_after: Duration::ZERO,
         })
+    }
+}
+
+impl Validator<'_> {
+    /// A share as `0.5`, `"50%"` or `false` (→ `None`). With `zero_ok`
+    /// the share may be 0 (a bound nothing may pass), otherwise in (0, 1].
+    fn share_or_false(
+        &self,
+        path: &str,
+        raw: Option<&toml::Value>,
+        default: f64,
+        zero_ok: bool,
+        none_means: &str,
+    ) -> Result<Option<f64>> {
+        let share = match raw {
+            None => default,
+            Some(toml::Value::Boolean(false)) => return Ok(None),
+            Some(toml::Value::Integer(n)) => *n as f64,
+            Some(toml::Value::Float(f)) => *f,
+            Some(toml::Value::String(s)) => s
+                .trim()
+                .strip_suffix('%')
+                .and_then(|p| p.trim().parse::<f64>().ok())
+                .map(|p| p / 100.0)
+                .ok_or_else(|| {
+                    self.bad(path, format!("\"{s}\" is not a percentage like \"50%\""))
+                })?,
+            Some(other) => {
+                return Err(self.bad(
+                    path,
+                    format!(
+                        "expected a share like 0.5 or \"50%\" (false {none_means}), found {}",
+                        other.type_str()
+                    ),
+                ))
+            }
+        };
+        let low_ok = if zero_ok { share >= 0.0 } else { share > 0.0 };
+        if !(low_ok && share <= 1.0) {
+            let range = if zero_ok { "[0, 1]" } else { "(0, 1]" };
+            return Err(self.bad(
+                path,
+                format!("{share} is not a share in {range}; use false {none_means}"),
+            ));
+        }
+        Ok(Some(share))
     }
 }
 
@@ -525,6 +569,8 @@ mod tests {
                 "abort_on_connect_failure_share",
                 n(ABORT_ON_CONNECT_FAILURE_SHARE),
             ),
+            ("max_not_ready", q("1%")),
+            ("max_unreachable", q(MAX_UNREACHABLE)),
             ("dir", format!("`{OUTPUT_ROOT}/<name>-<UTC timestamp>/`")),
         ];
         for (key, default) in rows {
