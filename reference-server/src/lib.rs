@@ -12,6 +12,7 @@ pub mod config;
 pub mod conn;
 pub mod http;
 pub mod hub;
+pub mod instance;
 pub mod metrics;
 pub mod peer;
 pub mod ratelimit;

@@ -184,6 +184,7 @@ fn to_event(raw: RawFrame<'_>) -> Result<Event<'_>, String> {
         },
         "welcome" => Event::Welcome {
             user: raw.user.unwrap_or_default(),
+            instance: raw.instance,
         },
         "left" => Event::Left {
             room: need(raw.room, "room", k)?,

@@ -66,6 +66,8 @@ pub enum Event<'a> {
     /// the engine may now join rooms.
     Welcome {
         user: Cow<'a, str>,
+        /// The server instance id (v1 `welcome.instance`), when it sends one.
+        instance: Option<Cow<'a, str>>,
     },
     /// A join was accepted; `seq` is the room's latest seq at join time.
     Joined {

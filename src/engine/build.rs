@@ -62,6 +62,8 @@ pub struct Collected {
     pub server_pids: Vec<u32>,
     pub ready: ReadyBook,
     pub panics: PanicLog,
+    /// Distinct server instance ids seen.
+    pub instances: usize,
 }
 
 fn ms(us: u64) -> f64 {
@@ -205,6 +207,10 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
     counters.lost += tail;
     counters.lost_tail += tail;
     counters.deliveries_expected = counters.deliveries_received + counters.lost;
+    // Restarts: new instance ids, or (servers without one) the most seq
+    // restarts any room saw.
+    let epochs = col.rooms.epoch.iter().copied().max().unwrap_or(0) as u64;
+    counters.server_restarts = (col.instances.saturating_sub(1) as u64).max(epochs);
 
     let mut metrics = std::collections::BTreeMap::new();
     for id in MetricId::ALL {

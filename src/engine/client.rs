@@ -64,6 +64,8 @@ struct Client {
     counted: bool,
     /// Readiness over the whole run (see `engine::readiness`).
     outcome: ClientOutcome,
+    /// The server instance id of the last `welcome` that had one.
+    instance: Option<String>,
 }
 
 /// Runs client `i` through all its windows. Returns when done or stopped.
@@ -103,6 +105,7 @@ pub async fn run(ctx: Rc<RunCtxRef>, ws: Rc<WorkerState>, i: u32, mut stop: watc
         text_buf: String::new(),
         counted: false,
         outcome: ClientOutcome::default(),
+        instance: None,
     };
     // A panic outside a session (inside one, `live_window` catches it).
     if let Err(msg) = panic::catch(c.all_windows(ctx, &ws, windows, &mut stop)).await {
@@ -163,6 +166,28 @@ impl Client {
         }
     }
 
+    /// A `welcome` named the server instance: a different one than last
+    /// time means a restarted server, whose rooms start over (see
+    /// `incoming::new_epoch`), so nothing is resumed from the old seqs.
+    fn on_instance(&mut self, ctx: &RunCtx, ws: &WorkerState, instance: Option<String>) {
+        let Some(id) = instance else {
+            return;
+        };
+        if self.instance.as_ref().is_some_and(|old| *old != id) {
+            let resume = self.pop(ctx).resume;
+            let mut rooms = ws.rooms.borrow_mut();
+            let mut rec = ws.rec.borrow_mut();
+            for t in self.tracks.iter_mut().filter(|t| t.tracking || t.last > 0) {
+                incoming::new_epoch(t, &mut rooms, resume, rec.counters());
+            }
+        }
+        let mut seen = ws.instances.borrow_mut();
+        if seen.len() < super::worker::MAX_INSTANCES {
+            seen.insert(id.clone());
+        }
+        self.instance = Some(id);
+    }
+
     /// A caught panic: counted (`errors.panic`), its message kept; the
     /// client then goes on as after any failure.
     fn on_panic(&mut self, ws: &WorkerState, msg: String) {
@@ -209,9 +234,6 @@ impl Client {
                         }
                     }
                     self.outcome.last_failure = Some(readiness::connect_category(&reason));
-                    if !first {
-                        dropped_at.get_or_insert(t0);
-                    }
                     attempt += 1;
                     if self.backoff(ctx, attempt, end, stop).await {
                         return true;
@@ -229,13 +251,15 @@ impl Client {
                     first = false;
                     self.outcome.connected = true;
                     let was_ready = self.outcome.ready;
+                    // `dropped_at` stays set until a session is ready: the
+                    // outage ends there, however many attempts it took.
                     let session = self.session(
                         ctx,
                         ws,
                         (io, token),
                         end,
                         drains,
-                        dropped_at.take(),
+                        dropped_at,
                         &mut attempt,
                         stop,
                     );
@@ -257,17 +281,24 @@ impl Client {
                         }
                     }
                     if std::mem::take(&mut self.counted) {
+                        // This session was ready: its outage (if any) is over.
                         ws.rec.borrow_mut().connected -= 1;
+                        dropped_at = None;
                     }
+                    // An outage starts at the drop of a client that was
+                    // ready before; `reconnect_time` runs until it is again.
+                    let outage = self.outcome.ready;
                     ws.drain.borrow_mut().gone(self.local(ws));
                     match ended {
                         End::Stop => return true,
                         End::Finished => return false,
                         End::Planned => {
-                            dropped_at = Some(Instant::now());
+                            dropped_at.get_or_insert_with(Instant::now);
                         }
                         End::Dropped => {
-                            dropped_at = Some(Instant::now());
+                            if outage {
+                                dropped_at.get_or_insert_with(Instant::now);
+                            }
                             attempt += 1;
                             if self.backoff(ctx, attempt, end, stop).await {
                                 return true;
@@ -504,6 +535,7 @@ impl Client {
                     }
                     if follow.welcomed && !welcomed {
                         welcomed = true;
+                        self.on_instance(ctx, ws, follow.instance.take());
                         let resume = self.pop(ctx).resume;
                         // Join, and resume right behind it (pipelined: one round trip).
                         for t in &mut self.tracks {

@@ -11,6 +11,7 @@ pub mod client;
 pub mod clock;
 pub mod ctx;
 pub mod drain;
+pub mod faults;
 pub mod link;
 pub mod live;
 pub mod metrics;
@@ -115,6 +116,7 @@ async fn run(plan: &Plan, opts: &EngineOptions) -> anyhow::Result<RunResults> {
     );
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut refused_streak = 0usize;
+    let mut faults = faults::Faults::new(plan, clock.start);
 
     while agg.done < workers {
         let mut reason: Option<String> = None;
@@ -177,6 +179,14 @@ async fn run(plan: &Plan, opts: &EngineOptions) -> anyhow::Result<RunResults> {
                     break;
                 }
             }
+            _ = faults.due() => {
+                for fired in faults.fire(&mut target, &mut sampler) {
+                    match fired {
+                        faults::Fired::Note(n) => live.note(&n),
+                        faults::Fired::Failed(why) => reason = Some(why),
+                    }
+                }
+            }
             _ = sigint.recv() => reason = Some("interrupted (SIGINT)".into()),
             _ = sigterm.recv() => reason = Some("interrupted (SIGTERM)".into()),
         }
@@ -218,6 +228,7 @@ async fn run(plan: &Plan, opts: &EngineOptions) -> anyhow::Result<RunResults> {
             rooms: agg.rooms,
             ready: agg.ready,
             panics: agg.panics,
+            instances: agg.instances.len(),
             server_pids,
         },
     ))
@@ -240,6 +251,8 @@ struct Aggregator {
     connects: (u64, u64),
     ready: readiness::ReadyBook,
     panics: panic::PanicLog,
+    /// Server instance ids seen in `welcome`, over all workers.
+    instances: std::collections::BTreeSet<String>,
     drain: drain::DrainCoord,
 }
 
@@ -259,6 +272,7 @@ impl Aggregator {
             connects: (0, 0),
             ready: readiness::ReadyBook::default(),
             panics: panic::PanicLog::default(),
+            instances: Default::default(),
             drain,
         }
     }
@@ -288,6 +302,7 @@ impl Aggregator {
                 self.rooms.merge(&end.rooms);
                 self.ready.merge(&end.ready);
                 self.panics.merge(&end.panics);
+                self.instances.extend(end.instances);
                 self.done += 1;
             }
         }

@@ -70,6 +70,17 @@ impl Sampler {
         s
     }
 
+    /// A restarted server: sample `new` instead of `old` from now on.
+    pub fn replace_pid(&mut self, old: Option<u32>, new: u32) {
+        if let Some(old) = old {
+            self.server.retain(|p| p.as_u32() != old);
+        }
+        let new = Pid::from_u32(new);
+        if !self.server.contains(&new) {
+            self.server.push(new);
+        }
+    }
+
     pub fn server_pids(&self) -> Vec<u32> {
         self.server.iter().map(|p| p.as_u32()).collect()
     }

@@ -24,6 +24,10 @@ pub struct Target {
     pub url: WsUrl,
     pub addr: SocketAddr,
     pub child: Option<Child>,
+    /// How it was started, so a fault can start it again.
+    spec: Option<Endpoint>,
+    /// Stopped on purpose by a `[[faults]]` entry: its exit is no failure.
+    planned_down: bool,
 }
 
 impl Target {
@@ -31,13 +35,62 @@ impl Target {
         self.child.as_ref().map(Child::id)
     }
 
-    /// `Some(status)` once a spawned target has exited.
+    /// `Some(status)` once a spawned target has exited (not when a fault
+    /// stopped it).
     pub fn exited(&mut self) -> Option<String> {
+        if self.planned_down {
+            return None;
+        }
         let child = self.child.as_mut()?;
         match child.try_wait() {
             Ok(Some(st)) => Some(st.to_string()),
             _ => None,
         }
+    }
+
+    /// A fault: SIGKILL (`graceful = false`) or SIGTERM (the bundled server
+    /// then closes every connection with 1012 and exits). Does not wait.
+    pub fn fault_stop(&mut self, graceful: bool) {
+        let Some(child) = self.child.as_mut() else {
+            return;
+        };
+        self.planned_down = true;
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        let sig = if graceful {
+            libc::SIGTERM
+        } else {
+            libc::SIGKILL
+        };
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        unsafe {
+            libc::kill(child.id() as libc::pid_t, sig);
+        }
+    }
+
+    /// After a fault: starts the server again with the same flags on the
+    /// same address (a graceful stop still draining is killed first).
+    /// Returns the new pid.
+    pub fn fault_restart(&mut self) -> anyhow::Result<u32> {
+        if let Some(mut old) = self.child.take() {
+            if !matches!(old.try_wait(), Ok(Some(_))) {
+                let _ = old.kill();
+            }
+            let _ = old.wait();
+        }
+        let spec = self
+            .spec
+            .clone()
+            .context("only a server bench started can be restarted")?;
+        let again = match &spec {
+            Endpoint::Bundled { args } => spawn_bundled(args, &self.addr.to_string())?,
+            other => start(other)?,
+        };
+        let mut again = again;
+        self.child = again.child.take();
+        self.planned_down = false;
+        self.pid().context("the restarted server has no pid")
     }
 
     /// Stops a spawned target: SIGTERM, wait up to a grace period, then kill.
@@ -129,45 +182,10 @@ pub fn start(endpoint: &Endpoint) -> anyhow::Result<Target> {
             addr: resolve(url)?,
             url: url.clone(),
             child: None,
+            spec: None,
+            planned_down: false,
         }),
-        Endpoint::Bundled { args } => {
-            let exe = bench_exe()?;
-            let mut child = detached(&mut Command::new(&exe))
-                .arg("serve")
-                .args(["--listen", "127.0.0.1:0"])
-                .args(args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .with_context(|| format!("cannot start the bundled server ({})", exe.display()))?;
-            let rx = watch_stdout(&mut child);
-            let mut target = Target {
-                url: WsUrl {
-                    secure: false,
-                    host: "127.0.0.1".into(),
-                    port: 0,
-                    path: "/ws".into(),
-                },
-                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-                child: Some(child),
-            };
-            let deadline = Instant::now() + BUNDLED_READY_TIMEOUT;
-            loop {
-                if let Ok(addr) = rx.recv_timeout(Duration::from_millis(50)) {
-                    target.addr = addr;
-                    target.url.host = addr.ip().to_string();
-                    target.url.port = addr.port();
-                    return Ok(target);
-                }
-                if let Some(st) = target.exited() {
-                    bail!("the bundled server exited before listening ({st})");
-                }
-                if Instant::now() > deadline {
-                    bail!("the bundled server did not print `listening on` within {BUNDLED_READY_TIMEOUT:?}");
-                }
-            }
-        }
+        Endpoint::Bundled { args } => spawn_bundled(args, "127.0.0.1:0"),
         Endpoint::Command {
             argv,
             url,
@@ -186,6 +204,8 @@ pub fn start(endpoint: &Endpoint) -> anyhow::Result<Target> {
                 addr: resolve(url)?,
                 url: url.clone(),
                 child: Some(child),
+                spec: Some(endpoint.clone()),
+                planned_down: false,
             };
             let deadline = Instant::now() + *ready_timeout;
             loop {
@@ -203,6 +223,52 @@ pub fn start(endpoint: &Endpoint) -> anyhow::Result<Target> {
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
+        }
+    }
+}
+
+/// `bench serve --listen LISTEN ARGS...`, waiting for its `listening on`.
+fn spawn_bundled(args: &[String], listen: &str) -> anyhow::Result<Target> {
+    let exe = bench_exe()?;
+    let mut child = detached(&mut Command::new(&exe))
+        .arg("serve")
+        .args(["--listen", listen])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("cannot start the bundled server ({})", exe.display()))?;
+    let rx = watch_stdout(&mut child);
+    let mut target = Target {
+        url: WsUrl {
+            secure: false,
+            host: "127.0.0.1".into(),
+            port: 0,
+            path: "/ws".into(),
+        },
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        child: Some(child),
+        spec: Some(Endpoint::Bundled {
+            args: args.to_vec(),
+        }),
+        planned_down: false,
+    };
+    let deadline = Instant::now() + BUNDLED_READY_TIMEOUT;
+    loop {
+        if let Ok(addr) = rx.recv_timeout(Duration::from_millis(50)) {
+            target.addr = addr;
+            target.url.host = addr.ip().to_string();
+            target.url.port = addr.port();
+            return Ok(target);
+        }
+        if let Some(st) = target.exited() {
+            bail!("the bundled server exited before listening ({st})");
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the bundled server did not print `listening on` within {BUNDLED_READY_TIMEOUT:?}"
+            );
         }
     }
 }

@@ -46,6 +46,9 @@ pub struct RoomTrack {
     pub resuming: bool,
     /// Seqs received while not tracking (before the `joined`); bounded.
     early: Vec<u64>,
+    /// The server epoch (restarts seen in this room by this worker) these
+    /// seqs belong to; see `RoomTotals::restarted`.
+    pub epoch: u32,
 }
 
 /// Most seqs held back per room before its `joined` arrives.
@@ -156,6 +159,16 @@ impl RoomTrack {
     /// Our own chat got `seq`: seen, but not a delivery.
     pub fn on_own(&mut self, seq: u64) {
         let _ = self.on_seq(seq);
+    }
+
+    /// The server's seqs started over (a restart): forget everything seen,
+    /// as if never joined. Returns the seqs that were still pending.
+    pub fn reset_epoch(&mut self, epoch: u32) -> u64 {
+        let pending = self.stop();
+        self.last = 0;
+        self.replay_upto = 0;
+        self.epoch = epoch;
+        pending
     }
 
     /// Stop tracking (leave, or close without resume): returns seqs lost.

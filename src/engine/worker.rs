@@ -7,6 +7,7 @@
 //! lets worker *processes* replace threads later.
 
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +32,12 @@ pub struct RoomTotals {
     pub sum_last: Vec<u64>,
     /// Highest last seq among them, per room.
     pub max_last: Vec<u64>,
+    /// Server restarts seen per room (the epoch the numbers above belong to).
+    pub epoch: Vec<u32>,
+    /// Highest seq this worker's receivers saw in the current epoch.
+    pub seen_top: Vec<u64>,
+    /// The top seq of the epoch before the last restart (max of acked and seen).
+    pub old_top: Vec<u64>,
 }
 
 impl RoomTotals {
@@ -40,7 +47,40 @@ impl RoomTotals {
             receivers: vec![0; rooms],
             sum_last: vec![0; rooms],
             max_last: vec![0; rooms],
+            epoch: vec![0; rooms],
+            seen_top: vec![0; rooms],
+            old_top: vec![0; rooms],
         }
+    }
+
+    /// A receiver got `seq` in `room` (for the restart accounting).
+    #[inline]
+    pub fn saw(&mut self, room: u32, seq: u64) {
+        if let Some(m) = self.seen_top.get_mut(room as usize) {
+            *m = (*m).max(seq);
+        }
+    }
+
+    /// A receiver tracking `room` in epoch `seen` saw its seqs start over.
+    /// The first such receiver opens a new epoch: the room's top seq so far
+    /// (what the old server's history reached, as far as this worker knows)
+    /// is kept, and acks start over. Returns (old top, new epoch).
+    pub fn restarted(&mut self, room: u32, seen: u32) -> (u64, u32) {
+        let r = room as usize;
+        if r >= self.epoch.len() {
+            return (0, seen);
+        }
+        if seen >= self.epoch[r] {
+            self.old_top[r] = self.max_acked[r].max(self.seen_top[r]);
+            self.max_acked[r] = 0;
+            self.seen_top[r] = 0;
+            self.epoch[r] = seen + 1;
+        }
+        (self.old_top[r], self.epoch[r])
+    }
+
+    pub fn current_epoch(&self, room: u32) -> u32 {
+        self.epoch.get(room as usize).copied().unwrap_or(0)
     }
 
     pub fn acked(&mut self, room: u32, seq: u64) {
@@ -60,10 +100,17 @@ impl RoomTotals {
 
     pub fn merge(&mut self, o: &RoomTotals) {
         for r in 0..self.max_acked.len().min(o.max_acked.len()) {
-            self.max_acked[r] = self.max_acked[r].max(o.max_acked[r]);
+            // Seq tops of an older server epoch say nothing about the newer one.
+            if o.epoch[r] > self.epoch[r] {
+                self.epoch[r] = o.epoch[r];
+                self.max_acked[r] = o.max_acked[r];
+                self.max_last[r] = o.max_last[r];
+            } else if o.epoch[r] == self.epoch[r] {
+                self.max_acked[r] = self.max_acked[r].max(o.max_acked[r]);
+                self.max_last[r] = self.max_last[r].max(o.max_last[r]);
+            }
             self.receivers[r] += o.receivers[r];
             self.sum_last[r] += o.sum_last[r];
-            self.max_last[r] = self.max_last[r].max(o.max_last[r]);
         }
     }
 
@@ -91,7 +138,12 @@ pub struct WorkerState {
     /// Readiness of this worker's clients, recorded as each one finishes.
     pub ready: RefCell<ReadyBook>,
     pub panics: RefCell<PanicLog>,
+    /// Server instance ids seen in `welcome` (bounded; see `MAX_INSTANCES`).
+    pub instances: RefCell<BTreeSet<String>>,
 }
+
+/// Distinct server instance ids a worker remembers.
+pub const MAX_INSTANCES: usize = 64;
 
 pub enum WorkerMsg {
     Tick(Box<Interval>),
@@ -106,6 +158,7 @@ pub struct WorkerEnd {
     pub rooms: RoomTotals,
     pub ready: ReadyBook,
     pub panics: PanicLog,
+    pub instances: BTreeSet<String>,
 }
 
 /// Starts worker `w` of `n` on its own thread.
@@ -153,6 +206,7 @@ async fn run(
         workers: n.max(1) as u32,
         ready: RefCell::new(ReadyBook::new(ctx.plan.stages.len())),
         panics: RefCell::new(PanicLog::default()),
+        instances: RefCell::new(BTreeSet::new()),
     });
     let shared = Rc::new(RunCtxRef(ctx.clone()));
     let mut clients = tokio::task::JoinSet::new();
@@ -207,6 +261,7 @@ async fn run(
         rooms: state.rooms.borrow().clone(),
         ready: state.ready.borrow().clone(),
         panics: state.panics.borrow().clone(),
+        instances: state.instances.borrow().clone(),
     };
     let _ = tx.send(WorkerMsg::Done(Box::new(end)));
 }

@@ -366,6 +366,7 @@ impl RunResults {
     /// Resolves a metric path used by thresholds, compare and capacity:
     /// `<latency>.<stat>` (e.g. `delivery_latency.p99`, in ms),
     /// `errors.rate`, `errors.count`, `delivery.lost`, `delivery.duplicates`,
+    /// `readiness.never_ready_share`, `readiness.never_ready`,
     /// `delivery.out_of_order`, `delivery.loss_rate`, `counters.<name>`,
     /// `throughput.<field>`, `server.<field>`, `generator.<field>`,
     /// and `memory_per_connection` (bytes, server).
@@ -384,6 +385,10 @@ impl RunResults {
                 c.lost as f64 / c.deliveries_expected as f64
             }),
             ("memory_per_connection", "") => self.server.memory_per_connection_bytes,
+            ("readiness", "never_ready_share") => Some(self.readiness.never_ready_share),
+            ("readiness", "never_ready") => {
+                Some(self.readiness.planned.saturating_sub(self.readiness.ready) as f64)
+            }
             ("throughput", field) => match field {
                 "chat_sent_per_s" => Some(self.throughput.chat_sent_per_s),
                 "deliveries_per_s" => Some(self.throughput.deliveries_per_s),

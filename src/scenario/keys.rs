@@ -89,6 +89,7 @@ fn known_keys(table: &str) -> Option<&'static [&'static str]> {
         "clients.reconnect_backoff" => field_names::<raw::RawBackoff>(),
         "output" => field_names::<raw::RawOutput>(),
         "run" => field_names::<raw::RawRun>(),
+        "faults" => field_names::<raw::RawFault>(),
         _ => return None,
     })
 }
@@ -98,7 +99,7 @@ fn known_keys(table: &str) -> Option<&'static [&'static str]> {
 pub fn table_display(table: &str) -> String {
     match table {
         "" => "at the top level".into(),
-        "stages" | "clients" => format!("in [[{table}]]"),
+        "stages" | "clients" | "faults" => format!("in [[{table}]]"),
         "clients.reconnect_backoff" => "in `reconnect_backoff` of [[clients]]".into(),
         _ => format!("in [{table}]"),
     }
@@ -398,6 +399,7 @@ mod tests {
             "clients.reconnect_backoff",
             "output",
             "run",
+            "faults",
         ] {
             for key in known_keys(table).unwrap() {
                 // A row in a key table, or a section for a table-valued key.

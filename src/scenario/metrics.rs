@@ -64,6 +64,8 @@ fn fixed_metrics() -> Vec<(String, MetricUnit)> {
         ("delivery.duplicates", Count),
         ("delivery.out_of_order", Count),
         ("delivery.loss_rate", Fraction),
+        ("readiness.never_ready_share", Fraction),
+        ("readiness.never_ready", Count),
         ("memory_per_connection", Bytes),
         ("throughput.chat_sent_per_s", PerSecond),
         ("throughput.deliveries_per_s", PerSecond),

@@ -24,6 +24,29 @@ pub struct Plan {
     pub thresholds: Vec<Threshold>,
     pub output: OutputPlan,
     pub run: RunOptions,
+    /// `[[faults]]`, in time order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<Fault>,
+}
+
+/// Something bench does to the server it started, at a point of the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fault {
+    #[serde(serialize_with = "human_duration")]
+    pub at: Duration,
+    pub action: FaultAction,
+    /// Start the server again (same port, same flags) this long after.
+    #[serde(serialize_with = "human_duration_opt")]
+    pub restart_after: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultAction {
+    /// SIGKILL: connections drop without a close frame.
+    Kill,
+    /// SIGTERM: the bundled server closes every connection with 1012 first.
+    RestartGraceful,
 }
 
 impl Plan {

@@ -24,6 +24,15 @@ pub struct RawScenario {
     pub thresholds: Option<toml::Table>,
     pub output: Option<RawOutput>,
     pub run: Option<RawRun>,
+    pub faults: Option<Vec<RawFault>>,
+}
+
+/// `[[faults]]`: something bench does to the server it started.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawFault {
+    pub at: Option<String>,
+    pub action: Option<String>,
+    pub restart_after: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -94,6 +94,8 @@ pub struct RawFrame<'a> {
     pub members: Option<u64>,
     pub conn: Option<u64>,
     pub heartbeat_ms: Option<u64>,
+    #[serde(borrow)]
+    pub instance: Option<Cow<'a, str>>,
     pub replayed: Option<u64>,
     pub complete: Option<bool>,
     #[serde(borrow)]
@@ -234,6 +236,11 @@ pub enum ServerFrame<'a> {
         user: Cow<'a, str>,
         conn: u64,
         heartbeat_ms: u64,
+        /// This server process's id, new at every start: a client that sees
+        /// it change knows the server restarted (its rooms' seqs start over).
+        /// Optional on decode: servers that predate it omit it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        instance: Option<Cow<'a, str>>,
     },
     Joined {
         room: Cow<'a, str>,
@@ -296,6 +303,7 @@ impl<'a> ServerFrame<'a> {
                 user: user()?,
                 conn: required(raw.conn, "conn", id)?,
                 heartbeat_ms: required(raw.heartbeat_ms, "heartbeat_ms", id)?,
+                instance: raw.instance.clone(),
             },
             "joined" => ServerFrame::Joined {
                 room: room()?,

@@ -146,6 +146,7 @@ impl Conn {
             user: id.user.as_ref().into(),
             conn: self.peer.id,
             heartbeat_ms: self.shared.config.heartbeat_interval.as_millis() as u64,
+            instance: Some(crate::instance::id().into()),
         });
         self.identity = Some(id);
         self.shared.hub.reply(&self.peer, welcome);

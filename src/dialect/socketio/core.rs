@@ -367,6 +367,7 @@ impl SioCore {
                     None,
                     Event::Welcome {
                         user: Cow::Borrowed(sid),
+                        instance: None,
                     },
                 );
                 for q in std::mem::take(&mut self.queued) {
@@ -579,7 +580,7 @@ mod tests {
         assert_eq!(events, ["Replied"]);
         let (sent, events) = run(&mut core, &[r#"40/chat,{"sid":"abc"}"#, "2"]);
         assert_eq!(texts(&sent), [r#"42/chat,0["join",{"room":"r"}]"#, "3"]);
-        assert_eq!(events[0], r#"Welcome { user: "abc" }"#);
+        assert_eq!(events[0], r#"Welcome { user: "abc", instance: None }"#);
         assert_eq!(core.pings_answered, 1);
     }
 

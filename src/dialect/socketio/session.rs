@@ -112,7 +112,7 @@ mod tests {
             events,
             [
                 "Replied",
-                r#"Welcome { user: "y" }"#,
+                r#"Welcome { user: "y", instance: None }"#,
                 r#"Chat { room: "r", seq: 3, from: "u", id: "a.1.0", ts_us: Some(5) }"#,
                 "Replied",
             ]

@@ -17,7 +17,8 @@ use crate::engine::ctx::RunCtx;
 use crate::engine::link::Link;
 use crate::engine::metrics::{MetricId, Recorder};
 use crate::engine::tracker::{RoomTrack, SeqOutcome};
-use crate::engine::worker::WorkerState;
+use crate::engine::worker::{RoomTotals, WorkerState};
+use crate::results::Counters;
 
 /// Flags raised while handling events; acted on after decoding, because
 /// the session is busy decoding while events are handled.
@@ -28,6 +29,8 @@ pub(super) struct Follow {
     pub(super) resumed: u32,
     pub(super) rejected: Option<String>,
     pub(super) closed: Option<u16>,
+    /// `welcome.instance`, when the server sent one.
+    pub(super) instance: Option<String>,
 }
 
 impl Client {
@@ -108,6 +111,9 @@ impl Client {
                     return;
                 }
                 let outcome = t.on_seq(seq);
+                if t.tracking {
+                    rooms.saw(t.room, seq);
+                }
                 let replay = seq <= t.replay_upto;
                 let c = rec.counters();
                 match outcome {
@@ -169,7 +175,15 @@ impl Client {
                     return;
                 };
                 let t = &mut tracks[slot];
-                let j = t.on_joined(seq, resume && t.tracking);
+                if seq < t.last {
+                    // The room's seqs started over: the server restarted.
+                    new_epoch(t, &mut rooms, resume, rec.counters());
+                }
+                let keep = resume && t.tracking;
+                if !keep {
+                    t.epoch = rooms.current_epoch(t.room);
+                }
+                let j = t.on_joined(seq, keep);
                 let c = rec.counters();
                 c.lost += j.lost;
                 c.deliveries_received += j.early_delivered;
@@ -181,7 +195,10 @@ impl Client {
                 }
                 follow.resumed += 1;
             }
-            Event::Welcome { .. } => follow.welcomed = true,
+            Event::Welcome { instance, .. } => {
+                follow.welcomed = true;
+                follow.instance = instance.map(|i| i.into_owned());
+            }
             Event::Pong { ts_us: Some(ts) } => {
                 rec.record(MetricId::PingRtt, now_us.saturating_sub(ts));
             }
@@ -198,5 +215,24 @@ impl Client {
         if res.is_err() {
             Recorder::count_in(&mut rec.counters().errors, "decode");
         }
+    }
+}
+
+/// A new server epoch for one room of one receiver (a new `welcome.instance`,
+/// or a `joined.seq` below the last seq seen): tracking starts over, and
+/// with `resume` what the old server's history held beyond what this
+/// receiver saw (its open gaps, and up to the room's top seq as far as this
+/// worker knows) is `lost_at_restart`: the new server cannot replay it.
+pub(super) fn new_epoch(t: &mut RoomTrack, rooms: &mut RoomTotals, resume: bool, c: &mut Counters) {
+    let owed = resume && t.tracking;
+    let last = t.last;
+    let (old_top, epoch) = rooms.restarted(t.room, t.epoch);
+    let pending = t.reset_epoch(epoch);
+    c.seq_resets += 1;
+    if owed {
+        c.lost_at_restart += pending + old_top.saturating_sub(last);
+    } else {
+        // Gaps of a room no longer tracked were already given up as lost.
+        c.lost += pending;
     }
 }

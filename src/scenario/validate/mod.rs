@@ -50,6 +50,7 @@ const PROTOCOLS: &[&str] = &["chat", "socketio"];
 const AUTH_MODES: &[&str] = &["query", "header", "first_message"];
 const DISTRIBUTIONS: &[&str] = &["uniform", "zipf"];
 const FORMATS: &[&str] = &["json", "html", "junit", "markdown"];
+const FAULT_ACTIONS: &[&str] = &["kill", "restart_graceful"];
 
 pub struct Validator<'a> {
     pub src: &'a Source<'a>,
@@ -121,6 +122,8 @@ impl Validator<'_> {
             self.fits_bundled_server(&config, &target, &stages, &rooms, &populations)?;
         }
         self.source_addrs_reach(&target.endpoint, &run.source_addrs)?;
+        let total: Duration = stages.iter().map(|s| s.duration).sum();
+        let faults = self.faults(raw.faults.unwrap_or_default(), &target, total)?;
         Ok(Plan {
             name,
             seed,
@@ -132,7 +135,60 @@ impl Validator<'_> {
             thresholds: Vec::new(),
             output,
             run,
+            faults,
         })
+    }
+
+    /// `[[faults]]`: only for a server bench starts (it must be able to
+    /// stop and start it), each within the stages.
+    fn faults(
+        &self,
+        raw: Vec<RawFault>,
+        target: &TargetPlan,
+        total: Duration,
+    ) -> Result<Vec<Fault>> {
+        let mut out = Vec::new();
+        for (i, f) in raw.into_iter().enumerate() {
+            let at_path = format!("faults[{i}].at");
+            if matches!(target.endpoint, Endpoint::Url(_)) {
+                return Err(self.bad(
+                    &format!("faults[{i}].action"),
+                    "faults need a server bench starts itself (the bundled server or [target.server] command), not a URL",
+                ));
+            }
+            let Some(at_raw) = f.at.as_ref() else {
+                return Err(self.missing(&format!("faults[{i}]"), "at", " (e.g. at = \"5s\")"));
+            };
+            let at = self.duration(&at_path, Some(at_raw), "0s")?;
+            if at >= total {
+                return Err(self.bad(&at_path, "must fall within the stages"));
+            }
+            let action_path = format!("faults[{i}].action");
+            let Some(action_raw) = f.action.as_deref() else {
+                return Err(self.missing(
+                    &format!("faults[{i}]"),
+                    "action",
+                    " (\"kill\" or \"restart_graceful\")",
+                ));
+            };
+            let action = match self.choice(&action_path, action_raw, FAULT_ACTIONS)? {
+                "kill" => FaultAction::Kill,
+                _ => FaultAction::RestartGraceful,
+            };
+            let restart_after = match &f.restart_after {
+                None => None,
+                Some(r) => {
+                    Some(self.duration(&format!("faults[{i}].restart_after"), Some(r), "0s")?)
+                }
+            };
+            out.push(Fault {
+                at,
+                action,
+                restart_after,
+            });
+        }
+        out.sort_by_key(|f| f.at);
+        Ok(out)
     }
 
     /// A socket bound to an IPv6 source cannot connect to an IPv4 target,
