@@ -89,12 +89,21 @@ pub struct ServerArgs {
     /// Comma-separated `Origin` values allowed to upgrade; others get 403 [default: any]
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub allowed_origins: Option<Vec<String>>,
-    /// Time allowed for the HTTP request head [default: 10s]
+    /// Time allowed for the HTTP request head; slower clients get 408 [default: 10s]
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub handshake_timeout: Option<Duration>,
+    /// Most sockets still in the HTTP handshake (not counted in --max-connections); more get 503 at once [default: 1024]
+    #[arg(long, value_name = "N")]
+    pub max_handshakes: Option<usize>,
+    /// How long a closing connection waits to deliver its close frame and read the peer's [default: 5s]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub close_timeout: Option<Duration>,
     /// On SIGTERM/SIGINT, wait at most this long for connections to close [default: 5s]
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub drain_timeout: Option<Duration>,
+    /// Also serve `/echo`, a plain RFC 6455 echo on the same codec (a conformance aid for Autobahn; no auth) [default: off]
+    #[arg(long)]
+    pub echo: bool,
     /// Worker threads; 0 = one per core [default: 0]
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
@@ -146,7 +155,10 @@ pub struct Config {
     pub room_ttl: Duration,
     pub allowed_origins: Vec<String>,
     pub handshake_timeout: Duration,
+    pub max_handshakes: usize,
+    pub close_timeout: Duration,
     pub drain_timeout: Duration,
+    pub echo: bool,
     pub workers: usize,
     pub log: String,
     pub chaos: ChaosConfig,
@@ -177,7 +189,10 @@ impl Default for Config {
             room_ttl: Duration::from_secs(300),
             allowed_origins: Vec::new(),
             handshake_timeout: Duration::from_secs(10),
+            max_handshakes: 1024,
+            close_timeout: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(5),
+            echo: false,
             workers: 0,
             log: "warn".into(),
             chaos: ChaosConfig::default(),
@@ -216,7 +231,10 @@ struct FileConfig {
     room_ttl: Option<String>,
     allowed_origins: Option<Vec<String>>,
     handshake_timeout: Option<String>,
+    max_handshakes: Option<usize>,
+    close_timeout: Option<String>,
     drain_timeout: Option<String>,
+    echo: Option<bool>,
     workers: Option<usize>,
     log: Option<String>,
     chaos_delay: Option<String>,
@@ -261,6 +279,7 @@ impl ServerArgs {
 
     /// Every field set in `over` replaces the one in `self`.
     fn overlay(&mut self, over: ServerArgs) {
+        self.echo |= over.echo;
         macro_rules! take {
             ($($f:ident),*) => { $( if over.$f.is_some() { self.$f = over.$f; } )* };
         }
@@ -288,6 +307,8 @@ impl ServerArgs {
             room_ttl,
             allowed_origins,
             handshake_timeout,
+            max_handshakes,
+            close_timeout,
             drain_timeout,
             workers,
             log,
@@ -344,7 +365,10 @@ impl ServerArgs {
                 .filter(|o| !o.is_empty())
                 .collect(),
             handshake_timeout: self.handshake_timeout.unwrap_or(d.handshake_timeout),
+            max_handshakes: self.max_handshakes.unwrap_or(d.max_handshakes),
+            close_timeout: self.close_timeout.unwrap_or(d.close_timeout),
             drain_timeout: self.drain_timeout.unwrap_or(d.drain_timeout),
+            echo: self.echo,
             workers: self.workers.unwrap_or(d.workers),
             log: self.log.unwrap_or(d.log),
             chaos,
@@ -390,7 +414,10 @@ fn load_file(path: &Path) -> Result<ServerArgs, ConfigError> {
         room_ttl: file_duration("room-ttl", f.room_ttl)?,
         allowed_origins: f.allowed_origins,
         handshake_timeout: file_duration("handshake-timeout", f.handshake_timeout)?,
+        max_handshakes: f.max_handshakes,
+        close_timeout: file_duration("close-timeout", f.close_timeout)?,
         drain_timeout: file_duration("drain-timeout", f.drain_timeout)?,
+        echo: f.echo.unwrap_or(false),
         workers: f.workers,
         log: f.log,
         chaos_delay: file_duration("chaos-delay", f.chaos_delay)?,
@@ -424,8 +451,10 @@ impl Config {
         if self.max_message_size < 128 {
             return bad("--max-message-size must be at least 128 bytes");
         }
-        if self.max_connections == 0 || self.max_rooms_per_conn == 0 {
-            return bad("--max-connections and --max-rooms-per-conn must be at least 1");
+        if self.max_connections == 0 || self.max_rooms_per_conn == 0 || self.max_handshakes == 0 {
+            return bad(
+                "--max-connections, --max-handshakes and --max-rooms-per-conn must be at least 1",
+            );
         }
         if self.max_room_len == 0 || self.max_queue_frames == 0 || self.max_queue_bytes < 1024 {
             return bad("--max-room-len and --max-queue-frames must be at least 1, --max-queue-bytes at least 1KiB");
@@ -493,6 +522,8 @@ mod tests {
             format!("[default: {}]", d.history_len),
             format!("[default: {}]", format_duration(d.room_ttl)),
             format!("[default: {}]", format_duration(d.drain_timeout)),
+            format!("[default: {}]", format_duration(d.close_timeout)),
+            format!("[default: {}]", d.max_handshakes),
             format!("[default: {}]", d.log),
         ];
         for e in expect {

@@ -1,6 +1,7 @@
 //! The HTTP side of the one port: `/healthz`, `/metrics`, and the checks an
 //! upgrade to `/ws` must pass (connection limit, origin, token) before the
-//! 101 answer. Refusals are plain HTTP responses with a body saying why.
+//! 101 answer, and `/echo` when `--echo` is on. Refusals are plain HTTP
+//! responses with a body saying why.
 
 use std::sync::Arc;
 
@@ -11,33 +12,39 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::auth::RoomAcl;
 use crate::conn::{Conn, Identity};
 use crate::metrics;
+use crate::metrics::BadInput;
 use crate::server::Shared;
 use wire::ws::handshake::{http_response, read_request, switching_protocols};
-use wire::ws::{Request, Role, WsIo};
+use wire::ws::{HandshakeError, Request, Role, WsIo};
 
 /// Longest `?user=` accepted when auth is off.
 const MAX_USER_LEN: usize = 128;
+/// How long a refusal may take to write and drain.
+const BUSY_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 /// Read chunk for upgraded connections: small, since frames are small and
 /// the buffer is released whenever it empties.
 const READ_CHUNK: usize = 4096;
 
-/// Serves one accepted TCP connection. `permit` is the connection slot;
-/// without one, an upgrade gets 503 (health and metrics still answer).
+/// Serves one accepted TCP connection. `handshake` is its handshake slot,
+/// held until the upgrade (or the HTTP answer); the connection slot
+/// (`--max-connections`) is taken only when an upgrade is accepted.
 pub async fn serve_socket(
     mut stream: TcpStream,
     shared: Arc<Shared>,
-    permit: Option<OwnedSemaphorePermit>,
+    handshake: OwnedSemaphorePermit,
 ) {
     let head = tokio::time::timeout(shared.config.handshake_timeout, read_request(&mut stream));
-    let (req, leftover) = match head.await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            tracing::debug!("bad request head: {e}");
-            let _ = respond(&mut stream, 400, "Bad Request", "malformed HTTP request\n").await;
-            return;
-        }
-        Err(_) => return,
+    let head = head.await;
+    if head.as_ref().map_or(true, |r| r.is_err()) {
+        // Refusals below are bounded by BUSY_LINGER on their own; the slot
+        // goes to the next socket now.
+        drop(handshake);
+        return refuse_head(stream, &shared, head).await;
+    }
+    let Ok(Ok((req, leftover))) = head else {
+        return;
     };
+    let bad = &shared.metrics.bad_input;
     match (req.method.as_str(), req.path()) {
         ("GET", "/healthz") => {
             let _ = respond(&mut stream, 200, "OK", "ok").await;
@@ -47,22 +54,31 @@ pub async fn serve_socket(
             let resp = http_response(200, "OK", "text/plain; version=0.0.4", &body);
             let _ = stream.write_all(resp.as_bytes()).await;
         }
-        (_, "/ws") => {
-            let Some(permit) = permit else {
+        (_, path) if path == "/ws" || (path == "/echo" && shared.config.echo) => {
+            let echo = path == "/echo";
+            let Ok(permit) = shared.slots.clone().try_acquire_owned() else {
                 metrics::inc(&shared.metrics.connections_rejected_total);
-                let _ = respond(
-                    &mut stream,
-                    503,
-                    "Service Unavailable",
-                    "connection limit reached\n",
-                )
-                .await;
+                bad.record(BadInput::ConnectionLimit, &"connection limit reached");
+                let body = "connection limit reached\n";
+                let _ = respond(&mut stream, 503, "Service Unavailable", body).await;
                 return;
             };
             let id = shared.alloc_conn_id();
-            match check_upgrade(&req, &shared, id) {
+            let checked = if echo {
+                echo_upgrade(&req)
+            } else {
+                check_upgrade(&req, &shared, id)
+            };
+            match checked {
                 Ok((key, identity)) => {
-                    upgrade(stream, leftover, shared, permit, id, &key, identity).await
+                    drop(handshake);
+                    let up = Upgrade {
+                        leftover,
+                        permit,
+                        id,
+                        echo,
+                    };
+                    upgrade(stream, shared, up, &key, identity).await
                 }
                 Err((status, reason, body)) => {
                     tracing::debug!(status, body = body.trim(), "upgrade refused");
@@ -72,15 +88,57 @@ pub async fn serve_socket(
             }
         }
         _ => {
-            let _ = respond(
-                &mut stream,
-                404,
-                "Not Found",
-                "routes: /ws, /healthz, /metrics\n",
-            )
-            .await;
+            let routes = if shared.config.echo {
+                "routes: /ws, /echo, /healthz, /metrics\n"
+            } else {
+                "routes: /ws, /healthz, /metrics\n"
+            };
+            let _ = respond(&mut stream, 404, "Not Found", routes).await;
         }
     }
+}
+
+type Head = Result<Result<(Request, bytes::BytesMut), HandshakeError>, tokio::time::error::Elapsed>;
+
+/// Answers a request head that failed: 431 too large, 400 malformed, 408
+/// too slow; a socket that closed or failed gets nothing.
+async fn refuse_head(mut stream: TcpStream, shared: &Shared, head: Head) {
+    let bad = &shared.metrics.bad_input;
+    let (status, reason, body) = match head {
+        Ok(Ok(_)) | Ok(Err(HandshakeError::Closed | HandshakeError::Io(_))) => return,
+        Ok(Err(HandshakeError::TooLarge)) => {
+            bad.record(BadInput::HttpTooLarge, &"request head over 16 KiB");
+            (
+                431,
+                "Request Header Fields Too Large",
+                "request head too large\n",
+            )
+        }
+        Ok(Err(e)) => {
+            bad.record(BadInput::HttpMalformed, &e);
+            (400, "Bad Request", "malformed HTTP request\n")
+        }
+        Err(_) => {
+            bad.record(
+                BadInput::HandshakeTimeout,
+                &"no complete request head in time",
+            );
+            let body = "request head not received within the handshake timeout\n";
+            (408, "Request Timeout", body)
+        }
+    };
+    let _ = tokio::time::timeout(BUSY_LINGER * 2, respond(&mut stream, status, reason, body)).await;
+}
+
+/// Over the handshake budget: 503 without reading the request, then a
+/// short drain so the answer is not lost to a RST.
+pub async fn refuse_busy(mut stream: TcpStream) {
+    let body = "too many connections in the handshake; retry\n";
+    let _ = tokio::time::timeout(
+        BUSY_LINGER,
+        respond(&mut stream, 503, "Service Unavailable", body),
+    )
+    .await;
 }
 
 type Refusal = (u16, &'static str, String);
@@ -141,6 +199,7 @@ fn check_upgrade(
                     }),
                     Err(e) => {
                         metrics::inc(&shared.metrics.auth_failures_total);
+                        shared.metrics.bad_input.record(BadInput::Auth, &e);
                         return Err((401, "Unauthorized", format!("{e}\n")));
                     }
                 },
@@ -168,12 +227,28 @@ fn check_upgrade(
     Ok((key.to_owned(), identity))
 }
 
-async fn upgrade(
-    mut stream: TcpStream,
+/// What an accepted upgrade carries into the connection.
+struct Upgrade {
     leftover: bytes::BytesMut,
-    shared: Arc<Shared>,
     permit: OwnedSemaphorePermit,
     id: u64,
+    echo: bool,
+}
+
+/// `/echo` (with `--echo`): any valid upgrade, no auth, no origin check.
+fn echo_upgrade(req: &Request) -> Result<(String, Option<Identity>), Refusal> {
+    let key = req.websocket_key().ok_or((
+        400,
+        "Bad Request",
+        "expected a WebSocket upgrade (GET with Upgrade: websocket)\n".into(),
+    ))?;
+    Ok((key.to_owned(), None))
+}
+
+async fn upgrade(
+    mut stream: TcpStream,
+    shared: Arc<Shared>,
+    up: Upgrade,
     key: &str,
     identity: Option<Identity>,
 ) {
@@ -184,7 +259,7 @@ async fn upgrade(
     {
         return;
     }
-    let Some(peer) = shared.register(id) else {
+    let Some(peer) = shared.register(up.id) else {
         // Shutdown began during the handshake: say so in WebSocket terms.
         let frame = wire::ws::server_frame(
             wire::ws::OpCode::Close,
@@ -198,12 +273,16 @@ async fn upgrade(
         Role::Server,
         shared.config.max_message_size,
         READ_CHUNK,
-        leftover,
+        up.leftover,
     );
-    let conn = Conn::new(io, peer, shared, identity, Some(permit));
     // A fresh task for the connection's life: the handshake task's larger
     // future (request head, HTTP state) is freed instead of idling with it.
-    tokio::spawn(conn.run());
+    if up.echo {
+        tokio::spawn(crate::conn::echo::run(io, peer, shared, up.permit));
+    } else {
+        let conn = Conn::new(io, peer, shared, identity, Some(up.permit));
+        tokio::spawn(conn.run());
+    }
 }
 
 async fn respond(
@@ -215,5 +294,20 @@ async fn respond(
     stream
         .write_all(http_response(status, reason, "text/plain; charset=utf-8", body).as_bytes())
         .await?;
-    stream.shutdown().await
+    stream.shutdown().await?;
+    // Read (and drop) what the client still sends for a moment: closing a
+    // socket with unread input sends a RST, which can destroy the answer
+    // before the client reads it.
+    let mut scratch = [0u8; 1024];
+    let drain = async {
+        let mut left = 64 * 1024usize;
+        while left > 0 {
+            match tokio::io::AsyncReadExt::read(stream, &mut scratch).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(BUSY_LINGER, drain).await;
+    Ok(())
 }

@@ -2,9 +2,112 @@
 //!
 //! Plain relaxed atomics. Hot paths add in bulk (one add per fan-out or per
 //! queue drain, not per message) so two cores do not fight over one line.
+//!
+//! Bad input of every kind is counted in `bad_input_total{kind=...}` and
+//! logged at most once per second per kind, so a flood of garbage can
+//! neither hide in the metrics nor fill the log.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+/// The kinds of bad input the server answers (see docs/server.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadInput {
+    /// Unparsable HTTP request head (400).
+    HttpMalformed,
+    /// Request head over 16 KiB (431).
+    HttpTooLarge,
+    /// Request head not complete within --handshake-timeout (408).
+    HandshakeTimeout,
+    /// More sockets in the handshake than --max-handshakes (503).
+    HandshakeBudget,
+    /// Upgrade over --max-connections (503).
+    ConnectionLimit,
+    /// RFC 6455 violation: mask, RSV, opcode, control frame, close frame (1002).
+    WsProtocol,
+    /// Message over --max-message-size (1009).
+    WsTooBig,
+    /// Invalid UTF-8 in a text message or close reason (1007).
+    WsInvalidUtf8,
+    /// A text frame that is not JSON.
+    Json,
+    /// JSON that is not a valid v1 request (unknown type, bad field, limits).
+    InvalidMessage,
+    /// Refused token or failed first-frame auth.
+    Auth,
+    /// A frame over the rate limit.
+    RateLimited,
+    /// A closing peer that kept sending past the close budget.
+    CloseFlood,
+}
+
+impl BadInput {
+    const ALL: [BadInput; 13] = [
+        Self::HttpMalformed,
+        Self::HttpTooLarge,
+        Self::HandshakeTimeout,
+        Self::HandshakeBudget,
+        Self::ConnectionLimit,
+        Self::WsProtocol,
+        Self::WsTooBig,
+        Self::WsInvalidUtf8,
+        Self::Json,
+        Self::InvalidMessage,
+        Self::Auth,
+        Self::RateLimited,
+        Self::CloseFlood,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::HttpMalformed => "http_malformed",
+            Self::HttpTooLarge => "http_too_large",
+            Self::HandshakeTimeout => "handshake_timeout",
+            Self::HandshakeBudget => "handshake_budget",
+            Self::ConnectionLimit => "connection_limit",
+            Self::WsProtocol => "ws_protocol",
+            Self::WsTooBig => "ws_too_big",
+            Self::WsInvalidUtf8 => "ws_invalid_utf8",
+            Self::Json => "json",
+            Self::InvalidMessage => "invalid_message",
+            Self::Auth => "auth",
+            Self::RateLimited => "rate_limited",
+            Self::CloseFlood => "close_flood",
+        }
+    }
+}
+
+/// Per-kind counters plus the second each kind was last logged.
+#[derive(Debug, Default)]
+pub struct BadInputCounters {
+    counts: [AtomicU64; BadInput::ALL.len()],
+    /// Seconds since process start (+1; 0 = never) of the last log line.
+    logged: [AtomicU64; BadInput::ALL.len()],
+}
+
+impl BadInputCounters {
+    /// Counts one occurrence and logs it unless this kind was logged this second.
+    pub fn record(&self, kind: BadInput, detail: &dyn std::fmt::Display) {
+        let i = kind as usize;
+        let n = self.counts[i].fetch_add(1, Ordering::Relaxed) + 1;
+        static START: OnceLock<Instant> = OnceLock::new();
+        let now = START.get_or_init(Instant::now).elapsed().as_secs() + 1;
+        let last = self.logged[i].load(Ordering::Relaxed);
+        if last != now
+            && self.logged[i]
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::info!(kind = kind.label(), total = n, "bad input: {detail}");
+        }
+    }
+
+    pub fn get(&self, kind: BadInput) -> u64 {
+        self.counts[kind as usize].load(Ordering::Relaxed)
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -25,6 +128,7 @@ pub struct Metrics {
     pub protocol_errors_total: AtomicU64,
     pub error_frames_total: AtomicU64,
     pub chaos_dropped_total: AtomicU64,
+    pub bad_input: BadInputCounters,
     /// Deliveries per second over the last second (f64 bits), kept by the sampler.
     pub delivery_rate_bits: AtomicU64,
 }
@@ -170,6 +274,18 @@ impl Metrics {
             "# HELP deliveries_per_second Chat deliveries per second over the last second.\n# TYPE deliveries_per_second gauge\ndeliveries_per_second {:.1}",
             self.delivery_rate()
         );
+        let _ = writeln!(
+            out,
+            "# HELP bad_input_total Bad input answered, by kind (see docs/server.md).\n# TYPE bad_input_total counter"
+        );
+        for kind in BadInput::ALL {
+            let _ = writeln!(
+                out,
+                "bad_input_total{{kind=\"{}\"}} {}",
+                kind.label(),
+                self.bad_input.get(kind)
+            );
+        }
         let rss = process_rss_bytes().unwrap_or(0);
         let _ = writeln!(
             out,
@@ -209,6 +325,7 @@ mod tests {
             "heartbeat_timeouts_total",
             "auth_failures_total",
             "process_resident_memory_bytes",
+            "bad_input_total{kind=\"ws_protocol\"} 0",
         ] {
             assert!(text.contains(name), "missing {name}");
         }

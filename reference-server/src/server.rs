@@ -3,8 +3,11 @@
 //! can run it in-process. [`serve_until_signal`] is the process entry used
 //! by the binary and `bench serve`.
 //!
-//! A semaphore caps open connections (over the cap, upgrades get 503). On
-//! shutdown the server stops accepting, asks every connection to close with
+//! Two budgets guard the listener: `--max-handshakes` sockets may be in the
+//! HTTP handshake at once (more are answered 503 without being read, and a
+//! head slower than `--handshake-timeout` gets 408), and `--max-connections`
+//! caps *upgraded* connections (over the cap, upgrades get 503). So idle or
+//! slow sockets cannot take the slots of real clients. On shutdown the server stops accepting, asks every connection to close with
 //! 1012, and waits at most `drain_timeout` for them.
 
 use std::collections::HashMap;
@@ -27,9 +30,6 @@ use crate::peer::{CloseRequest, Peer, QueueLimits};
 use crate::ratelimit::Limits;
 use wire::ws::close_code;
 
-/// Connections beyond the cap that may be holding a socket at once while
-/// they are answered 503 (or served /healthz, /metrics).
-const OVERFLOW_SLOTS: usize = 256;
 const LISTEN_BACKLOG: u32 = 4096;
 
 /// State shared by every connection task.
@@ -41,6 +41,8 @@ pub struct Shared {
     pub chaos: Arc<Chaos>,
     pub verifier: Option<Verifier>,
     pub rate_limits: Limits,
+    /// Upgraded-connection slots (`--max-connections`).
+    pub slots: Arc<Semaphore>,
     registry: Mutex<HashMap<u64, Arc<Peer>>>,
     next_id: AtomicU64,
     shutting_down: AtomicBool,
@@ -71,6 +73,7 @@ impl Shared {
                 abuse_limit: config.rate_abuse_limit,
                 abuse_window: config.rate_abuse_window,
             },
+            slots: Arc::new(Semaphore::new(config.max_connections)),
             registry: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
@@ -159,10 +162,9 @@ pub async fn run(
         tokio::spawn(sample_rates(shared.clone())),
         tokio::spawn(reap_rooms(shared.clone())),
     ];
-    let slots = Arc::new(Semaphore::new(max));
-    let overflow = Arc::new(Semaphore::new(OVERFLOW_SLOTS));
+    let handshakes = Arc::new(Semaphore::new(shared.config.max_handshakes));
     let result = tokio::select! {
-        r = accept_loop(&listener, &shared, &slots, &overflow) => r,
+        r = accept_loop(&listener, &shared, &handshakes) => r,
         _ = shutdown => Ok(()),
     };
     drop(listener);
@@ -172,7 +174,8 @@ pub async fn run(
     );
     shared.begin_shutdown();
     let all = u32::try_from(max).unwrap_or(u32::MAX);
-    let drained = tokio::time::timeout(shared.config.drain_timeout, slots.acquire_many(all)).await;
+    let drained =
+        tokio::time::timeout(shared.config.drain_timeout, shared.slots.acquire_many(all)).await;
     if drained.is_err() {
         tracing::warn!(
             open = shared.metrics.connections_current.load(Ordering::Relaxed),
@@ -188,8 +191,7 @@ pub async fn run(
 async fn accept_loop(
     listener: &TcpListener,
     shared: &Arc<Shared>,
-    slots: &Arc<Semaphore>,
-    overflow: &Arc<Semaphore>,
+    handshakes: &Arc<Semaphore>,
 ) -> anyhow::Result<()> {
     let mut backoff = Duration::from_millis(5);
     loop {
@@ -208,19 +210,19 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
-        match slots.clone().try_acquire_owned() {
+        match handshakes.clone().try_acquire_owned() {
             Ok(permit) => {
-                tokio::spawn(crate::http::serve_socket(stream, shared, Some(permit)));
+                tokio::spawn(crate::http::serve_socket(stream, shared, permit));
             }
             Err(_) => {
-                if let Ok(slot) = overflow.clone().try_acquire_owned() {
-                    tokio::spawn(async move {
-                        crate::http::serve_socket(stream, shared, None).await;
-                        drop(slot);
-                    });
-                } else {
-                    metrics::inc(&shared.metrics.connections_rejected_total);
-                }
+                // Every handshake slot is taken (a slowloris, or a real
+                // storm): answer without reading, so the socket is freed now.
+                metrics::inc(&shared.metrics.connections_rejected_total);
+                shared.metrics.bad_input.record(
+                    metrics::BadInput::HandshakeBudget,
+                    &"handshake budget full; answered 503",
+                );
+                tokio::spawn(crate::http::refuse_busy(stream));
             }
         }
     }

@@ -157,3 +157,35 @@ async fn responsive_client_survives_many_heartbeats() {
     a.barrier().await;
     assert_eq!(srv.metric("heartbeat_timeouts_total").await, 0.0);
 }
+
+#[tokio::test]
+async fn echo_endpoint_is_off_by_default_and_echoes_on_the_same_codec_when_on() {
+    let srv = start(&[]).await;
+    assert_eq!(http_get(srv.addr, "/echo", &[]).await.0, 404);
+    let srv = start(&["--echo"]).await;
+    let mut raw = RawClient::connect(srv.addr, "/echo").await;
+    raw.send_frame(OpCode::Binary, &[0, 1, 2, 255]).await;
+    raw.send_frame(OpCode::Ping, b"p").await;
+    raw.send_frame(OpCode::Text, "héllo".as_bytes()).await;
+    assert_eq!(
+        raw.next().await,
+        Some(RawMessage::Binary(bytes::Bytes::from_static(&[
+            0, 1, 2, 255
+        ])))
+    );
+    assert_eq!(
+        raw.next().await,
+        Some(RawMessage::Pong(bytes::Bytes::from_static(b"p")))
+    );
+    assert_eq!(
+        raw.next().await,
+        Some(RawMessage::Text(bytes::Bytes::from("héllo")))
+    );
+    // Violations close with the codec's code, as on /ws.
+    raw.send_frame(OpCode::Text, &[0xff]).await;
+    assert_eq!(raw.expect_close().await, 1007);
+    let mut raw = RawClient::connect(srv.addr, "/echo").await;
+    raw.send_frame(OpCode::Close, &wire::ws::close_payload(4001, "bye"))
+        .await;
+    assert_eq!(raw.expect_close().await, 4001);
+}

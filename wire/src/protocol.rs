@@ -121,7 +121,7 @@ impl FrameError {
         Self {
             code: ErrorCode::InvalidMessage,
             message: message.into(),
-            id: id.map(|v| v.to_owned()),
+            id: id.filter(|v| echoable_id(v)).map(|v| v.to_owned()),
         }
     }
 }
@@ -132,6 +132,17 @@ fn is_json_number(v: &RawValue) -> bool {
 
 fn is_scalar_id(v: &RawValue) -> bool {
     matches!(v.get().as_bytes().first(), Some(b'"' | b'-' | b'0'..=b'9'))
+}
+
+/// Longest chat `id`, in bytes of its JSON text (quotes included): it is
+/// fanned out to every member and echoed in errors, so it must stay small.
+pub const MAX_ID_LEN: usize = 128;
+
+/// Whether an `id` may be echoed back: a string or number of at most
+/// [`MAX_ID_LEN`] bytes. Anything else (objects, arrays, long strings) is
+/// never reflected to the client.
+pub fn echoable_id(v: &RawValue) -> bool {
+    is_scalar_id(v) && v.get().len() <= MAX_ID_LEN
 }
 
 fn required<T>(v: Option<T>, field: &str, id: Option<&RawValue>) -> Result<T, FrameError> {
@@ -199,6 +210,10 @@ impl<'a> ClientFrame<'a> {
                 let msg_id = required(id, "id", id)?;
                 if !is_scalar_id(msg_id) {
                     return Err(FrameError::invalid("`id` must be a string or a number", id));
+                }
+                if msg_id.get().len() > MAX_ID_LEN {
+                    let msg = format!("`id` is longer than {MAX_ID_LEN} bytes");
+                    return Err(FrameError::invalid(msg, id));
                 }
                 let ts = required(raw.ts, "ts", id)?;
                 if !is_json_number(ts) {

@@ -7,6 +7,8 @@
 //! state; everything per-message is allocated on demand and freed.
 
 mod batch;
+pub mod echo;
+pub mod linger;
 mod requests;
 
 use std::borrow::Cow;
@@ -20,17 +22,18 @@ use std::time::{Duration, Instant};
 
 use crate::auth::RoomAcl;
 use crate::hub::{encode, Room};
-use crate::metrics::{self};
+use crate::metrics;
 use crate::peer::{CloseRequest, Outgoing, Peer};
 use crate::ratelimit::RateLimiter;
 use crate::server::Shared;
 use wire::protocol::{ErrorCode, ServerFrame};
-use wire::ws::{close_code, close_payload, server_frame, Fill, Message, OpCode, WsIo};
+use wire::ws::{close_code, close_payload, server_frame, Fill, OpCode, WsIo};
 
 /// Messages handled per wake-up before output gets a turn.
 const READ_BUDGET: usize = 64;
-/// How long a server-initiated close waits for the peer's close frame.
-const CLOSE_LINGER: Duration = Duration::from_secs(2);
+/// Least input a closing connection reads and drops before giving up on a
+/// clean close (also at least twice `--max-message-size`).
+const CLOSE_READ_BUDGET: usize = 1024 * 1024;
 
 /// How the main loop ended.
 #[derive(Debug)]
@@ -86,6 +89,8 @@ pub struct Conn {
     auth_deadline: Option<Instant>,
     batch_since: Option<Instant>,
     input_pending: bool,
+    /// Set by a protocol error: the rest of the input cannot be decoded.
+    input_broken: bool,
     _pad: Option<Box<[u8]>>,
     /// The connection slot, released when the connection is dropped.
     _permit: Option<tokio::sync::OwnedSemaphorePermit>,
@@ -115,6 +120,9 @@ impl Conn {
         let now = Instant::now();
         let cfg = &shared.config;
         let auth_deadline = identity.is_none().then(|| now + cfg.auth_timeout);
+        // Bytes that came with the upgrade request (a pipelined `auth` or
+        // ping) are decoded at once, not when more data arrives.
+        let input_pending = io.has_buffered_input();
         Self {
             limiter: RateLimiter::new(&shared.rate_limits, now),
             hb_deadline: now + cfg.heartbeat_interval,
@@ -126,7 +134,8 @@ impl Conn {
             ping_sent: None,
             auth_deadline,
             batch_since: None,
-            input_pending: false,
+            input_pending,
+            input_broken: false,
             _permit: permit,
             shared,
         }
@@ -178,20 +187,23 @@ impl Conn {
     }
 
     async fn finish(&mut self, end: End) {
+        let cfg = &self.shared.config;
+        let linger = match self.shared.drain_deadline() {
+            Some(d) => d.saturating_duration_since(Instant::now()),
+            None => cfg.close_timeout,
+        };
         if let End::Close {
             code,
             reason,
             flush_first,
         } = end
         {
-            let linger = match self.shared.drain_deadline() {
-                Some(d) => d.saturating_duration_since(Instant::now()),
-                None => CLOSE_LINGER,
-            };
             self.close(code, &reason, flush_first, linger).await;
         } else if self.io.pending_bytes() > 0 {
             // E.g. the reply to the peer's close frame.
-            let _ = tokio::time::timeout(CLOSE_LINGER, self.io.flush()).await;
+            if let Ok(Ok(())) = tokio::time::timeout(linger, self.io.flush()).await {
+                let _ = self.io.shutdown_write().await;
+            }
         }
     }
 
@@ -383,7 +395,14 @@ impl Conn {
                     Ok(Some(msg)) => msg,
                     Ok(None) => break,
                     Err(e) => {
+                        self.input_broken = true;
                         metrics::inc(&self.shared.metrics.protocol_errors_total);
+                        let kind = match e.close_code() {
+                            close_code::TOO_BIG => metrics::BadInput::WsTooBig,
+                            close_code::INVALID_PAYLOAD => metrics::BadInput::WsInvalidUtf8,
+                            _ => metrics::BadInput::WsProtocol,
+                        };
+                        self.shared.metrics.bad_input.record(kind, &e);
                         if e.close_code() == close_code::TOO_BIG {
                             self.error(ErrorCode::TooLarge, &e.to_string(), None);
                         }
@@ -419,10 +438,10 @@ impl Conn {
         }
     }
 
-    /// Sends a close frame (after the queue, if `flush_first`) and waits a
-    /// little for the peer's close so the TCP teardown is clean.
+    /// Queues a close frame (after the shared queue, if `flush_first`; always
+    /// after what the socket buffer already holds) and lingers per RFC 6455
+    /// §7.1.1 so the peer reads it wherever it is in its stream.
     async fn close(&mut self, code: u16, reason: &str, flush_first: bool, linger: Duration) {
-        let deadline = tokio::time::Instant::now() + linger;
         if flush_first {
             let items = {
                 let mut ob = self.peer.lock();
@@ -430,30 +449,26 @@ impl Conn {
                 std::mem::take(&mut ob.queue)
             };
             self.write_items(items, false);
+        } else {
+            // The backlog is dropped; free it now, not when the task ends.
+            let mut ob = self.peer.lock();
+            ob.bytes = 0;
+            ob.queue = VecDeque::new();
         }
         self.io
             .queue(server_frame(OpCode::Close, &close_payload(code, reason)));
-        if tokio::time::timeout_at(deadline, self.io.flush())
-            .await
-            .is_err()
-        {
-            return;
-        }
-        let _ = tokio::time::timeout_at(deadline, self.await_peer_close()).await;
-    }
-
-    async fn await_peer_close(&mut self) -> io::Result<()> {
-        loop {
-            while let Ok(Some(msg)) = self.io.decode() {
-                if matches!(msg, Message::Close(_)) {
-                    return Ok(());
-                }
-            }
-            match self.io.fill()? {
-                Fill::Data => {}
-                Fill::WouldBlock => self.io.stream().readable().await?,
-                Fill::Eof => return Ok(()),
-            }
+        let cfg = &self.shared.config;
+        let l = linger::Linger {
+            deadline: tokio::time::Instant::now() + linger,
+            budget: CLOSE_READ_BUDGET.max(cfg.max_message_size.saturating_mul(2)),
+            decodable: !self.input_broken,
+        };
+        let outcome = linger::lingering_close(&mut self.io, l).await;
+        if let Ok(linger::Outcome::Flooded) = outcome {
+            self.shared.metrics.bad_input.record(
+                metrics::BadInput::CloseFlood,
+                &"peer kept sending past the close budget",
+            );
         }
     }
 }

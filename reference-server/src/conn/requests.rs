@@ -26,6 +26,19 @@ impl Conn {
                 if self.identity.is_none() {
                     return Some(self.auth_failed("the first frame must be a JSON `auth` frame"));
                 }
+                // Every data frame counts toward the rate limit, binary too.
+                match self.limiter.check(&self.shared.rate_limits, Instant::now()) {
+                    Verdict::Abusive => return Some(self.abusive()),
+                    Verdict::Limited => {
+                        self.rate_limited(None);
+                        return None;
+                    }
+                    Verdict::Allow => {}
+                }
+                self.shared.metrics.bad_input.record(
+                    metrics::BadInput::InvalidMessage,
+                    &"binary frame on the chat endpoint",
+                );
                 self.error(
                     ErrorCode::InvalidMessage,
                     "binary frames are not supported; send JSON text frames",
@@ -76,17 +89,14 @@ impl Conn {
         let raw: Result<RawFrame<'_>, _> = serde_json::from_slice(data);
         let id = raw.as_ref().ok().and_then(|r| r.id);
         if verdict == Verdict::Limited {
-            metrics::inc(&self.shared.metrics.rate_limited_total);
-            self.error(
-                ErrorCode::RateLimited,
-                "rate limit exceeded; frame dropped",
-                id,
-            );
+            self.rate_limited(id);
             return None;
         }
         let raw = match raw {
             Ok(raw) => raw,
             Err(e) => {
+                let bad = &self.shared.metrics.bad_input;
+                bad.record(metrics::BadInput::Json, &e);
                 self.error(ErrorCode::ParseError, &format!("invalid JSON: {e}"), None);
                 return None;
             }
@@ -94,6 +104,8 @@ impl Conn {
         let frame = match ClientFrame::from_raw(raw) {
             Ok(f) => f,
             Err(e) => {
+                let bad = &self.shared.metrics.bad_input;
+                bad.record(metrics::BadInput::InvalidMessage, &e);
                 self.error(e.code, &e.message, id);
                 return None;
             }
@@ -159,6 +171,17 @@ impl Conn {
         None
     }
 
+    fn rate_limited(&mut self, id: Option<&RawValue>) {
+        metrics::inc(&self.shared.metrics.rate_limited_total);
+        let bad = &self.shared.metrics.bad_input;
+        bad.record(metrics::BadInput::RateLimited, &"frame over the rate limit");
+        self.error(
+            ErrorCode::RateLimited,
+            "rate limit exceeded; frame dropped",
+            id,
+        );
+    }
+
     fn abusive(&mut self) -> End {
         let m = &self.shared.metrics;
         metrics::inc(&m.rate_limited_total);
@@ -193,6 +216,8 @@ impl Conn {
 
     pub(super) fn auth_failed(&mut self, why: &str) -> End {
         metrics::inc(&self.shared.metrics.auth_failures_total);
+        let bad = &self.shared.metrics.bad_input;
+        bad.record(metrics::BadInput::Auth, &why);
         self.error(ErrorCode::Unauthorized, why, None);
         End::close(close_code::POLICY, why.to_owned())
     }
@@ -205,8 +230,11 @@ impl Conn {
         self.error(ErrorCode::NotInRoom, &format!("join `{room}` first"), id);
     }
 
+    /// Sends an error frame. `id` is echoed only when it is a short scalar:
+    /// an error must never reflect arbitrary (huge, nested) input back.
     pub(super) fn error(&mut self, code: ErrorCode, message: &str, id: Option<&RawValue>) {
         metrics::inc(&self.shared.metrics.error_frames_total);
+        let id = id.filter(|v| wire::protocol::echoable_id(v));
         let frame = encode(&ServerFrame::Error {
             code,
             message: message.into(),

@@ -122,6 +122,41 @@ impl WsIo {
         }
     }
 
+    /// Bytes read but not yet decoded.
+    pub fn buffered_len(&self) -> usize {
+        self.rbuf.len()
+    }
+
+    /// True when bytes are buffered but not yet decoded (e.g. a frame that
+    /// arrived in the same segment as the upgrade request).
+    pub fn has_buffered_input(&self) -> bool {
+        !self.rbuf.is_empty()
+    }
+
+    /// Reads and throws away whatever the peer sent, without buffering it:
+    /// after a protocol error nothing more can be decoded, and a closing
+    /// connection must keep draining its socket (unread data turns the
+    /// eventual close into a RST that destroys our close frame at the peer).
+    /// Returns the bytes discarded by this call, or `Fill::Eof`/`WouldBlock`.
+    pub fn discard(&mut self) -> io::Result<(Fill, usize)> {
+        self.rbuf = BytesMut::new();
+        let mut scratch = [0u8; 4096];
+        let mut total = 0usize;
+        // Bounded: at most 16 reads (64 KiB) per call, so the caller's byte
+        // budget and deadline are checked between calls.
+        for _ in 0..16 {
+            match self.stream.try_read(&mut scratch) {
+                Ok(0) => return Ok((Fill::Eof, total)),
+                Ok(n) => total += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Ok((Fill::WouldBlock, total))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((Fill::Data, total))
+    }
+
     /// Drops the read buffer when nothing is pending, so idle connections hold none.
     pub fn release_if_empty(&mut self) {
         if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
@@ -180,6 +215,11 @@ impl WsIo {
                 n = 0;
             }
         }
+    }
+
+    /// Sends FIN (half-close): the peer reads everything queued before it.
+    pub async fn shutdown_write(&mut self) -> io::Result<()> {
+        tokio::io::AsyncWriteExt::shutdown(&mut self.stream).await
     }
 
     /// Writes the whole queue, waiting for the socket as needed.

@@ -5,7 +5,8 @@
 //! still several KiB when shrunk) dominates memory at 15k+ connections, and
 //! server fan-out wants each frame encoded once and shared by every
 //! recipient. Interoperability is tested against tokio-tungstenite, Node `ws`
-//! and Socket.IO.
+//! and Socket.IO, and conformance with the Autobahn TestSuite in both
+//! directions (docs/conformance.md).
 
 pub mod frame;
 pub mod handshake;
