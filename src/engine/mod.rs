@@ -84,6 +84,10 @@ async fn run(plan: &Plan, opts: &EngineOptions) -> anyhow::Result<RunResults> {
         clock,
     ));
 
+    // Faults due at 0 s (a target down at start) happen before any client.
+    let mut faults = faults::Faults::new(plan, clock.start);
+    faults.at_start(&mut target, &mut sampler, &mut live);
+
     let workers = plan.run.workers.max(1);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -116,7 +120,6 @@ async fn run(plan: &Plan, opts: &EngineOptions) -> anyhow::Result<RunResults> {
     );
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut refused_streak = 0usize;
-    let mut faults = faults::Faults::new(plan, clock.start);
 
     while agg.done < workers {
         let mut reason: Option<String> = None;
