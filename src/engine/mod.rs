@@ -56,16 +56,29 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Runs a validated plan and returns its results. Must not be called from
 /// inside a tokio runtime (it builds its own).
 pub fn execute(plan: &Plan, opts: &EngineOptions) -> anyhow::Result<RunResults> {
+    execute_with_dialect(plan, opts, crate::dialect::for_target(&plan.target)?)
+}
+
+/// [`execute`] with a given dialect instead of the plan's (tests wrap the
+/// real one to inject faults the wire cannot, e.g. a panicking decoder).
+pub fn execute_with_dialect(
+    plan: &Plan,
+    opts: &EngineOptions,
+    dialect: Arc<dyn crate::dialect::Dialect>,
+) -> anyhow::Result<RunResults> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the aggregator runtime")?;
-    rt.block_on(run(plan, opts))
+    rt.block_on(run(plan, opts, dialect))
 }
 
-async fn run(plan: &Plan, opts: &EngineOptions) -> anyhow::Result<RunResults> {
+async fn run(
+    plan: &Plan,
+    opts: &EngineOptions,
+    dialect: Arc<dyn crate::dialect::Dialect>,
+) -> anyhow::Result<RunResults> {
     panic::quiet_hook();
-    let dialect = crate::dialect::for_target(&plan.target)?;
     let mut live = live::LiveView::new(opts.quiet);
     let mut target = target::start(&plan.target.endpoint)?;
     let mut pids = plan.target.server_pids.clone();
