@@ -2,9 +2,12 @@
 //! worker threads, aggregates their per-second metric intervals, samples
 //! resources, shows the live view, and returns [`RunResults`].
 //!
-//! Stopping: Ctrl-C (SIGINT/SIGTERM), the target dying, or a failed stage
-//! (too many failed connects) stop the clients at once; the results still
-//! cover everything measured and are marked interrupted with the reason.
+//! Stopping: Ctrl-C (SIGINT/SIGTERM), the target dying (unless a
+//! `[[faults]]` entry stopped it), a target unreachable for longer than
+//! `[run] max_unreachable`, or a failed stage (too many failed first
+//! connects) stop the clients at once; the results still cover everything
+//! measured and are marked interrupted with the reason. The other validity
+//! rules (panics, `max_not_ready`) are judged on the results (`build`).
 
 pub mod build;
 pub mod client;
