@@ -15,7 +15,9 @@ pub enum Outcome {
     ThresholdsFailed = 3,
     /// A gated metric regressed against the baseline.
     Regression = 4,
-    /// The run cannot be trusted: generator saturated, interrupted, or target down.
+    /// The run cannot be trusted: generator saturated, interrupted, target
+    /// down, a client panicked, or too many clients never ready (the rules
+    /// are in docs/scenario.md, "When a run is invalid").
     InvalidRun = 5,
 }
 

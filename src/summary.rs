@@ -634,6 +634,26 @@ thresholds
     }
 
     #[test]
+    fn invalid_runs_say_why_in_one_line() {
+        let mut r = RunResults {
+            validity: crate::results::Validity {
+                valid: false,
+                reasons: vec!["3 of 200 planned clients (1.5%) were never ready".into()],
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        r.seal_validity();
+        let text = render(&r, false);
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains("INVALID RUN")).collect();
+        assert_eq!(
+            lines,
+            ["INVALID RUN: 3 of 200 planned clients (1.5%) were never ready"]
+        );
+        assert!(r.is_invalid());
+    }
+
+    #[test]
     fn every_counter_the_model_has_is_shown_or_listed() {
         let fields = serde_json::to_value(Counters::default()).unwrap();
         for name in fields.as_object().unwrap().keys() {

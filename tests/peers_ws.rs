@@ -100,9 +100,17 @@ impl V1 {
     }
 }
 
+/// A `welcome` without its per-connection `conn` and per-process
+/// `instance` (both checked for shape here), so it compares as specified.
 fn without_conn(mut v: Value) -> Value {
     assert!(v["conn"].is_u64(), "welcome has a numeric conn: {v}");
-    v.as_object_mut().expect("object").remove("conn");
+    assert!(
+        v["instance"].as_str().is_some_and(|i| !i.is_empty()),
+        "welcome has an instance id: {v}"
+    );
+    let o = v.as_object_mut().expect("object");
+    o.remove("conn");
+    o.remove("instance");
     v
 }
 

@@ -202,6 +202,18 @@ fn interrupted_and_saturated_runs_are_flagged_and_names_escaped() {
     assert_self_contained(&html);
 }
 
+/// A run broken by a validity rule (not interrupted, not saturated) is
+/// flagged invalid with its reason in one line.
+#[test]
+fn runs_broken_by_a_validity_rule_say_why() {
+    let mut run = report_common::fixture_run("rules", 1, 1.0);
+    run.validity.reasons = vec!["1 panic(s) in client tasks: boom".into()];
+    run.seal_validity();
+    let html = render_report(&run).expect("render");
+    assert!(html.contains("class=\"verdict invalid\""));
+    assert!(html.contains("Invalid run.") && html.contains("1 panic(s) in client tasks: boom"));
+}
+
 #[test]
 fn empty_results_render_no_data_panels_without_panicking() {
     let empty = RunResults::default();

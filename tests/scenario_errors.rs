@@ -377,7 +377,7 @@ const APPENDED: &[(&str, &str)] = &[
 const PREPENDED: &[(&str, &str)] = &[
     (
         "bogus = 1",
-        "scenarios/x.toml:1:1: unknown key `bogus` at the top level; expected one of `name`, `seed`, `target`, `stages`, `rooms`, `clients`, `thresholds`, `output`, `run`",
+        "scenarios/x.toml:1:1: unknown key `bogus` at the top level; expected one of `name`, `seed`, `target`, `stages`, `rooms`, `clients`, `thresholds`, `output`, `run`, `faults`",
     ),
     (
         "seed = -1",

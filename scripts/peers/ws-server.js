@@ -42,6 +42,9 @@ const secret = opts['jwt-secret'];
 const rooms = new Map();
 const counters = { connections_current: 0, connections_total: 0, frames_in_total: 0, frames_out_total: 0, deliveries_total: 0, heartbeat_timeouts_total: 0, auth_failures_total: 0 };
 let nextConn = 1;
+// Protocol v1 `welcome.instance`: new per process, so clients can tell a
+// restarted server (whose room seqs start over) from the same one.
+const INSTANCE = `${process.pid.toString(16)}-${Date.now().toString(16)}`;
 
 function room(name) {
   let r = rooms.get(name);
@@ -253,7 +256,7 @@ function authenticated(conn, claims) {
   conn.authed = true;
   conn.claims = claims;
   conn.user = claims.sub;
-  send(conn, JSON.stringify({ type: 'welcome', user: conn.user, conn: conn.id, heartbeat_ms: opts['heartbeat-interval'] }));
+  send(conn, JSON.stringify({ type: 'welcome', user: conn.user, conn: conn.id, heartbeat_ms: opts['heartbeat-interval'], instance: INSTANCE }));
 }
 
 const server = http.createServer((req, res) => {

@@ -3,8 +3,9 @@
 //! when its ramp window ends.
 //!
 //! A client runs as one task on its worker's single-threaded runtime and
-//! records into the worker's [`Recorder`] without locks. Handling of each
-//! incoming frame (the per-message hot path) lives in [`incoming`].
+//! records into the worker's [`Recorder`] without locks. One connected
+//! session's loop lives in [`session`]; handling of each incoming frame
+//! (the per-message hot path) in [`incoming`].
 
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -12,11 +13,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tokio::time::sleep_until;
-use wire::ws::Fill;
 
 use super::ctx::{RunCtx, LAG_TOLERANCE_US};
-use super::drain::PROBE;
-use super::link::{self, Link, Ready};
+use super::link::{self, Link};
 use super::metrics::{MetricId, Recorder};
 use super::pacing::{Pacer, Poisson};
 use super::panic;
@@ -29,8 +28,7 @@ use crate::dialect::{Action, Outbox, Session};
 use crate::scenario::Population;
 
 mod incoming;
-
-use incoming::Follow;
+mod session;
 
 /// Filler for chat texts: sliced, never allocated per message.
 static FILLER: &str = "the quick brown fox jumps over the lazy dog 0123456789 ";
@@ -64,8 +62,9 @@ struct Client {
     counted: bool,
     /// Readiness over the whole run (see `engine::readiness`).
     outcome: ClientOutcome,
-    /// The server instance id of the last `welcome` that had one.
-    instance: Option<String>,
+    /// A hash of the server instance id of the last `welcome` that had one
+    /// (8 bytes per client instead of a string).
+    instance: Option<u64>,
 }
 
 /// Runs client `i` through all its windows. Returns when done or stopped.
@@ -173,7 +172,13 @@ impl Client {
         let Some(id) = instance else {
             return;
         };
-        if self.instance.as_ref().is_some_and(|old| *old != id) {
+        let hash = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            id.hash(&mut h);
+            h.finish()
+        };
+        if self.instance.is_some_and(|old| old != hash) {
             let resume = self.pop(ctx).resume;
             let mut rooms = ws.rooms.borrow_mut();
             let mut rec = ws.rec.borrow_mut();
@@ -183,9 +188,9 @@ impl Client {
         }
         let mut seen = ws.instances.borrow_mut();
         if seen.len() < super::worker::MAX_INSTANCES {
-            seen.insert(id.clone());
+            seen.insert(id);
         }
-        self.instance = Some(id);
+        self.instance = Some(hash);
     }
 
     /// A caught panic: counted (`errors.panic`), its message kept; the
@@ -253,16 +258,14 @@ impl Client {
                     let was_ready = self.outcome.ready;
                     // `dropped_at` stays set until a session is ready: the
                     // outage ends there, however many attempts it took.
-                    let session = self.session(
+                    let start = session::Start {
                         ctx,
                         ws,
-                        (io, token),
                         end,
                         drains,
                         dropped_at,
-                        &mut attempt,
-                        stop,
-                    );
+                    };
+                    let session = self.session(&start, (io, token), &mut attempt, stop);
                     let ended = match panic::catch(session).await {
                         Ok(ended) => ended,
                         Err(msg) => {
@@ -384,283 +387,6 @@ impl Client {
         let c = rec.counters();
         c.frames_sent += u64::from(frames);
         c.bytes_sent += bytes as u64;
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn session(
-        &mut self,
-        ctx: &RunCtx,
-        ws: &WorkerState,
-        (mut io, first_msg_token): (Link, Option<String>),
-        end: Instant,
-        drains: bool,
-        dropped_at: Option<Instant>,
-        attempt: &mut u32,
-        stop: &mut watch::Receiver<bool>,
-    ) -> End {
-        let mut ready_flag = false;
-        let ready = &mut ready_flag;
-        let mut sess: Box<dyn Session> = ctx.dialect.session();
-        let mut ob = io.outbox();
-        sess.on_open(&mut ob);
-        if let Some(token) = &first_msg_token {
-            sess.encode(&Action::Auth { token }, &mut ob);
-        }
-        Self::flush_outbox(ws, &mut io, &mut ob);
-
-        let opened = Instant::now();
-        let ready_deadline = opened + ctx.plan.run.connect_timeout;
-        let mut joined = 0u32;
-        let mut resumes_pending = 0u32;
-        let mut welcomed = false;
-        let mut next_ping: Option<Instant> = None;
-        let mut next_drop: Option<Instant> = None;
-        let drain_end = end + ctx.drain;
-        // Ready before the end of the last stage: drains after it.
-        let mut drainer = false;
-        let mut draining = false;
-        let mut next_probe = drain_end;
-        let mut follow = Follow::default();
-        // Bytes read past the handshake head are already buffered.
-        let mut buffered = true;
-
-        loop {
-            if io.pending_bytes() > 0 && io.try_flush().is_err() {
-                return self.dropped(ctx, ws, "abnormal");
-            }
-            let now = Instant::now();
-            // The next timer: chat, ping, planned drop, readiness, window end.
-            let mut deadline = if draining {
-                drain_end.min(next_probe)
-            } else {
-                end
-            };
-            if !*ready {
-                deadline = deadline.min(ready_deadline);
-            } else if !draining {
-                if let Some(at) = self.next_chat {
-                    deadline = deadline.min(ctx.clock.instant_of_run_us(at));
-                }
-                for t in [next_ping, next_drop].into_iter().flatten() {
-                    deadline = deadline.min(t);
-                }
-            }
-            let want_write = io.pending_bytes() > 0;
-            let wake = if std::mem::take(&mut buffered) {
-                Wake::Readable
-            } else {
-                tokio::select! {
-                    biased;
-                    _ = stop.changed() => Wake::Stop,
-                    // Timers first: sends keep their schedule under a flood of input.
-                    _ = sleep_until(deadline.max(now).into()) => Wake::Timer,
-                    r = io.ready(want_write) => match r {
-                        Ready::Readable => Wake::Readable,
-                        Ready::Writable => Wake::Writable,
-                        Ready::Error => Wake::IoError,
-                    },
-                }
-            };
-            match wake {
-                Wake::Stop => {
-                    io.abort(1000, "interrupted");
-                    self.finish_tracks(ws, false);
-                    return End::Stop;
-                }
-                Wake::IoError => return self.dropped(ctx, ws, "abnormal"),
-                Wake::Writable => continue,
-                Wake::Timer => {}
-                Wake::Readable => {
-                    // Decode what is buffered first (the handshake may have
-                    // read the welcome already), then read more.
-                    let mut reads = 0;
-                    let mut drained = false;
-                    loop {
-                        let now_us = ctx.clock.now_epoch_us();
-                        loop {
-                            let msg = match io.decode() {
-                                Ok(Some(m)) => m,
-                                Ok(None) => break,
-                                Err(e) => {
-                                    io.abort(e.close_code(), "");
-                                    let mut rec = ws.rec.borrow_mut();
-                                    Recorder::count_in(&mut rec.counters().errors, "protocol");
-                                    drop(rec);
-                                    let ended = self.dropped(ctx, ws, "abnormal");
-                                    self.outcome.last_failure = Some(reason::PROTOCOL);
-                                    return ended;
-                                }
-                            };
-                            self.on_message(
-                                ctx,
-                                ws,
-                                &mut *sess,
-                                &mut io,
-                                &mut ob,
-                                msg,
-                                now_us,
-                                &mut follow,
-                            );
-                            if let Some(code) = follow.closed.take() {
-                                let _ = io.try_flush();
-                                return self.dropped(ctx, ws, &code.to_string());
-                            }
-                        }
-                        if drained {
-                            // A short read emptied the socket: skip the
-                            // recv that would only say EAGAIN.
-                            io.release_if_empty();
-                            break;
-                        }
-                        reads += 1;
-                        if reads > 8 {
-                            break;
-                        }
-                        match io.fill_drained() {
-                            Ok((Fill::Data, short)) => drained = short,
-                            Ok((Fill::WouldBlock, _)) => break,
-                            Ok((Fill::Eof, _)) | Err(_) => {
-                                return self.dropped(ctx, ws, "abnormal")
-                            }
-                        }
-                    }
-                    // Act on what the events asked for.
-                    if let Some(why) = follow.rejected.take() {
-                        let mut rec = ws.rec.borrow_mut();
-                        Recorder::count_in(&mut rec.counters().connections_failed, &why);
-                        drop(rec);
-                        self.outcome.last_failure = Some(reason::REJECTED);
-                        self.after_drop(ctx, ws);
-                        return End::Dropped;
-                    }
-                    if follow.welcomed && !welcomed {
-                        welcomed = true;
-                        self.on_instance(ctx, ws, follow.instance.take());
-                        let resume = self.pop(ctx).resume;
-                        // Join, and resume right behind it (pipelined: one round trip).
-                        for t in &mut self.tracks {
-                            let room = &ctx.room_names[t.room as usize];
-                            sess.encode(&Action::Join { room }, &mut ob);
-                            if resume && t.tracking {
-                                sess.encode(
-                                    &Action::Resume {
-                                        room,
-                                        after: t.last,
-                                    },
-                                    &mut ob,
-                                );
-                                t.resuming = true;
-                                resumes_pending += 1;
-                            }
-                        }
-                    }
-                    follow.welcomed = false;
-                    joined += std::mem::take(&mut follow.joined);
-                    resumes_pending =
-                        resumes_pending.saturating_sub(std::mem::take(&mut follow.resumed));
-                    if !*ready
-                        && welcomed
-                        && joined as usize >= self.tracks.len()
-                        && resumes_pending == 0
-                    {
-                        *ready = true;
-                        self.counted = true;
-                        self.outcome.ready = true;
-                        *attempt = 0;
-                        let now = Instant::now();
-                        if let Some(d) = dropped_at {
-                            ws.rec
-                                .borrow_mut()
-                                .record(MetricId::ReconnectTime, (now - d).as_micros() as u64);
-                        }
-                        ws.rec.borrow_mut().connected += 1;
-                        if drains && now < end {
-                            drainer = true;
-                            ws.drain.borrow_mut().will_drain(self.local(ws));
-                        }
-                        // Intended sends that fell while we were away: counted, not sent.
-                        let now_run = ctx.clock.run_us(now);
-                        let mut skipped = 0;
-                        while let Some(at) = self.next_chat.filter(|&at| at < now_run) {
-                            let _ = at;
-                            skipped += 1;
-                            self.next_chat = self.pacer.next_at();
-                        }
-                        ws.rec.borrow_mut().counters().chat_skipped_offline += skipped;
-                        next_ping = self
-                            .pop(ctx)
-                            .ping_interval
-                            .filter(|p| !p.is_zero())
-                            .map(|p| now + p);
-                        next_drop =
-                            self.pop(ctx)
-                                .reconnect_every
-                                .filter(|m| !m.is_zero())
-                                .map(|m| {
-                                    now + Duration::from_secs_f64(
-                                        self.life_rng.exp(m.as_secs_f64()),
-                                    )
-                                });
-                    }
-                    Self::flush_outbox(ws, &mut io, &mut ob);
-                    continue;
-                }
-            }
-            // Timers.
-            let now = Instant::now();
-            if draining {
-                if now >= drain_end || ws.goal.borrow().done {
-                    self.finish_tracks(ws, true);
-                    return Box::pin(self.leave(ws, io)).await;
-                }
-                if now >= next_probe {
-                    self.drain_check(ws);
-                    next_probe = now + PROBE;
-                }
-                continue;
-            }
-            if now >= end {
-                if drainer && *ready {
-                    draining = true;
-                    self.drain_check(ws);
-                    next_probe = now + PROBE;
-                    continue;
-                }
-                self.finish_tracks(ws, false);
-                return Box::pin(self.leave(ws, io)).await;
-            }
-            if !*ready {
-                if now >= ready_deadline {
-                    let mut rec = ws.rec.borrow_mut();
-                    Recorder::count_in(&mut rec.counters().connections_failed, "ready_timeout");
-                    drop(rec);
-                    self.outcome.last_failure = Some(reason::NOT_READY);
-                    self.after_drop(ctx, ws);
-                    return End::Dropped;
-                }
-                continue;
-            }
-            if next_drop.is_some_and(|t| now >= t) {
-                self.after_drop(ctx, ws);
-                Box::pin(self.close(ws, io, 1000)).await;
-                return End::Planned;
-            }
-            if let Some(t) = next_ping.filter(|&t| now >= t) {
-                sess.encode(
-                    &Action::Ping {
-                        ts_us: ctx.clock.epoch_us(now),
-                    },
-                    &mut ob,
-                );
-                let p = self
-                    .pop(ctx)
-                    .ping_interval
-                    .unwrap_or(Duration::from_secs(1));
-                next_ping = Some((t + p).max(now));
-            }
-            self.send_due_chats(ctx, ws, &mut *sess, &mut ob, now);
-            Self::flush_outbox(ws, &mut io, &mut ob);
-        }
     }
 
     /// Sends every chat whose intended time has come, late ones included.

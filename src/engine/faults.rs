@@ -11,9 +11,13 @@
 
 use std::time::Instant;
 
+use super::live::LiveView;
 use super::sampler::Sampler;
 use super::target::Target;
 use crate::scenario::{FaultAction, Plan};
+
+/// How long a server stopped at 0 s may take to exit before clients start.
+const START_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Debug, Clone, Copy)]
 enum Event {
@@ -57,6 +61,18 @@ impl Faults {
         match self.next_at() {
             Some(t) => tokio::time::sleep_until(t.into()).await,
             None => std::future::pending().await,
+        }
+    }
+
+    /// Fires the events due at the very start and waits (bounded) for a
+    /// stopped server to be gone, so no client reaches it.
+    pub fn at_start(&mut self, target: &mut Target, sampler: &mut Sampler, live: &mut LiveView) {
+        if self.next_at().is_some_and(|t| t <= Instant::now()) {
+            for fired in self.fire(target, sampler) {
+                let (Fired::Note(n) | Fired::Failed(n)) = fired;
+                live.note(&n);
+            }
+            target.wait_exit(START_WAIT);
         }
     }
 

@@ -2,9 +2,12 @@
 //! worker threads, aggregates their per-second metric intervals, samples
 //! resources, shows the live view, and returns [`RunResults`].
 //!
-//! Stopping: Ctrl-C (SIGINT/SIGTERM), the target dying, or a failed stage
-//! (too many failed connects) stop the clients at once; the results still
-//! cover everything measured and are marked interrupted with the reason.
+//! Stopping: Ctrl-C (SIGINT/SIGTERM), the target dying (unless a
+//! `[[faults]]` entry stopped it), a target unreachable for longer than
+//! `[run] max_unreachable`, or a failed stage (too many failed first
+//! connects) stop the clients at once; the results still cover everything
+//! measured and are marked interrupted with the reason. The other validity
+//! rules (panics, `max_not_ready`) are judged on the results (`build`).
 
 pub mod build;
 pub mod client;
@@ -56,16 +59,29 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Runs a validated plan and returns its results. Must not be called from
 /// inside a tokio runtime (it builds its own).
 pub fn execute(plan: &Plan, opts: &EngineOptions) -> anyhow::Result<RunResults> {
+    execute_with_dialect(plan, opts, crate::dialect::for_target(&plan.target)?)
+}
+
+/// [`execute`] with a given dialect instead of the plan's (tests wrap the
+/// real one to inject faults the wire cannot, e.g. a panicking decoder).
+pub fn execute_with_dialect(
+    plan: &Plan,
+    opts: &EngineOptions,
+    dialect: Arc<dyn crate::dialect::Dialect>,
+) -> anyhow::Result<RunResults> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the aggregator runtime")?;
-    rt.block_on(run(plan, opts))
+    rt.block_on(run(plan, opts, dialect))
 }
 
-async fn run(plan: &Plan, opts: &EngineOptions) -> anyhow::Result<RunResults> {
+async fn run(
+    plan: &Plan,
+    opts: &EngineOptions,
+    dialect: Arc<dyn crate::dialect::Dialect>,
+) -> anyhow::Result<RunResults> {
     panic::quiet_hook();
-    let dialect = crate::dialect::for_target(&plan.target)?;
     let mut live = live::LiveView::new(opts.quiet);
     let mut target = target::start(&plan.target.endpoint)?;
     let mut pids = plan.target.server_pids.clone();
@@ -83,6 +99,10 @@ async fn run(plan: &Plan, opts: &EngineOptions) -> anyhow::Result<RunResults> {
         &target.url.path,
         clock,
     ));
+
+    // Faults due at 0 s (a target down at start) happen before any client.
+    let mut faults = faults::Faults::new(plan, clock.start);
+    faults.at_start(&mut target, &mut sampler, &mut live);
 
     let workers = plan.run.workers.max(1);
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -116,7 +136,6 @@ async fn run(plan: &Plan, opts: &EngineOptions) -> anyhow::Result<RunResults> {
     );
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut refused_streak = 0usize;
-    let mut faults = faults::Faults::new(plan, clock.start);
 
     while agg.done < workers {
         let mut reason: Option<String> = None;

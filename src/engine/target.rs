@@ -69,6 +69,20 @@ impl Target {
         }
     }
 
+    /// Waits up to `limit` for a stopped child to exit.
+    pub fn wait_exit(&mut self, limit: Duration) {
+        let Some(child) = self.child.as_mut() else {
+            return;
+        };
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// After a fault: starts the server again with the same flags on the
     /// same address (a graceful stop still draining is killed first).
     /// Returns the new pid.

@@ -254,6 +254,20 @@ mod tests {
         assert_eq!(t.stop(), 0);
     }
 
+    #[test]
+    fn a_new_epoch_forgets_old_seqs() {
+        let mut t = RoomTrack::new(0);
+        t.on_joined(100, true);
+        t.on_seq(101);
+        t.on_seq(104); // 102, 103 pending
+        assert_eq!(t.reset_epoch(1), 2);
+        assert_eq!((t.last, t.tracking, t.epoch), (0, false, 1));
+        // The new server's seqs are new, not duplicates of the old ones.
+        assert_eq!(t.on_joined(3, true).lost, 0);
+        assert_eq!(t.on_seq(4), SeqOutcome::New);
+        assert_eq!(t.pending(), 0);
+    }
+
     impl RoomTrack {
         fn stop_keep_for_test(&mut self) {
             self.joined = false;

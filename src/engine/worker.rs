@@ -270,6 +270,27 @@ async fn run(
 mod tests {
     use super::*;
 
+    /// A restart opens a new epoch once per room; the old epoch's tops
+    /// never leak into the new one's tail loss, even across workers.
+    #[test]
+    fn restarts_keep_epochs_apart() {
+        let mut a = RoomTotals::new(1);
+        let mut b = RoomTotals::new(1);
+        a.acked(0, 500);
+        a.saw(0, 498);
+        b.acked(0, 499);
+        // Two receivers of worker a see the restart: one new epoch.
+        assert_eq!(a.restarted(0, 0), (500, 1));
+        assert_eq!(a.restarted(0, 0), (500, 1));
+        assert_eq!(a.current_epoch(0), 1);
+        a.acked(0, 7);
+        a.add_receiver(0, 7);
+        // Worker b never saw the restart: its old top must not count.
+        a.merge(&b);
+        assert_eq!(a.tail_lost(), 0);
+        assert_eq!(a.max_acked[0], 7);
+    }
+
     #[test]
     fn tail_loss_merges_across_workers() {
         let mut a = RoomTotals::new(2);

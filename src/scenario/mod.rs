@@ -364,6 +364,76 @@ abort_on_connect_failure_share = "25%"
     }
 
     #[test]
+    fn validity_bounds_have_defaults_and_can_be_disabled() {
+        use std::time::Duration;
+        let plan = parse(MINIMAL, "a.toml", None, &PlanOverrides::default()).unwrap();
+        assert_eq!(plan.run.max_not_ready, Some(0.01));
+        assert_eq!(plan.run.max_unreachable, Some(Duration::from_secs(5)));
+        let text = format!("{MINIMAL}[run]\nmax_not_ready = false\nmax_unreachable = false\n");
+        let plan = parse(&text, "a.toml", None, &PlanOverrides::default()).unwrap();
+        assert_eq!(
+            (plan.run.max_not_ready, plan.run.max_unreachable),
+            (None, None)
+        );
+        let text = format!("{MINIMAL}[run]\nmax_not_ready = \"5%\"\nmax_unreachable = \"2s\"\n");
+        let plan = parse(&text, "a.toml", None, &PlanOverrides::default()).unwrap();
+        assert_eq!(plan.run.max_not_ready, Some(0.05));
+        assert_eq!(plan.run.max_unreachable, Some(Duration::from_secs(2)));
+        let bad = format!("{MINIMAL}[run]\nmax_unreachable = 3\n");
+        let e = parse(&bad, "a.toml", None, &PlanOverrides::default()).unwrap_err();
+        assert!(format!("{e:#}").contains("max_unreachable"), "{e:#}");
+    }
+
+    #[test]
+    fn faults_are_checked_and_sorted() {
+        use std::time::Duration;
+        let text = format!(
+            "{MINIMAL}[[faults]]\nat = \"3s\"\naction = \"restart_graceful\"\n\
+             [[faults]]\nat = \"1s\"\naction = \"kill\"\nrestart_after = \"500ms\"\n"
+        );
+        let plan = parse(&text, "f.toml", None, &PlanOverrides::default()).unwrap();
+        let got: Vec<_> = plan
+            .faults
+            .iter()
+            .map(|f| (f.at, f.action, f.restart_after))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    Duration::from_secs(1),
+                    FaultAction::Kill,
+                    Some(Duration::from_millis(500))
+                ),
+                (Duration::from_secs(3), FaultAction::RestartGraceful, None),
+            ]
+        );
+        let typo = format!("{MINIMAL}[[faults]]\nat = \"1s\"\naction = \"kil\"\n");
+        let e = format!(
+            "{:#}",
+            parse(&typo, "f.toml", None, &PlanOverrides::default()).unwrap_err()
+        );
+        assert!(
+            e.contains("unknown value \"kil\"") && e.contains("kill"),
+            "{e}"
+        );
+        let late = format!("{MINIMAL}[[faults]]\nat = \"1h\"\naction = \"kill\"\n");
+        let e = format!(
+            "{:#}",
+            parse(&late, "f.toml", None, &PlanOverrides::default()).unwrap_err()
+        );
+        assert!(e.contains("within the stages"), "{e}");
+        let url = format!(
+            "{MINIMAL}[target]\nurl = \"ws://127.0.0.1:9/ws\"\n[[faults]]\nat = \"1s\"\naction = \"kill\"\n"
+        );
+        let e = format!(
+            "{:#}",
+            parse(&url, "f.toml", None, &PlanOverrides::default()).unwrap_err()
+        );
+        assert!(e.contains("server bench starts"), "{e}");
+    }
+
+    #[test]
     fn friendly_messages() {
         assert_eq!(
             friendly_type_message("invalid type: string \"x\", expected u32"),

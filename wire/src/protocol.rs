@@ -447,6 +447,30 @@ mod tests {
         assert!(e.message.contains("dance"));
     }
 
+    /// `welcome.instance` is sent when set and optional on decode.
+    #[test]
+    fn welcome_instance_is_optional() {
+        let w = ServerFrame::Welcome {
+            user: "u".into(),
+            conn: 1,
+            heartbeat_ms: 5,
+            instance: Some("a1-b2".into()),
+        };
+        let json = w.to_json();
+        assert!(json.contains(r#""instance":"a1-b2""#), "{json}");
+        let raw: RawFrame = serde_json::from_str(&json).unwrap();
+        match ServerFrame::from_raw(raw).unwrap() {
+            ServerFrame::Welcome { instance, .. } => assert_eq!(instance.as_deref(), Some("a1-b2")),
+            other => panic!("{other:?}"),
+        }
+        let old = r#"{"type":"welcome","user":"u","conn":1,"heartbeat_ms":5}"#;
+        let raw: RawFrame = serde_json::from_str(old).unwrap();
+        match ServerFrame::from_raw(raw).unwrap() {
+            ServerFrame::Welcome { instance, .. } => assert_eq!(instance, None),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn batch_unwraps_in_order() {
         let a = ServerFrame::Pong { ts: raw("1") }.to_json();

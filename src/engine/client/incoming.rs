@@ -236,3 +236,39 @@ pub(super) fn new_epoch(t: &mut RoomTrack, rooms: &mut RoomTotals, resume: bool,
         c.lost += pending;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server without instance ids restarts: the receiver (with resume)
+    /// gives up its gap and what the room reached before the restart, and
+    /// tracks the new seqs from scratch.
+    #[test]
+    fn a_seq_reset_is_lost_at_restart_and_tracking_starts_over() {
+        let mut rooms = RoomTotals::new(1);
+        let mut c = Counters::default();
+        let mut t = RoomTrack::new(0);
+        t.on_joined(0, true);
+        for s in [1, 2, 5] {
+            t.on_seq(s); // 3, 4 pending
+            rooms.saw(0, s);
+        }
+        rooms.acked(0, 9); // a sender got 9 acked; this receiver saw up to 5
+        t.joined = false; // dropped, resume keeps tracking
+        new_epoch(&mut t, &mut rooms, true, &mut c);
+        assert_eq!((c.lost_at_restart, c.seq_resets, c.lost), (2 + 4, 1, 0));
+        assert_eq!((t.last, t.tracking, t.epoch), (0, false, 1));
+        assert_eq!(t.on_joined(2, true).lost, 0);
+        assert_eq!(t.on_seq(3), SeqOutcome::New, "not a duplicate of the old 3");
+
+        // Without resume nothing was owed: no lost_at_restart.
+        let mut c = Counters::default();
+        let mut u = RoomTrack::new(0);
+        u.on_joined(0, false);
+        u.on_seq(4);
+        u.stop();
+        new_epoch(&mut u, &mut rooms, false, &mut c);
+        assert_eq!((c.lost_at_restart, c.seq_resets), (0, 1));
+    }
+}
