@@ -290,3 +290,97 @@ drain = "200ms"
     // The resolved plan in results.json records the window.
     assert_eq!(r.scenario["run"]["measure_after"], "2s");
 }
+
+/// Runs a two-step search (20 and 40 chatting clients) of a scenario
+/// written with 2 rooms; returns the results and stdout.
+fn two_step_chat_search(dir: &Path, extra: &[&str]) -> (CapacityResults, String) {
+    let path = dir.join("chat.toml");
+    std::fs::write(
+        &path,
+        r#"
+name = "capacity-rooms"
+seed = 5
+[[stages]]
+duration = "5s"
+target = 20
+[rooms]
+count = 2
+[[clients]]
+chat_rate = "2/s"
+[run]
+drain = "500ms"
+"#,
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let child = Command::new(BENCH)
+        .arg("capacity")
+        .arg(&path)
+        .args(["--slo", "errors.rate<1%", "--slo", "delivery.lost==0"])
+        .args(["--min", "20", "--max", "40", "--growth", "2"])
+        .args(["--warmup", "1s", "--measure", "2s", "--budget", "1m"])
+        .args(extra)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = wait_bounded(child, Duration::from_secs(60), "bench capacity (rooms)");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let r = read_capacity(&out);
+    for s in &r.steps {
+        // Per-room accounting (drain, loss) follows the derived room count.
+        let file = out.join(s.results_file.as_ref().expect("results.json"));
+        let step: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        assert_eq!(step["scenario"]["rooms"]["count"], s.rooms, "{stdout}");
+        assert_eq!(step["counters"]["lost"], 0, "{stdout}");
+    }
+    (r, stdout)
+}
+
+/// Deliveries per chat message in a step: the fan-out the server did.
+fn fan_out(s: &bench::capacity::model::StepRecord) -> f64 {
+    s.deliveries_per_s / s.chat_sent_per_s
+}
+
+/// By default `--vary clients` keeps the scenario's members per room (10
+/// here), so fan-out per message stays 9 as the clients double; with
+/// `--rooms fixed-count` the 2 rooms grow and the fan-out doubles to 19.
+#[test]
+fn rooms_keep_a_constant_size_unless_asked_for_a_fixed_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, stdout) = two_step_chat_search(dir.path(), &[]);
+    let rooms = r.rooms.as_ref().expect("rooms recorded");
+    assert_eq!(rooms.size, Some(10), "{stdout}");
+    assert!(stdout.contains("rooms: constant size of 10 members, derived"));
+    assert_eq!(
+        r.steps
+            .iter()
+            .map(|s| (s.load, s.rooms))
+            .collect::<Vec<_>>(),
+        [(20, 2), (40, 4)],
+        "{stdout}"
+    );
+    for s in &r.steps {
+        assert!(
+            (fan_out(s) - 9.0).abs() < 1.0,
+            "fan-out {}: {stdout}",
+            fan_out(s)
+        );
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let (r, stdout) = two_step_chat_search(dir.path(), &["--rooms", "fixed-count"]);
+    assert_eq!(r.rooms.as_ref().and_then(|x| x.count), Some(2));
+    assert_eq!(
+        r.steps
+            .iter()
+            .map(|s| (s.load, s.rooms))
+            .collect::<Vec<_>>(),
+        [(20, 2), (40, 2)],
+        "{stdout}"
+    );
+    assert!((fan_out(&r.steps[1]) - 19.0).abs() < 2.0, "{stdout}");
+}

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::model::{CapacityResults, Limit, StepRecord, Vary};
 use super::projection;
+use super::rooms::RoomsSetup;
 use super::search::{Search, SearchEnd, StepVerdict};
 use super::usl;
 use crate::results::{LinearFit, RunResults, ThresholdResult};
@@ -18,6 +19,8 @@ pub struct StepSpec {
     pub index: usize,
     pub load: u32,
     pub clients: u32,
+    /// Rooms in the step (what the runner's plan derives, for the record).
+    pub rooms: u32,
     pub chat_rate_scale: f64,
     pub warmup: Duration,
     pub measure: Duration,
@@ -60,6 +63,10 @@ pub struct DriverConfig {
     pub step_overhead: Duration,
     pub target_users: Option<u64>,
     pub machine_memory_bytes: u64,
+    /// The scenario's room count, and how rooms follow the clients (None:
+    /// they do not change, `--vary chat_rate`).
+    pub base_rooms: u32,
+    pub rooms: Option<RoomsSetup>,
 }
 
 impl DriverConfig {
@@ -68,10 +75,15 @@ impl DriverConfig {
             Vary::Clients => (load, 1.0),
             Vary::ChatRate => (self.base_clients, f64::from(load) / 100.0),
         };
+        let rooms = self
+            .rooms
+            .as_ref()
+            .map_or(self.base_rooms, |r| r.rooms_at(clients));
         StepSpec {
             index,
             load,
             clients,
+            rooms,
             chat_rate_scale,
             warmup: self.warmup,
             measure: self.measure,
@@ -164,6 +176,7 @@ fn record(
         index: spec.index,
         load: spec.load,
         clients: spec.clients,
+        rooms: spec.rooms,
         chat_rate: cfg.base_chat_rate * spec.chat_rate_scale,
         verdict,
         slos,
@@ -401,6 +414,8 @@ mod tests {
             step_overhead: Duration::ZERO,
             target_users: Some(100_000),
             machine_memory_bytes: 24 << 30,
+            base_rooms: 1,
+            rooms: None,
         };
         let search_cfg = SearchConfig {
             min: 50,

@@ -12,6 +12,7 @@ pub mod driver;
 pub mod model;
 pub mod page;
 pub mod projection;
+pub mod rooms;
 pub mod runner;
 pub mod search;
 pub mod terminal;
@@ -49,6 +50,11 @@ pub struct CapacityArgs {
     /// Highest load to try [default: 20000 clients, or 10000 (%) of the chat rate].
     #[arg(long, value_name = "N")]
     pub max: Option<u32>,
+    /// With `--vary clients`: keep each room's members constant (the room
+    /// count follows the clients) or the scenario's room count [default:
+    /// constant-size, derived from the scenario; fixed-count for zipf rooms].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub rooms: Option<rooms::RoomsMode>,
     /// Project how many instances this many users need (with `--vary clients`).
     #[arg(long, value_name = "N")]
     pub target_users: Option<u64>,
@@ -143,6 +149,36 @@ fn search_config(args: &CapacityArgs) -> anyhow::Result<SearchConfig> {
     })
 }
 
+/// A step below the room size would run one partly filled room, a lighter
+/// workload than the rest: the default `--min` is raised to the size, an
+/// explicit one below it is a usage error.
+fn fit_min_to_rooms(
+    mut cfg: SearchConfig,
+    args: &CapacityArgs,
+    rooms: Option<&rooms::RoomsSetup>,
+) -> anyhow::Result<SearchConfig> {
+    let Some(size) = rooms.and_then(|r| r.size) else {
+        return Ok(cfg);
+    };
+    if cfg.min >= size {
+        return Ok(cfg);
+    }
+    if args.min.is_some() {
+        return Err(usage(format!(
+            "--min {} is below the room size ({size} members): those steps would run one partly filled room; use --min {size} or more, or --rooms fixed-count",
+            cfg.min
+        )));
+    }
+    cfg.min = size;
+    if cfg.max < size {
+        return Err(usage(format!(
+            "--max {} is below the room size ({size} members); raise --max or use --rooms fixed-count",
+            cfg.max
+        )));
+    }
+    Ok(cfg)
+}
+
 /// Parses `--slo` flags with the `--threshold` parser.
 fn parse_slos(flags: &[String], plan: &Plan) -> anyhow::Result<Vec<Threshold>> {
     let sampled = !matches!(plan.target.endpoint, Endpoint::Url(_))
@@ -192,7 +228,9 @@ pub fn execute(args: CapacityArgs) -> anyhow::Result<Outcome> {
         seed: None,
         target_url: args.url.clone(),
     };
-    let plan = scenario::load(&args.scenario, &overrides)?;
+    let mut plan = scenario::load(&args.scenario, &overrides)?;
+    let rooms = rooms::apply(&mut plan, args.vary, args.rooms)?;
+    let search_cfg = fit_min_to_rooms(search_cfg, &args, rooms.as_ref())?;
     let slos = parse_slos(&args.slos, &plan)?;
     if args.vary == Vary::ChatRate && mean_chat_rate(&plan) <= 0.0 {
         return Err(usage(format!(
@@ -218,8 +256,10 @@ pub fn execute(args: CapacityArgs) -> anyhow::Result<Outcome> {
         step_overhead: plan.run.drain,
         target_users: args.target_users,
         machine_memory_bytes: machine_memory_bytes(),
+        base_rooms: plan.rooms.count,
+        rooms: rooms.clone(),
     };
-    let results = CapacityResults::new(
+    let mut results = CapacityResults::new(
         plan.name.clone(),
         chrono::Utc::now().to_rfc3339(),
         args.vary,
@@ -229,6 +269,7 @@ pub fn execute(args: CapacityArgs) -> anyhow::Result<Outcome> {
         search_cfg,
         crate::results::Environment::collect(),
     );
+    results.rooms = rooms;
     // Written before the first step, so even a search stopped at once leaves a file.
     results.write(&out_dir)?;
 

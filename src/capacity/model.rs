@@ -7,6 +7,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::projection::Projection;
+use super::rooms::RoomsSetup;
 use super::search::{SearchConfig, SearchEnd, StepVerdict};
 use super::usl::UslFit;
 use crate::results::{Environment, LinearFit, ThresholdResult};
@@ -31,6 +32,9 @@ pub struct StepRecord {
     pub index: usize,
     pub load: u32,
     pub clients: u32,
+    /// Rooms in the step (derived from the clients with a constant room size).
+    #[serde(default)]
+    pub rooms: u32,
     /// Chat messages per second per client during the step.
     pub chat_rate: f64,
     pub verdict: StepVerdict,
@@ -70,6 +74,9 @@ pub struct CapacityResults {
     pub vary: Vary,
     pub slos: Vec<String>,
     pub search: SearchConfig,
+    /// How rooms follow the clients (`--vary clients` only).
+    #[serde(default)]
+    pub rooms: Option<RoomsSetup>,
     pub steps: Vec<StepRecord>,
     /// The highest passing load (None: nothing passed yet).
     pub capacity: Option<u32>,
@@ -101,6 +108,7 @@ impl CapacityResults {
             vary,
             slos,
             search,
+            rooms: None,
             steps: Vec::new(),
             capacity: None,
             end: None,

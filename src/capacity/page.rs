@@ -139,10 +139,16 @@ fn verdict(r: &CapacityResults) -> anyhow::Result<String> {
             ),
         ));
     }
-    let detail = match &r.limit {
+    let mut detail = match &r.limit {
         Some(l) => format!("<p class=\"hint\">{}</p>", template::escape(&l.detail)),
         None => String::new(),
     };
+    if let Some(rooms) = &r.rooms {
+        detail.push_str(&format!(
+            "<p class=\"hint\">{}</p>",
+            template::escape(&rooms.note)
+        ));
+    }
     html::verdict(class, &headline, flags, &figures, detail)
 }
 
@@ -168,6 +174,7 @@ fn steps(r: &CapacityResults) -> anyhow::Result<String> {
                     cell((s.index + 1).to_string()),
                     cell(html::grouped(s.load.into())),
                     cell(html::grouped(s.clients_connected_peak as i64)),
+                    cell(html::grouped(s.rooms.into())),
                     cell(format!("{:.2}", s.chat_rate)),
                     cell(opt_ms(s.delivery_p99_ms)),
                     cell(opt_ms(s.ack_p99_ms)),
@@ -195,6 +202,7 @@ fn steps(r: &CapacityResults) -> anyhow::Result<String> {
             "step",
             "load",
             "connected",
+            "rooms",
             "chat/s per client",
             "delivery p99 (ms)",
             "ack p99 (ms)",
@@ -206,7 +214,7 @@ fn steps(r: &CapacityResults) -> anyhow::Result<String> {
             "result",
             "why",
         ],
-        &[11, 12],
+        &[12, 13],
         &rows,
     )
 }

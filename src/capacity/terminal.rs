@@ -38,6 +38,9 @@ pub fn header(
         wire::units::format_duration(cfg.budget),
         out.display()
     );
+    if let Some(rooms) = &r.rooms {
+        println!("{}", rooms.note);
+    }
     if let Some((url, pid)) = server {
         let pid = pid.map_or("unknown".into(), |p| p.to_string());
         println!("server started once for the whole search: {url} (pid {pid})");
