@@ -369,7 +369,19 @@ fn rooms_keep_a_constant_size_unless_asked_for_a_fixed_count() {
             "fan-out {}: {stdout}",
             fan_out(s)
         );
+        // Work is messages in + deliveries out; the server was sampled, so
+        // its CPU per unit of work is known.
+        assert!((s.work_per_s - s.chat_sent_per_s - s.deliveries_per_s).abs() < 1e-9);
+        assert!(
+            s.server_cpu_us_per_work.is_some_and(|us| us > 0.0),
+            "{stdout}"
+        );
     }
+    let html = std::fs::read_to_string(dir.path().join("out/capacity.html")).unwrap();
+    for id in ["capacity-residuals", "capacity-cpu-per-work"] {
+        assert!(html.contains(&format!("data-chart=\"{id}\"")), "{id}");
+    }
+    assert!(html.contains("rooms: constant size of 10 members"));
 
     let dir = tempfile::tempdir().unwrap();
     let (r, stdout) = two_step_chat_search(dir.path(), &["--rooms", "fixed-count"]);

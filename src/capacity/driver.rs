@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::model::{CapacityResults, Limit, StepRecord, Vary};
+use super::model::{self, CapacityResults, Limit, StepRecord, Vary};
 use super::projection;
 use super::rooms::RoomsSetup;
 use super::search::{Search, SearchEnd, StepVerdict};
@@ -172,6 +172,7 @@ fn record(
 ) -> StepRecord {
     let r = &run.results;
     let p99 = |name: &str| r.metrics.get(name).filter(|m| m.count > 0).map(|m| m.p99);
+    let work = model::work_per_s(r.throughput.chat_sent_per_s, r.throughput.deliveries_per_s);
     StepRecord {
         index: spec.index,
         load: spec.load,
@@ -184,6 +185,8 @@ fn record(
         ack_p99_ms: p99("ack_latency"),
         deliveries_per_s: r.throughput.deliveries_per_s,
         chat_sent_per_s: r.throughput.chat_sent_per_s,
+        work_per_s: work,
+        server_cpu_us_per_work: model::cpu_us_per_work(r.server.cpu_percent_mean, work),
         clients_connected_peak: r
             .timeseries
             .iter()
@@ -322,12 +325,7 @@ fn conclude(cfg: &DriverConfig, search: &Search, results: &mut CapacityResults) 
     results.end = search.end().cloned();
     let cores = results.environment.cores;
     results.limit = attribute_limit(&results.steps, cores, cfg.machine_memory_bytes);
-    let throughput: Vec<(f64, f64)> = results
-        .steps
-        .iter()
-        .map(|s| (f64::from(s.load), s.deliveries_per_s))
-        .collect();
-    results.usl = usl::fit(&throughput);
+    results.usl = usl::fit(&results.usl_points());
     results.memory_fit = LinearFit::least_squares(&results.memory_points());
     let conservative = matches!(
         results.end,
@@ -378,9 +376,12 @@ mod tests {
                     ..Default::default()
                 },
             );
+            // Work (messages in + deliveries out, 1:9) follows a known USL curve.
             let n = f64::from(spec.clients);
-            r.throughput.deliveries_per_s =
-                50.0 * n / (1.0 + 0.02 * (n - 1.0) + 0.00001 * n * (n - 1.0));
+            let work = 50.0 * n / (1.0 + 0.02 * (n - 1.0) + 0.00001 * n * (n - 1.0));
+            r.throughput.chat_sent_per_s = work / 10.0;
+            r.throughput.deliveries_per_s = work * 0.9;
+            r.server.cpu_percent_mean = Some(work / 100.0);
             r.server.rss_peak_bytes = Some(8_000_000 + 3072 * u64::from(spec.clients));
             r.counters.connections_opened = u64::from(spec.clients);
             r.timeseries.push(crate::results::Snapshot {
@@ -454,7 +455,14 @@ mod tests {
         );
         let mem = out.memory_fit.unwrap();
         assert!((mem.slope - 3072.0).abs() < 1.0, "{mem:?}");
-        let usl = out.usl.unwrap();
+        let usl = out.usl.clone().unwrap();
+        assert!(usl.r2 > 0.999 && usl.fit_warning().is_none(), "{usl:?}");
+        assert_eq!(usl.residuals.len(), out.steps.len());
+        // 1% of one core per 100 units/s of work: 100 µs of CPU per unit.
+        for s in &out.steps {
+            let us = s.server_cpu_us_per_work.unwrap();
+            assert!((us - 100.0).abs() < 1e-6, "{us}");
+        }
         assert!(
             (usl.sigma - 0.02).abs() < 0.002 && (usl.kappa - 0.00001).abs() < 2e-6,
             "{usl:?}"
@@ -469,7 +477,13 @@ mod tests {
         // The page shows the verdict, every step and three charts with data.
         let html = crate::capacity::page::render_page(&out, &cfg.slos).unwrap();
         assert!(html.contains(&format!("Capacity: {cap} clients")));
-        for id in ["capacity-latency", "capacity-throughput", "capacity-memory"] {
+        for id in [
+            "capacity-latency",
+            "capacity-throughput",
+            "capacity-residuals",
+            "capacity-cpu-per-work",
+            "capacity-memory",
+        ] {
             assert!(
                 html.contains(&format!("data-chart=\"{id}\" data-has-data=\"true\"")),
                 "{id}"

@@ -149,34 +149,33 @@ fn search_config(args: &CapacityArgs) -> anyhow::Result<SearchConfig> {
     })
 }
 
-/// A step below the room size would run one partly filled room, a lighter
-/// workload than the rest: the default `--min` is raised to the size, an
-/// explicit one below it is a usage error.
+/// A step below the room size runs one partly filled room, a lighter
+/// workload than the rest: the default `--min` is raised to the size (never
+/// above `--max`); an explicit lower `--min` is kept, and the rooms note
+/// says which steps are affected.
 fn fit_min_to_rooms(
     mut cfg: SearchConfig,
     args: &CapacityArgs,
-    rooms: Option<&rooms::RoomsSetup>,
-) -> anyhow::Result<SearchConfig> {
-    let Some(size) = rooms.and_then(|r| r.size) else {
-        return Ok(cfg);
+    rooms: Option<&mut rooms::RoomsSetup>,
+) -> SearchConfig {
+    let Some(setup) = rooms else {
+        return cfg;
     };
-    if cfg.min >= size {
-        return Ok(cfg);
+    let Some(size) = setup.size else {
+        return cfg;
+    };
+    if args.min.is_none() && cfg.min < size {
+        cfg.min = size.min(cfg.max);
+        setup
+            .note
+            .push_str(&format!("; --min defaults to the room size, {}", cfg.min));
     }
-    if args.min.is_some() {
-        return Err(usage(format!(
-            "--min {} is below the room size ({size} members): those steps would run one partly filled room; use --min {size} or more, or --rooms fixed-count",
-            cfg.min
-        )));
+    if cfg.min < size {
+        setup.note.push_str(&format!(
+            "; steps below {size} clients run one partly filled room (a lighter workload per client)"
+        ));
     }
-    cfg.min = size;
-    if cfg.max < size {
-        return Err(usage(format!(
-            "--max {} is below the room size ({size} members); raise --max or use --rooms fixed-count",
-            cfg.max
-        )));
-    }
-    Ok(cfg)
+    cfg
 }
 
 /// Parses `--slo` flags with the `--threshold` parser.
@@ -229,8 +228,8 @@ pub fn execute(args: CapacityArgs) -> anyhow::Result<Outcome> {
         target_url: args.url.clone(),
     };
     let mut plan = scenario::load(&args.scenario, &overrides)?;
-    let rooms = rooms::apply(&mut plan, args.vary, args.rooms)?;
-    let search_cfg = fit_min_to_rooms(search_cfg, &args, rooms.as_ref())?;
+    let mut rooms = rooms::apply(&mut plan, args.vary, args.rooms)?;
+    let search_cfg = fit_min_to_rooms(search_cfg, &args, rooms.as_mut());
     let slos = parse_slos(&args.slos, &plan)?;
     if args.vary == Vary::ChatRate && mean_chat_rate(&plan) <= 0.0 {
         return Err(usage(format!(
@@ -360,6 +359,31 @@ mod tests {
             usage_message(&["--vary", "chat-rate", "--target-users", "9"])
                 .contains("--target-users")
         );
+    }
+
+    #[test]
+    fn the_default_min_is_raised_to_the_room_size() {
+        let setup = || rooms::RoomsSetup {
+            mode: rooms::RoomsMode::ConstantSize,
+            size: Some(40),
+            count: None,
+            per_client: 2,
+            note: "rooms".into(),
+        };
+        let a = args(&[]);
+        let mut s = setup();
+        let cfg = fit_min_to_rooms(search_config(&a).unwrap(), &a, Some(&mut s));
+        assert_eq!(cfg.min, 40);
+        assert!(
+            s.note.contains("--min defaults to the room size, 40"),
+            "{}",
+            s.note
+        );
+        let a = args(&["--min", "10"]);
+        let mut s = setup();
+        let cfg = fit_min_to_rooms(search_config(&a).unwrap(), &a, Some(&mut s));
+        assert_eq!(cfg.min, 10);
+        assert!(s.note.contains("partly filled room"), "{}", s.note);
     }
 
     #[test]

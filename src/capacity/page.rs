@@ -1,5 +1,5 @@
 //! `capacity.html`: the verdict (capacity, how the search ended, what
-//! limited it), the steps, the three charts, the fitted models and the
+//! limited it), the steps, the charts, the fitted models and the
 //! projection with its assumptions. Built from the report's style, table,
 //! figure and flag templates, so it reads like a run report.
 
@@ -19,6 +19,8 @@ pub fn render_page(r: &CapacityResults, slos: &[Threshold]) -> anyhow::Result<St
     let charts = vec![
         charts::latency_against_load(r, slos),
         charts::throughput_against_load(r),
+        charts::usl_residuals(r),
+        charts::cpu_per_work(r),
         charts::memory_against_connections(r),
     ];
     let subtitle = format!(
@@ -179,6 +181,11 @@ fn steps(r: &CapacityResults) -> anyhow::Result<String> {
                     cell(opt_ms(s.delivery_p99_ms)),
                     cell(opt_ms(s.ack_p99_ms)),
                     cell(html::per_second(s.deliveries_per_s)),
+                    cell(html::per_second(s.work_per_s)),
+                    cell(
+                        s.server_cpu_us_per_work
+                            .map_or("–".into(), |us| format!("{us:.1}")),
+                    ),
                     cell(html::grouped(s.connections_failed as i64)),
                     cell(
                         s.server_cpu_percent_mean
@@ -190,7 +197,7 @@ fn steps(r: &CapacityResults) -> anyhow::Result<String> {
                     ),
                     cell(format!("{:.0} %", s.machine_cpu_percent_mean)),
                     cell_with(result, class),
-                    cell(why),
+                    cell_with(why, "wrap"),
                 ],
             }
         })
@@ -207,6 +214,8 @@ fn steps(r: &CapacityResults) -> anyhow::Result<String> {
             "delivery p99 (ms)",
             "ack p99 (ms)",
             "deliveries",
+            "work (in + out)",
+            "server CPU per unit of work (µs)",
             "failed connects",
             "server CPU (of one core)",
             "server RSS peak",
@@ -214,7 +223,7 @@ fn steps(r: &CapacityResults) -> anyhow::Result<String> {
             "result",
             "why",
         ],
-        &[12, 13],
+        &[14, 15],
         &rows,
     )
 }
@@ -226,14 +235,18 @@ fn model(r: &CapacityResults) -> anyhow::Result<String> {
             rows.push(("USL σ (contention)", format!("{:.5}", u.sigma)));
             rows.push(("USL κ (coherency)", format!("{:.3e}", u.kappa)));
             rows.push((
-                "USL λ (deliveries/s per unit of load, uncontended)",
+                "USL fitted to",
+                "server work per second: chat messages in + deliveries out, one unit each, over the steps the generator did not limit".into(),
+            ));
+            rows.push((
+                "USL λ (work/s per unit of load, uncontended)",
                 format!("{:.3}", u.lambda),
             ));
             rows.push((
                 "USL predicted peak",
                 match (u.peak_load, u.peak_throughput) {
                     (Some(n), Some(x)) => format!(
-                        "{} deliveries/s at {} {}",
+                        "{} work/s at {} {}",
                         html::grouped(x.round() as i64),
                         html::grouped(n.round() as i64),
                         load_unit(r.vary)
@@ -253,6 +266,23 @@ fn model(r: &CapacityResults) -> anyhow::Result<String> {
             "USL",
             "not fitted: it needs at least three steps with throughput".into(),
         )),
+    }
+    let cpu: Vec<f64> = r
+        .steps
+        .iter()
+        .filter_map(|s| s.server_cpu_us_per_work)
+        .collect();
+    if let (Some(lo), Some(hi)) = (
+        cpu.iter().copied().reduce(f64::min),
+        cpu.iter().copied().reduce(f64::max),
+    ) {
+        rows.push((
+            "server CPU per unit of work",
+            format!(
+                "{lo:.1} to {hi:.1} µs over {} steps (per step in the table above)",
+                cpu.len()
+            ),
+        ));
     }
     match &r.memory_fit {
         Some(m) => {
