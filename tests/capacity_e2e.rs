@@ -150,7 +150,7 @@ fn finds_an_injected_connection_limit() {
     let projection = r.projection.as_ref().expect("a projection");
     assert_eq!(
         projection.instances,
-        10_000u64.div_ceil(u64::from(capacity))
+        Some(10_000u64.div_ceil(u64::from(capacity)))
     );
     // The page and the terminal summary say the same.
     let html = std::fs::read_to_string(out.join("capacity.html")).unwrap();

@@ -332,13 +332,25 @@ fn conclude(cfg: &DriverConfig, search: &Search, results: &mut CapacityResults) 
         Some(SearchEnd::GeneratorLimited | SearchEnd::AtLeastMax | SearchEnd::OutOfBudget) | None
     );
     results.projection = match (cfg.target_users, cfg.vary, results.capacity) {
-        (Some(users), Vary::Clients, Some(capacity)) => projection::project(
-            users,
-            u64::from(capacity),
-            results.memory_fit.as_ref(),
-            cfg.machine_memory_bytes,
-            conservative,
-        ),
+        (Some(users), Vary::Clients, Some(capacity)) => {
+            // Work per user at the capacity step, for the bus's projected load.
+            let work_per_user = results
+                .steps
+                .iter()
+                .find(|s| s.load == capacity)
+                .filter(|s| s.clients > 0)
+                .map(|s| s.work_per_s / f64::from(s.clients));
+            projection::project(&projection::ProjectionInputs {
+                target_users: users,
+                capacity_users: u64::from(capacity),
+                memory: results.memory_fit.as_ref(),
+                machine_memory_bytes: cfg.machine_memory_bytes,
+                conservative,
+                // No measured bus overhead in this build (no multi-node server yet).
+                bus: None,
+                work_per_user,
+            })
+        }
         _ => None,
     };
 }
@@ -468,7 +480,7 @@ mod tests {
             "{usl:?}"
         );
         let p = out.projection.clone().unwrap();
-        assert_eq!(p.instances, 100_000u64.div_ceil(u64::from(cap)));
+        assert_eq!(p.instances, Some(100_000u64.div_ceil(u64::from(cap))));
         let on_disk: CapacityResults =
             serde_json::from_slice(&std::fs::read(dir.path().join("capacity.json")).unwrap())
                 .unwrap();

@@ -14,6 +14,7 @@ pub mod page;
 pub mod projection;
 pub mod rooms;
 pub mod runner;
+pub mod scaleout;
 pub mod search;
 pub mod terminal;
 pub mod usl;
@@ -76,6 +77,11 @@ pub struct CapacityArgs {
     /// Most steps the search may run.
     #[arg(long, value_name = "N", default_value_t = 30)]
     pub max_steps: usize,
+    /// Cluster sizes to measure the cross-node fan-out cost at (e.g. 1,2,3).
+    /// Needs a server that scales out over a bus; not available in this
+    /// build, so it is rejected (exit 2).
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',')]
+    pub nodes: Vec<u32>,
     /// Target URL (overrides `[target] url`; disables the bundled server).
     #[arg(long)]
     pub url: Option<String>,
@@ -134,6 +140,13 @@ fn search_config(args: &CapacityArgs) -> anyhow::Result<SearchConfig> {
             "--budget ({}) cannot fit a single step of --warmup + --measure",
             wire::units::format_duration(args.budget)
         )));
+    }
+    if !args.nodes.is_empty() {
+        // The measurement (bench capacity --nodes) needs the reference server's
+        // multi-process mode over Redis, which this build does not have.
+        return Err(usage(
+            "--nodes: measuring the cross-node fan-out cost needs a server that scales out over a message bus (the reference server's multi-process mode over Redis), which this build does not have; without it the projection assumes linear scale-out and says so (docs/capacity.md)",
+        ));
     }
     if args.target_users.is_some() && args.vary != Vary::Clients {
         return Err(usage(
@@ -359,6 +372,7 @@ mod tests {
             usage_message(&["--vary", "chat-rate", "--target-users", "9"])
                 .contains("--target-users")
         );
+        assert!(usage_message(&["--nodes", "1,2,3"]).contains("scales out"));
     }
 
     #[test]

@@ -135,9 +135,10 @@ fn verdict(r: &CapacityResults) -> anyhow::Result<String> {
         figures.push((
             "instances needed",
             format!(
-                "{} for {} users",
-                html::grouped(p.instances as i64),
-                html::grouped(p.target_users as i64)
+                "{} for {} users ({})",
+                p.instances_text(),
+                html::grouped(p.target_users as i64),
+                p.scale_out_label()
             ),
         ));
     }
@@ -312,10 +313,8 @@ fn projection(r: &CapacityResults) -> anyhow::Result<String> {
     };
     let rows = vec![
         ("target users", html::grouped(p.target_users as i64)),
-        (
-            "instances of this machine",
-            html::grouped(p.instances as i64),
-        ),
+        ("instances of this machine", p.instances_text()),
+        ("scale-out model", p.scale_out_label().to_string()),
         ("bound by", bound.to_string()),
         (
             "users per instance within the SLOs",
@@ -325,6 +324,22 @@ fn projection(r: &CapacityResults) -> anyhow::Result<String> {
             "users per instance by memory",
             p.users_per_instance_memory
                 .map_or("no memory fit".into(), |m| html::grouped(m as i64)),
+        ),
+        (
+            "bus (Redis) CPU at the target",
+            p.bus_cores_at_target.map_or(
+                "not measured (needs --nodes and a server that scales out)".into(),
+                |c| {
+                    format!(
+                        "{c:.2} cores{}",
+                        if c > 1.0 {
+                            ": one Redis is the bottleneck"
+                        } else {
+                            ""
+                        }
+                    )
+                },
+            ),
         ),
         (
             "conservative",

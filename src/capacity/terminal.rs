@@ -158,9 +158,10 @@ pub fn summary(r: &CapacityResults, out: &Path) {
     }
     if let Some(p) = &r.projection {
         println!(
-            "projection: {} users need {} instance(s) of this machine, {}-bound ({} users per instance within the SLOs{}){}",
+            "projection ({}): {} users need {} instance(s) of this machine, {}-bound ({} users per instance within the SLOs{}){}",
+            p.scale_out_label(),
             grouped(p.target_users as i64),
-            grouped(p.instances as i64),
+            p.instances_text(),
             match p.bound {
                 super::projection::Bound::Cpu => "CPU",
                 super::projection::Bound::Memory => "memory",
