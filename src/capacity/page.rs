@@ -5,7 +5,7 @@
 
 use super::charts;
 use super::model::CapacityResults;
-use super::projection::Bound;
+use super::projection::{Bound, ScaleOut};
 use super::search::{SearchEnd, StepVerdict};
 use super::terminal::load_unit;
 use crate::report::html::{self, cell, cell_with, Row};
@@ -135,10 +135,13 @@ fn verdict(r: &CapacityResults) -> anyhow::Result<String> {
         figures.push((
             "instances needed",
             format!(
-                "{} for {} users ({})",
+                "{} for {} users{}",
                 p.instances_text(),
                 html::grouped(p.target_users as i64),
-                p.scale_out_label()
+                match p.scale_out {
+                    ScaleOut::AssumedLinear => " (linear scale-out assumed)",
+                    ScaleOut::Measured { .. } => "",
+                }
             ),
         ));
     }
