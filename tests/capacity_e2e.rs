@@ -150,7 +150,7 @@ fn finds_an_injected_connection_limit() {
     let projection = r.projection.as_ref().expect("a projection");
     assert_eq!(
         projection.instances,
-        10_000u64.div_ceil(u64::from(capacity))
+        Some(10_000u64.div_ceil(u64::from(capacity)))
     );
     // The page and the terminal summary say the same.
     let html = std::fs::read_to_string(out.join("capacity.html")).unwrap();
@@ -289,4 +289,110 @@ drain = "200ms"
     assert_eq!(connects_in_window, r.counters.connections_opened);
     // The resolved plan in results.json records the window.
     assert_eq!(r.scenario["run"]["measure_after"], "2s");
+}
+
+/// Runs a one-step search at 40 chatting clients of a scenario written
+/// for 20 clients in 2 rooms; returns the results and stdout. One step, so
+/// a busy machine that makes it generator-limited cannot cut the search
+/// short: rooms and fan-out are recorded whatever the verdict.
+fn one_step_chat_search(dir: &Path, extra: &[&str]) -> (CapacityResults, String) {
+    let path = dir.join("chat.toml");
+    std::fs::write(
+        &path,
+        r#"
+name = "capacity-rooms"
+seed = 5
+[[stages]]
+duration = "5s"
+target = 20
+[rooms]
+count = 2
+[[clients]]
+chat_rate = "2/s"
+[run]
+drain = "3s"
+"#,
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let child = Command::new(BENCH)
+        .arg("capacity")
+        .arg(&path)
+        .args(["--slo", "errors.rate<1%", "--slo", "delivery.lost==0"])
+        .args(["--min", "40", "--max", "40"])
+        .args(["--warmup", "1s", "--measure", "2s", "--budget", "1m"])
+        .args(extra)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = wait_bounded(child, Duration::from_secs(60), "bench capacity (rooms)");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let r = read_capacity(&out);
+    for s in &r.steps {
+        // Per-room accounting (drain, loss) follows the derived room count.
+        let file = out.join(s.results_file.as_ref().expect("results.json"));
+        let step: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        assert_eq!(step["scenario"]["rooms"]["count"], s.rooms, "{stdout}");
+        assert_eq!(step["counters"]["lost"], 0, "{stdout}");
+    }
+    (r, stdout)
+}
+
+/// Deliveries per chat message in a step: the fan-out the server did.
+fn fan_out(s: &bench::capacity::model::StepRecord) -> f64 {
+    s.deliveries_per_s / s.chat_sent_per_s
+}
+
+/// By default `--vary clients` keeps the scenario's members per room (10
+/// here), so at twice the scenario's clients there are twice the rooms and
+/// the fan-out per message stays 9; with `--rooms fixed-count` the 2 rooms
+/// grow and the fan-out doubles to 19.
+#[test]
+fn rooms_keep_a_constant_size_unless_asked_for_a_fixed_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, stdout) = one_step_chat_search(dir.path(), &[]);
+    let rooms = r.rooms.as_ref().expect("rooms recorded");
+    assert_eq!(rooms.size, Some(10), "{stdout}");
+    assert!(stdout.contains("rooms: constant size of 10 members, derived"));
+    assert_eq!(
+        r.steps
+            .iter()
+            .map(|s| (s.load, s.rooms))
+            .collect::<Vec<_>>(),
+        [(40, 4)],
+        "{stdout}"
+    );
+    for s in &r.steps {
+        assert!(
+            (fan_out(s) - 9.0).abs() < 1.0,
+            "fan-out {}: {stdout}",
+            fan_out(s)
+        );
+        // Work is messages in + deliveries out; the server was sampled, so
+        // its CPU per unit of work is known.
+        assert!((s.work_per_s - s.chat_sent_per_s - s.deliveries_per_s).abs() < 1e-9);
+        assert!(s.server_cpu_us_per_work.is_some(), "{stdout}");
+    }
+    let html = std::fs::read_to_string(dir.path().join("out/capacity.html")).unwrap();
+    for id in ["capacity-residuals", "capacity-cpu-per-work"] {
+        assert!(html.contains(&format!("data-chart=\"{id}\"")), "{id}");
+    }
+    assert!(html.contains("rooms: constant size of 10 members"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let (r, stdout) = one_step_chat_search(dir.path(), &["--rooms", "fixed-count"]);
+    assert_eq!(r.rooms.as_ref().and_then(|x| x.count), Some(2));
+    assert_eq!(
+        r.steps
+            .iter()
+            .map(|s| (s.load, s.rooms))
+            .collect::<Vec<_>>(),
+        [(40, 2)],
+        "{stdout}"
+    );
+    assert!((fan_out(&r.steps[0]) - 19.0).abs() < 2.0, "{stdout}");
 }

@@ -68,6 +68,22 @@ const APPENDED: &[(&str, &str)] = &[
         "scenarios/x.toml:12:14: bad `per_client` in [rooms]: 5 is more than `count` (3): a client cannot join the same room twice",
     ),
     (
+        "[rooms]\ncount = 3\nsize = 20",
+        "scenarios/x.toml:12:1: `size` and `count` in [rooms] are exclusive: `count` fixes the number of rooms, `size` fixes the members per room and derives the count from the clients",
+    ),
+    (
+        "[rooms]\nsize = 0",
+        "scenarios/x.toml:11:8: bad `size` in [rooms]: a room needs at least 1 member",
+    ),
+    (
+        "[rooms]\nsize = 101",
+        "scenarios/x.toml:11:8: bad `size` in [rooms]: 101 members per room is more than the clients (peak 100); use `count = 1` for one room of everyone",
+    ),
+    (
+        "[rooms]\nsize = 10\ndistribution = \"zipf\"",
+        "scenarios/x.toml:12:16: bad `distribution` in [rooms]: `zipf` skews room sizes on purpose, which `size` (every room the same size) rules out; use `count` with zipf",
+    ),
+    (
         "[rooms]\ndistribution = \"zipff\"",
         "scenarios/x.toml:11:16: bad `distribution` in [rooms]: unknown value \"zipff\"; did you mean \"zipf\"?",
     ),

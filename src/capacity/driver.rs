@@ -5,8 +5,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::model::{CapacityResults, Limit, StepRecord, Vary};
+use super::model::{self, CapacityResults, Limit, StepRecord, Vary};
 use super::projection;
+use super::rooms::RoomsSetup;
 use super::search::{Search, SearchEnd, StepVerdict};
 use super::usl;
 use crate::results::{LinearFit, RunResults, ThresholdResult};
@@ -18,6 +19,8 @@ pub struct StepSpec {
     pub index: usize,
     pub load: u32,
     pub clients: u32,
+    /// Rooms in the step (what the runner's plan derives, for the record).
+    pub rooms: u32,
     pub chat_rate_scale: f64,
     pub warmup: Duration,
     pub measure: Duration,
@@ -60,6 +63,10 @@ pub struct DriverConfig {
     pub step_overhead: Duration,
     pub target_users: Option<u64>,
     pub machine_memory_bytes: u64,
+    /// The scenario's room count, and how rooms follow the clients (None:
+    /// they do not change, `--vary chat_rate`).
+    pub base_rooms: u32,
+    pub rooms: Option<RoomsSetup>,
 }
 
 impl DriverConfig {
@@ -68,10 +75,15 @@ impl DriverConfig {
             Vary::Clients => (load, 1.0),
             Vary::ChatRate => (self.base_clients, f64::from(load) / 100.0),
         };
+        let rooms = self
+            .rooms
+            .as_ref()
+            .map_or(self.base_rooms, |r| r.rooms_at(clients));
         StepSpec {
             index,
             load,
             clients,
+            rooms,
             chat_rate_scale,
             warmup: self.warmup,
             measure: self.measure,
@@ -160,10 +172,12 @@ fn record(
 ) -> StepRecord {
     let r = &run.results;
     let p99 = |name: &str| r.metrics.get(name).filter(|m| m.count > 0).map(|m| m.p99);
+    let work = model::work_per_s(r.throughput.chat_sent_per_s, r.throughput.deliveries_per_s);
     StepRecord {
         index: spec.index,
         load: spec.load,
         clients: spec.clients,
+        rooms: spec.rooms,
         chat_rate: cfg.base_chat_rate * spec.chat_rate_scale,
         verdict,
         slos,
@@ -171,6 +185,8 @@ fn record(
         ack_p99_ms: p99("ack_latency"),
         deliveries_per_s: r.throughput.deliveries_per_s,
         chat_sent_per_s: r.throughput.chat_sent_per_s,
+        work_per_s: work,
+        server_cpu_us_per_work: model::cpu_us_per_work(r.server.cpu_percent_mean, work),
         clients_connected_peak: r
             .timeseries
             .iter()
@@ -309,25 +325,32 @@ fn conclude(cfg: &DriverConfig, search: &Search, results: &mut CapacityResults) 
     results.end = search.end().cloned();
     let cores = results.environment.cores;
     results.limit = attribute_limit(&results.steps, cores, cfg.machine_memory_bytes);
-    let throughput: Vec<(f64, f64)> = results
-        .steps
-        .iter()
-        .map(|s| (f64::from(s.load), s.deliveries_per_s))
-        .collect();
-    results.usl = usl::fit(&throughput);
+    results.usl = usl::fit(&results.usl_points());
     results.memory_fit = LinearFit::least_squares(&results.memory_points());
     let conservative = matches!(
         results.end,
         Some(SearchEnd::GeneratorLimited | SearchEnd::AtLeastMax | SearchEnd::OutOfBudget) | None
     );
     results.projection = match (cfg.target_users, cfg.vary, results.capacity) {
-        (Some(users), Vary::Clients, Some(capacity)) => projection::project(
-            users,
-            u64::from(capacity),
-            results.memory_fit.as_ref(),
-            cfg.machine_memory_bytes,
-            conservative,
-        ),
+        (Some(users), Vary::Clients, Some(capacity)) => {
+            // Work per user at the capacity step, for the bus's projected load.
+            let work_per_user = results
+                .steps
+                .iter()
+                .find(|s| s.load == capacity)
+                .filter(|s| s.clients > 0)
+                .map(|s| s.work_per_s / f64::from(s.clients));
+            projection::project(&projection::ProjectionInputs {
+                target_users: users,
+                capacity_users: u64::from(capacity),
+                memory: results.memory_fit.as_ref(),
+                machine_memory_bytes: cfg.machine_memory_bytes,
+                conservative,
+                // No measured bus overhead in this build (no multi-node server yet).
+                bus: None,
+                work_per_user,
+            })
+        }
         _ => None,
     };
 }
@@ -365,9 +388,12 @@ mod tests {
                     ..Default::default()
                 },
             );
+            // Work (messages in + deliveries out, 1:9) follows a known USL curve.
             let n = f64::from(spec.clients);
-            r.throughput.deliveries_per_s =
-                50.0 * n / (1.0 + 0.02 * (n - 1.0) + 0.00001 * n * (n - 1.0));
+            let work = 50.0 * n / (1.0 + 0.02 * (n - 1.0) + 0.00001 * n * (n - 1.0));
+            r.throughput.chat_sent_per_s = work / 10.0;
+            r.throughput.deliveries_per_s = work * 0.9;
+            r.server.cpu_percent_mean = Some(work / 100.0);
             r.server.rss_peak_bytes = Some(8_000_000 + 3072 * u64::from(spec.clients));
             r.counters.connections_opened = u64::from(spec.clients);
             r.timeseries.push(crate::results::Snapshot {
@@ -401,6 +427,8 @@ mod tests {
             step_overhead: Duration::ZERO,
             target_users: Some(100_000),
             machine_memory_bytes: 24 << 30,
+            base_rooms: 1,
+            rooms: None,
         };
         let search_cfg = SearchConfig {
             min: 50,
@@ -439,13 +467,20 @@ mod tests {
         );
         let mem = out.memory_fit.unwrap();
         assert!((mem.slope - 3072.0).abs() < 1.0, "{mem:?}");
-        let usl = out.usl.unwrap();
+        let usl = out.usl.clone().unwrap();
+        assert!(usl.r2 > 0.999 && usl.fit_warning().is_none(), "{usl:?}");
+        assert_eq!(usl.residuals.len(), out.steps.len());
+        // 1% of one core per 100 units/s of work: 100 µs of CPU per unit.
+        for s in &out.steps {
+            let us = s.server_cpu_us_per_work.unwrap();
+            assert!((us - 100.0).abs() < 1e-6, "{us}");
+        }
         assert!(
             (usl.sigma - 0.02).abs() < 0.002 && (usl.kappa - 0.00001).abs() < 2e-6,
             "{usl:?}"
         );
         let p = out.projection.clone().unwrap();
-        assert_eq!(p.instances, 100_000u64.div_ceil(u64::from(cap)));
+        assert_eq!(p.instances, Some(100_000u64.div_ceil(u64::from(cap))));
         let on_disk: CapacityResults =
             serde_json::from_slice(&std::fs::read(dir.path().join("capacity.json")).unwrap())
                 .unwrap();
@@ -454,7 +489,13 @@ mod tests {
         // The page shows the verdict, every step and three charts with data.
         let html = crate::capacity::page::render_page(&out, &cfg.slos).unwrap();
         assert!(html.contains(&format!("Capacity: {cap} clients")));
-        for id in ["capacity-latency", "capacity-throughput", "capacity-memory"] {
+        for id in [
+            "capacity-latency",
+            "capacity-throughput",
+            "capacity-residuals",
+            "capacity-cpu-per-work",
+            "capacity-memory",
+        ] {
             assert!(
                 html.contains(&format!("data-chart=\"{id}\" data-has-data=\"true\"")),
                 "{id}"

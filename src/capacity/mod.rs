@@ -12,7 +12,9 @@ pub mod driver;
 pub mod model;
 pub mod page;
 pub mod projection;
+pub mod rooms;
 pub mod runner;
+pub mod scaleout;
 pub mod search;
 pub mod terminal;
 pub mod usl;
@@ -49,6 +51,11 @@ pub struct CapacityArgs {
     /// Highest load to try [default: 20000 clients, or 10000 (%) of the chat rate].
     #[arg(long, value_name = "N")]
     pub max: Option<u32>,
+    /// With `--vary clients`: keep each room's members constant (the room
+    /// count follows the clients) or the scenario's room count [default:
+    /// constant-size, derived from the scenario; fixed-count for zipf rooms].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub rooms: Option<rooms::RoomsMode>,
     /// Project how many instances this many users need (with `--vary clients`).
     #[arg(long, value_name = "N")]
     pub target_users: Option<u64>,
@@ -70,6 +77,11 @@ pub struct CapacityArgs {
     /// Most steps the search may run.
     #[arg(long, value_name = "N", default_value_t = 30)]
     pub max_steps: usize,
+    /// Cluster sizes to measure the cross-node fan-out cost at (e.g. 1,2,3).
+    /// Needs a server that scales out over a bus; not available in this
+    /// build, so it is rejected (exit 2).
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',')]
+    pub nodes: Vec<u32>,
     /// Target URL (overrides `[target] url`; disables the bundled server).
     #[arg(long)]
     pub url: Option<String>,
@@ -129,6 +141,13 @@ fn search_config(args: &CapacityArgs) -> anyhow::Result<SearchConfig> {
             wire::units::format_duration(args.budget)
         )));
     }
+    if !args.nodes.is_empty() {
+        // The measurement (bench capacity --nodes) needs the reference server's
+        // multi-process mode over Redis, which this build does not have.
+        return Err(usage(
+            "--nodes: measuring the cross-node fan-out cost needs a server that scales out over a message bus (the reference server's multi-process mode over Redis), which this build does not have; without it the projection assumes linear scale-out and says so (docs/capacity.md)",
+        ));
+    }
     if args.target_users.is_some() && args.vary != Vary::Clients {
         return Err(usage(
             "--target-users needs --vary clients (a projection counts users, not chat rates)",
@@ -141,6 +160,35 @@ fn search_config(args: &CapacityArgs) -> anyhow::Result<SearchConfig> {
         resolution: args.resolution,
         max_steps: args.max_steps,
     })
+}
+
+/// A step below the room size runs one partly filled room, a lighter
+/// workload than the rest: the default `--min` is raised to the size (never
+/// above `--max`); an explicit lower `--min` is kept, and the rooms note
+/// says which steps are affected.
+fn fit_min_to_rooms(
+    mut cfg: SearchConfig,
+    args: &CapacityArgs,
+    rooms: Option<&mut rooms::RoomsSetup>,
+) -> SearchConfig {
+    let Some(setup) = rooms else {
+        return cfg;
+    };
+    let Some(size) = setup.size else {
+        return cfg;
+    };
+    if args.min.is_none() && cfg.min < size {
+        cfg.min = size.min(cfg.max);
+        setup
+            .note
+            .push_str(&format!("; --min defaults to the room size, {}", cfg.min));
+    }
+    if cfg.min < size {
+        setup.note.push_str(&format!(
+            "; steps below {size} clients run one partly filled room (a lighter workload per client)"
+        ));
+    }
+    cfg
 }
 
 /// Parses `--slo` flags with the `--threshold` parser.
@@ -192,7 +240,9 @@ pub fn execute(args: CapacityArgs) -> anyhow::Result<Outcome> {
         seed: None,
         target_url: args.url.clone(),
     };
-    let plan = scenario::load(&args.scenario, &overrides)?;
+    let mut plan = scenario::load(&args.scenario, &overrides)?;
+    let mut rooms = rooms::apply(&mut plan, args.vary, args.rooms)?;
+    let search_cfg = fit_min_to_rooms(search_cfg, &args, rooms.as_mut());
     let slos = parse_slos(&args.slos, &plan)?;
     if args.vary == Vary::ChatRate && mean_chat_rate(&plan) <= 0.0 {
         return Err(usage(format!(
@@ -218,8 +268,10 @@ pub fn execute(args: CapacityArgs) -> anyhow::Result<Outcome> {
         step_overhead: plan.run.drain,
         target_users: args.target_users,
         machine_memory_bytes: machine_memory_bytes(),
+        base_rooms: plan.rooms.count,
+        rooms: rooms.clone(),
     };
-    let results = CapacityResults::new(
+    let mut results = CapacityResults::new(
         plan.name.clone(),
         chrono::Utc::now().to_rfc3339(),
         args.vary,
@@ -229,6 +281,7 @@ pub fn execute(args: CapacityArgs) -> anyhow::Result<Outcome> {
         search_cfg,
         crate::results::Environment::collect(),
     );
+    results.rooms = rooms;
     // Written before the first step, so even a search stopped at once leaves a file.
     results.write(&out_dir)?;
 
@@ -319,6 +372,32 @@ mod tests {
             usage_message(&["--vary", "chat-rate", "--target-users", "9"])
                 .contains("--target-users")
         );
+        assert!(usage_message(&["--nodes", "1,2,3"]).contains("scales out"));
+    }
+
+    #[test]
+    fn the_default_min_is_raised_to_the_room_size() {
+        let setup = || rooms::RoomsSetup {
+            mode: rooms::RoomsMode::ConstantSize,
+            size: Some(40),
+            count: None,
+            per_client: 2,
+            note: "rooms".into(),
+        };
+        let a = args(&[]);
+        let mut s = setup();
+        let cfg = fit_min_to_rooms(search_config(&a).unwrap(), &a, Some(&mut s));
+        assert_eq!(cfg.min, 40);
+        assert!(
+            s.note.contains("--min defaults to the room size, 40"),
+            "{}",
+            s.note
+        );
+        let a = args(&["--min", "10"]);
+        let mut s = setup();
+        let cfg = fit_min_to_rooms(search_config(&a).unwrap(), &a, Some(&mut s));
+        assert_eq!(cfg.min, 10);
+        assert!(s.note.contains("partly filled room"), "{}", s.note);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::projection::Projection;
+use super::rooms::RoomsSetup;
 use super::search::{SearchConfig, SearchEnd, StepVerdict};
 use super::usl::UslFit;
 use crate::results::{Environment, LinearFit, ThresholdResult};
@@ -31,6 +32,9 @@ pub struct StepRecord {
     pub index: usize,
     pub load: u32,
     pub clients: u32,
+    /// Rooms in the step (derived from the clients with a constant room size).
+    #[serde(default)]
+    pub rooms: u32,
     /// Chat messages per second per client during the step.
     pub chat_rate: f64,
     pub verdict: StepVerdict,
@@ -39,6 +43,14 @@ pub struct StepRecord {
     pub ack_p99_ms: Option<f64>,
     pub deliveries_per_s: f64,
     pub chat_sent_per_s: f64,
+    /// Server work per second: chat messages in + deliveries out (see
+    /// [`work_per_s`]); what the USL is fitted to.
+    #[serde(default)]
+    pub work_per_s: f64,
+    /// Server CPU time per unit of work, in µs (None: server not sampled
+    /// or no work).
+    #[serde(default)]
+    pub server_cpu_us_per_work: Option<f64>,
     pub clients_connected_peak: u64,
     pub connections_failed: u64,
     pub server_cpu_percent_mean: Option<f64>,
@@ -49,6 +61,20 @@ pub struct StepRecord {
     pub duration_s: f64,
     /// This step's own results.json, relative to the capacity output dir.
     pub results_file: Option<String>,
+}
+
+/// Server work per second: every chat message the server takes in and
+/// every delivery it writes out count one unit each. Acks (one per message
+/// in) and typing frames are not counted separately: they scale with the
+/// messages in, so their cost lands in the per-unit CPU, not in the shape.
+pub fn work_per_s(chat_sent_per_s: f64, deliveries_per_s: f64) -> f64 {
+    chat_sent_per_s + deliveries_per_s
+}
+
+/// µs of server CPU per unit of work, from the mean CPU (% of one core).
+pub fn cpu_us_per_work(server_cpu_percent: Option<f64>, work_per_s: f64) -> Option<f64> {
+    let cpu = server_cpu_percent?;
+    (work_per_s > 0.0 && cpu.is_finite()).then(|| cpu / 100.0 * 1e6 / work_per_s)
 }
 
 /// What limited the highest passing load.
@@ -70,12 +96,16 @@ pub struct CapacityResults {
     pub vary: Vary,
     pub slos: Vec<String>,
     pub search: SearchConfig,
+    /// How rooms follow the clients (`--vary clients` only).
+    #[serde(default)]
+    pub rooms: Option<RoomsSetup>,
     pub steps: Vec<StepRecord>,
     /// The highest passing load (None: nothing passed yet).
     pub capacity: Option<u32>,
     pub end: Option<SearchEnd>,
     pub limit: Option<Limit>,
-    /// USL fit of deliveries/s against load.
+    /// USL fit of server work/s (messages in + deliveries out) against load,
+    /// over the steps the generator did not limit.
     pub usl: Option<UslFit>,
     /// Server RSS against connected clients, over every step.
     pub memory_fit: Option<LinearFit>,
@@ -101,6 +131,7 @@ impl CapacityResults {
             vary,
             slos,
             search,
+            rooms: None,
             steps: Vec::new(),
             capacity: None,
             end: None,
@@ -125,6 +156,16 @@ impl CapacityResults {
                     s.server_rss_peak_bytes? as f64,
                 ))
             })
+            .collect()
+    }
+
+    /// `(load, work/s)` of every step the USL is fitted to: all but the
+    /// generator-limited ones, whose throughput is the generator's.
+    pub fn usl_points(&self) -> Vec<(f64, f64)> {
+        self.steps
+            .iter()
+            .filter(|s| !s.generator_saturated)
+            .map(|s| (f64::from(s.load), s.work_per_s))
             .collect()
     }
 

@@ -1,11 +1,11 @@
 //! `capacity.html`: the verdict (capacity, how the search ended, what
-//! limited it), the steps, the three charts, the fitted models and the
+//! limited it), the steps, the charts, the fitted models and the
 //! projection with its assumptions. Built from the report's style, table,
 //! figure and flag templates, so it reads like a run report.
 
 use super::charts;
 use super::model::CapacityResults;
-use super::projection::Bound;
+use super::projection::{Bound, ScaleOut};
 use super::search::{SearchEnd, StepVerdict};
 use super::terminal::load_unit;
 use crate::report::html::{self, cell, cell_with, Row};
@@ -19,6 +19,8 @@ pub fn render_page(r: &CapacityResults, slos: &[Threshold]) -> anyhow::Result<St
     let charts = vec![
         charts::latency_against_load(r, slos),
         charts::throughput_against_load(r),
+        charts::usl_residuals(r),
+        charts::cpu_per_work(r),
         charts::memory_against_connections(r),
     ];
     let subtitle = format!(
@@ -133,16 +135,26 @@ fn verdict(r: &CapacityResults) -> anyhow::Result<String> {
         figures.push((
             "instances needed",
             format!(
-                "{} for {} users",
-                html::grouped(p.instances as i64),
-                html::grouped(p.target_users as i64)
+                "{} for {} users{}",
+                p.instances_text(),
+                html::grouped(p.target_users as i64),
+                match p.scale_out {
+                    ScaleOut::AssumedLinear => " (linear scale-out assumed)",
+                    ScaleOut::Measured { .. } => "",
+                }
             ),
         ));
     }
-    let detail = match &r.limit {
+    let mut detail = match &r.limit {
         Some(l) => format!("<p class=\"hint\">{}</p>", template::escape(&l.detail)),
         None => String::new(),
     };
+    if let Some(rooms) = &r.rooms {
+        detail.push_str(&format!(
+            "<p class=\"hint\">{}</p>",
+            template::escape(&rooms.note)
+        ));
+    }
     html::verdict(class, &headline, flags, &figures, detail)
 }
 
@@ -168,10 +180,16 @@ fn steps(r: &CapacityResults) -> anyhow::Result<String> {
                     cell((s.index + 1).to_string()),
                     cell(html::grouped(s.load.into())),
                     cell(html::grouped(s.clients_connected_peak as i64)),
+                    cell(html::grouped(s.rooms.into())),
                     cell(format!("{:.2}", s.chat_rate)),
                     cell(opt_ms(s.delivery_p99_ms)),
                     cell(opt_ms(s.ack_p99_ms)),
                     cell(html::per_second(s.deliveries_per_s)),
+                    cell(html::per_second(s.work_per_s)),
+                    cell(
+                        s.server_cpu_us_per_work
+                            .map_or("–".into(), |us| format!("{us:.1}")),
+                    ),
                     cell(html::grouped(s.connections_failed as i64)),
                     cell(
                         s.server_cpu_percent_mean
@@ -183,7 +201,7 @@ fn steps(r: &CapacityResults) -> anyhow::Result<String> {
                     ),
                     cell(format!("{:.0} %", s.machine_cpu_percent_mean)),
                     cell_with(result, class),
-                    cell(why),
+                    cell_with(why, "wrap"),
                 ],
             }
         })
@@ -195,10 +213,13 @@ fn steps(r: &CapacityResults) -> anyhow::Result<String> {
             "step",
             "load",
             "connected",
+            "rooms",
             "chat/s per client",
             "delivery p99 (ms)",
             "ack p99 (ms)",
             "deliveries",
+            "work (in + out)",
+            "server CPU per unit of work (µs)",
             "failed connects",
             "server CPU (of one core)",
             "server RSS peak",
@@ -206,7 +227,7 @@ fn steps(r: &CapacityResults) -> anyhow::Result<String> {
             "result",
             "why",
         ],
-        &[11, 12],
+        &[14, 15],
         &rows,
     )
 }
@@ -218,14 +239,18 @@ fn model(r: &CapacityResults) -> anyhow::Result<String> {
             rows.push(("USL σ (contention)", format!("{:.5}", u.sigma)));
             rows.push(("USL κ (coherency)", format!("{:.3e}", u.kappa)));
             rows.push((
-                "USL λ (deliveries/s per unit of load, uncontended)",
+                "USL fitted to",
+                "server work per second: chat messages in + deliveries out, one unit each, over the steps the generator did not limit".into(),
+            ));
+            rows.push((
+                "USL λ (work/s per unit of load, uncontended)",
                 format!("{:.3}", u.lambda),
             ));
             rows.push((
                 "USL predicted peak",
                 match (u.peak_load, u.peak_throughput) {
                     (Some(n), Some(x)) => format!(
-                        "{} deliveries/s at {} {}",
+                        "{} work/s at {} {}",
                         html::grouped(x.round() as i64),
                         html::grouped(n.round() as i64),
                         load_unit(r.vary)
@@ -245,6 +270,23 @@ fn model(r: &CapacityResults) -> anyhow::Result<String> {
             "USL",
             "not fitted: it needs at least three steps with throughput".into(),
         )),
+    }
+    let cpu: Vec<f64> = r
+        .steps
+        .iter()
+        .filter_map(|s| s.server_cpu_us_per_work)
+        .collect();
+    if let (Some(lo), Some(hi)) = (
+        cpu.iter().copied().reduce(f64::min),
+        cpu.iter().copied().reduce(f64::max),
+    ) {
+        rows.push((
+            "server CPU per unit of work",
+            format!(
+                "{lo:.1} to {hi:.1} µs over {} steps (per step in the table above)",
+                cpu.len()
+            ),
+        ));
     }
     match &r.memory_fit {
         Some(m) => {
@@ -274,10 +316,8 @@ fn projection(r: &CapacityResults) -> anyhow::Result<String> {
     };
     let rows = vec![
         ("target users", html::grouped(p.target_users as i64)),
-        (
-            "instances of this machine",
-            html::grouped(p.instances as i64),
-        ),
+        ("instances of this machine", p.instances_text()),
+        ("scale-out model", p.scale_out_label().to_string()),
         ("bound by", bound.to_string()),
         (
             "users per instance within the SLOs",
@@ -287,6 +327,22 @@ fn projection(r: &CapacityResults) -> anyhow::Result<String> {
             "users per instance by memory",
             p.users_per_instance_memory
                 .map_or("no memory fit".into(), |m| html::grouped(m as i64)),
+        ),
+        (
+            "bus (Redis) CPU at the target",
+            p.bus_cores_at_target.map_or(
+                "not measured (needs --nodes and a server that scales out)".into(),
+                |c| {
+                    format!(
+                        "{c:.2} cores{}",
+                        if c > 1.0 {
+                            ": one Redis is the bottleneck"
+                        } else {
+                            ""
+                        }
+                    )
+                },
+            ),
         ),
         (
             "conservative",

@@ -30,7 +30,8 @@ fn step_plan(base: &Plan, spec: &StepSpec, slos: &[Threshold], out_dir: &Path) -
     let mut plan = base.clone();
     // Whole seconds: the engine's metric intervals are one second long.
     let warmup = Duration::from_secs(spec.warmup.as_secs_f64().ceil() as u64);
-    plan.stages = vec![
+    // set_stages re-derives the room count when rooms have a constant size.
+    plan.set_stages(vec![
         Stage {
             duration: warmup,
             target: spec.clients,
@@ -39,7 +40,7 @@ fn step_plan(base: &Plan, spec: &StepSpec, slos: &[Threshold], out_dir: &Path) -
             duration: spec.measure,
             target: spec.clients,
         },
-    ];
+    ]);
     plan.run.measure_after = warmup;
     for p in &mut plan.populations {
         p.chat_rate *= spec.chat_rate_scale;
@@ -155,6 +156,7 @@ mod tests {
             index: 2,
             load: 150,
             clients: 40,
+            rooms: 1,
             chat_rate_scale: 1.5,
             warmup: Duration::from_millis(2500),
             measure: Duration::from_secs(4),
@@ -177,5 +179,24 @@ mod tests {
         assert_eq!(plan.populations[0].chat_rate, 3.0);
         assert_eq!(plan.output.dir, Path::new("out/steps/step-03"));
         assert_eq!(plan.output.formats, [Format::Json]);
+    }
+
+    #[test]
+    fn a_step_plan_derives_its_rooms_from_a_constant_size() {
+        let text =
+            "[[stages]]\nduration = \"10s\"\ntarget = 100\n[rooms]\nsize = 20\n[[clients]]\n";
+        let base = crate::scenario::parse(text, "s.toml", None, &PlanOverrides::default()).unwrap();
+        assert_eq!(base.rooms.count, 5);
+        let spec = StepSpec {
+            index: 0,
+            load: 410,
+            clients: 410,
+            rooms: 21,
+            chat_rate_scale: 1.0,
+            warmup: Duration::from_secs(1),
+            measure: Duration::from_secs(1),
+        };
+        let plan = step_plan(&base, &spec, &[], Path::new("out"));
+        assert_eq!(plan.rooms.count, 21);
     }
 }

@@ -38,6 +38,9 @@ pub fn header(
         wire::units::format_duration(cfg.budget),
         out.display()
     );
+    if let Some(rooms) = &r.rooms {
+        println!("{}", rooms.note);
+    }
     if let Some((url, pid)) = server {
         let pid = pid.map_or("unknown".into(), |p| p.to_string());
         println!("server started once for the whole search: {url} (pid {pid})");
@@ -63,14 +66,19 @@ pub fn step_line(s: &StepRecord, vary: Vary) {
     let rss = s
         .server_rss_peak_bytes
         .map_or("–".into(), |b| bytes(b as f64));
+    let per_work = s
+        .server_cpu_us_per_work
+        .map_or("–".into(), |us| format!("{us:.1} µs"));
     println!(
-        "step {:>2}  {:>7} {:<11}  delivery p99 {:>9}  {:>11} deliveries  server cpu {:>4} rss {:>10}  {}",
+        "step {:>2}  {:>7} {:<11}  delivery p99 {:>9}  {:>11} deliveries  {:>11} work  server cpu {:>4} ({:>8}/unit) rss {:>10}  {}",
         s.index + 1,
         grouped(i64::from(s.load)),
         load_unit(vary),
         p99,
         per_second(s.deliveries_per_s),
+        per_second(s.work_per_s),
         cpu,
+        per_work,
         rss,
         verdict_text(&s.verdict)
     );
@@ -122,7 +130,7 @@ pub fn summary(r: &CapacityResults, out: &Path) {
         Some(u) => {
             let peak = match (u.peak_load, u.peak_throughput) {
                 (Some(n), Some(x)) => format!(
-                    "peak {} deliveries/s at {} {}",
+                    "peak {} work/s at {} {}",
                     grouped(x.round() as i64),
                     grouped(n.round() as i64),
                     load_unit(r.vary)
@@ -130,7 +138,7 @@ pub fn summary(r: &CapacityResults, out: &Path) {
                 _ => "no peak (κ = 0)".into(),
             };
             println!(
-                "USL: σ {:.4} · κ {:.2e} · λ {:.2} · {peak} · R² {:.3} over {} steps",
+                "USL over work (messages in + deliveries out): σ {:.4} · κ {:.2e} · λ {:.2} · {peak} · R² {:.3} over {} steps",
                 u.sigma, u.kappa, u.lambda, u.r2, u.points
             );
             if let Some(w) = u.fit_warning() {
@@ -150,9 +158,10 @@ pub fn summary(r: &CapacityResults, out: &Path) {
     }
     if let Some(p) = &r.projection {
         println!(
-            "projection: {} users need {} instance(s) of this machine, {}-bound ({} users per instance within the SLOs{}){}",
+            "projection ({}): {} users need {} instance(s) of this machine, {}-bound ({} users per instance within the SLOs{}){}",
+            p.scale_out_label(),
             grouped(p.target_users as i64),
-            grouped(p.instances as i64),
+            p.instances_text(),
             match p.bound {
                 super::projection::Bound::Cpu => "CPU",
                 super::projection::Bound::Memory => "memory",

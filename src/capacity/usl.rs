@@ -8,7 +8,26 @@
 
 use serde::{Deserialize, Serialize};
 
+/// One fitted point: what was measured, what the curve says, and the gap.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Residual {
+    pub load: f64,
+    pub measured: f64,
+    pub fitted: f64,
+}
+
+impl Residual {
+    /// (measured − fitted) / fitted; 0 where the curve is 0.
+    pub fn share(&self) -> f64 {
+        if self.fitted > 0.0 {
+            (self.measured - self.fitted) / self.fitted
+        } else {
+            0.0
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UslFit {
     /// Throughput of one unit of load with no contention.
     pub lambda: f64,
@@ -20,6 +39,12 @@ pub struct UslFit {
     /// Load at which throughput peaks (`None` when κ = 0: no peak).
     pub peak_load: Option<f64>,
     pub peak_throughput: Option<f64>,
+    /// Every fitted point in load order.
+    #[serde(default)]
+    pub residuals: Vec<Residual>,
+    /// Set when the fit is poor: which assumption of the USL broke.
+    #[serde(default)]
+    pub warning: Option<String>,
 }
 
 /// Below this R² the USL does not describe the steps; say so wherever it is shown.
@@ -30,15 +55,39 @@ impl UslFit {
         usl(self.lambda, self.sigma, self.kappa, n)
     }
 
-    /// A warning when the fit is poor, with the usual cause.
+    /// A warning when the fit is poor, naming the assumption that broke.
     pub fn fit_warning(&self) -> Option<String> {
-        (self.r2 < POOR_FIT_R2).then(|| {
-            format!(
-                "poor fit (R² {:.2}): throughput is not sub-linear in the load here, e.g. fan-out whose rooms grow with the clients (deliveries ~ N²); σ and κ mean little",
-                self.r2
-            )
-        })
+        self.warning.clone()
     }
+}
+
+/// Work per unit of load may grow this much from the lowest to the highest
+/// fitted load before we call the workload heavier per unit at high load.
+const SUPERLINEAR_GROWTH: f64 = 1.25;
+
+/// Which USL assumption a poor fit broke, judged from the points (sorted
+/// by load) and their residuals.
+fn diagnose(r2: f64, points: &[(f64, f64)], residuals: &[Residual]) -> Option<String> {
+    if r2 >= POOR_FIT_R2 {
+        return None;
+    }
+    let per_unit = |&(n, x): &(f64, f64)| x / n;
+    let (first, last) = (points.first()?, points.last()?);
+    let (lo, hi) = (per_unit(first), per_unit(last));
+    if hi > lo * SUPERLINEAR_GROWTH {
+        return Some(format!(
+            "poor fit (R² {r2:.2}): the USL assumes each unit of load brings the same work, but work per unit of load grew from {lo:.2}/s at {:.0} to {hi:.2}/s at {:.0}: each step is a heavier workload (e.g. rooms that grow with the clients, deliveries ~ N²; use a constant room size); σ and κ mean little",
+            first.0, last.0
+        ));
+    }
+    let worst = residuals
+        .iter()
+        .max_by(|a, b| a.share().abs().total_cmp(&b.share().abs()))?;
+    Some(format!(
+        "poor fit (R² {r2:.2}): the USL assumes throughput changes smoothly with the load, but the steps scatter around the curve (largest residual {:+.0}% at {:.0}): noisy steps (a shared machine, short windows) or a sudden change (a queue overflowing, a cliff past saturation); σ and κ mean little",
+        worst.share() * 100.0,
+        worst.load
+    ))
 }
 
 fn usl(lambda: f64, sigma: f64, kappa: f64, n: f64) -> f64 {
@@ -83,11 +132,12 @@ fn nonneg_two_term(rows: &[(f64, f64, f64)]) -> (f64, f64) {
 /// Fits the USL to (load, throughput) points. Needs at least three points
 /// with positive load and throughput and at least two distinct loads.
 pub fn fit(points: &[(f64, f64)]) -> Option<UslFit> {
-    let pts: Vec<(f64, f64)> = points
+    let mut pts: Vec<(f64, f64)> = points
         .iter()
         .copied()
         .filter(|&(n, x)| n > 0.0 && x > 0.0 && n.is_finite() && x.is_finite())
         .collect();
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
     if pts.len() < 3 {
         return None;
     }
@@ -137,6 +187,14 @@ pub fn fit(points: &[(f64, f64)]) -> Option<UslFit> {
         1.0
     };
     let peak_load = (kappa > 0.0 && sigma < 1.0).then(|| ((1.0 - sigma) / kappa).sqrt());
+    let residuals: Vec<Residual> = pts
+        .iter()
+        .map(|&(load, measured)| Residual {
+            load,
+            measured,
+            fitted: usl(lambda, sigma, kappa, load),
+        })
+        .collect();
     Some(UslFit {
         lambda,
         sigma,
@@ -145,6 +203,8 @@ pub fn fit(points: &[(f64, f64)]) -> Option<UslFit> {
         points: pts.len(),
         peak_load,
         peak_throughput: peak_load.map(|n| usl(lambda, sigma, kappa, n)),
+        warning: diagnose(r2, &pts, &residuals),
+        residuals,
     })
 }
 
@@ -207,7 +267,8 @@ mod tests {
             .map(|&n| (n, n * n / 250.0))
             .collect();
         let f = fit(&pts).unwrap();
-        assert!(f.fit_warning().is_some(), "{f:?}");
+        let w = f.fit_warning().unwrap();
+        assert!(w.contains("work per unit of load grew"), "{w}");
         let exact: Vec<(f64, f64)> = (1..=8)
             .map(|i| {
                 let n = f64::from(i) * 10.0;
@@ -215,5 +276,32 @@ mod tests {
             })
             .collect();
         assert!(fit(&exact).unwrap().fit_warning().is_none());
+    }
+
+    #[test]
+    fn residuals_are_reported_for_every_point_in_load_order() {
+        let mut pts = synthetic(200.0, 0.03, 0.0005, 0.0);
+        pts.reverse();
+        let f = fit(&pts).unwrap();
+        assert_eq!(f.residuals.len(), pts.len());
+        assert!(f.residuals.windows(2).all(|w| w[0].load < w[1].load));
+        assert!(f.residuals.iter().all(|r| r.share().abs() < 1e-3), "{f:?}");
+    }
+
+    #[test]
+    fn scatter_is_named_as_the_broken_assumption() {
+        // Linear work per unit, but one step far off the line (a noisy step).
+        let pts: Vec<(f64, f64)> = [
+            (100.0, 1000.0),
+            (200.0, 3100.0),
+            (300.0, 1900.0),
+            (400.0, 4000.0),
+            (500.0, 4300.0),
+        ]
+        .to_vec();
+        let f = fit(&pts).unwrap();
+        let w = f.fit_warning().unwrap_or_default();
+        assert!(f.r2 < POOR_FIT_R2 && w.contains("scatter"), "{f:?}");
+        assert!(w.contains("at 200") || w.contains("at 300"), "{w}");
     }
 }

@@ -106,6 +106,9 @@ pub fn populations(shares: &[f64], clients: u32) -> Vec<u8> {
 /// The distinct rooms (indexes) client `i` joins.
 pub fn rooms_of(plan: &Plan, i: u32) -> Vec<u32> {
     let rp = &plan.rooms;
+    if let Some(size) = rp.size {
+        return sized_rooms_of(size, rp.per_client, plan.peak_clients(), i);
+    }
     let want = rp.per_client.min(rp.count) as usize;
     let mut rng = SplitMix64::for_client(plan.seed, u64::from(i), Stream::Rooms);
     let zipf = match rp.distribution {
@@ -129,6 +132,27 @@ pub fn rooms_of(plan: &Plan, i: u32) -> Vec<u32> {
         }
     }
     rooms
+}
+
+/// Constant room size: one layer of ⌈clients / size⌉ rooms per room a
+/// client joins; in layer `j` client `i` sits at position `i` rotated by
+/// `j·size/per_client`, and each run of `size` positions is one room. Every
+/// room has `size` members except the last of each layer (the remainder),
+/// and a ramp fills rooms in index order, so fan-out per message stays
+/// `size − 1` as the load grows. The rotation gives each layer different
+/// co-members.
+fn sized_rooms_of(size: u32, per_client: u32, clients: u32, i: u32) -> Vec<u32> {
+    let size = u64::from(size.max(1));
+    let n = u64::from(clients.max(1));
+    let layers = u64::from(per_client.max(1));
+    let layer_rooms = n.div_ceil(size);
+    (0..layers)
+        .map(|j| {
+            let shift = j * size / layers;
+            let pos = (u64::from(i) + shift) % n;
+            (j * layer_rooms + pos / size) as u32
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -180,5 +204,45 @@ mod tests {
         let p = populations(&[0.75, 0.25], 8);
         assert_eq!(p.iter().filter(|&&x| x == 1).count(), 2);
         assert_eq!(&p[..4].iter().filter(|&&x| x == 1).count(), &1);
+    }
+
+    #[test]
+    fn constant_room_size_fills_rooms_of_size_members() {
+        let text = "[[stages]]\nduration = \"1s\"\ntarget = 103\n[rooms]\nsize = 10\nper_client = 2\n[[clients]]\n";
+        let overrides = crate::scenario::PlanOverrides::default();
+        let plan = crate::scenario::parse(text, "s.toml", None, &overrides).unwrap();
+        // Two layers of ⌈103 / 10⌉ = 11 rooms.
+        assert_eq!(plan.rooms.count, 22);
+        let mut members = vec![0u32; plan.rooms.count as usize];
+        for i in 0..103 {
+            let rooms = rooms_of(&plan, i);
+            assert_eq!(rooms.len(), 2);
+            assert_ne!(rooms[0], rooms[1]);
+            for r in rooms {
+                members[r as usize] += 1;
+            }
+        }
+        // Every room has 10 members but one per layer, which holds the remainder.
+        let mut sizes = members.clone();
+        sizes.sort_unstable();
+        assert_eq!(&sizes[..2], &[3, 3]);
+        assert!(sizes[2..].iter().all(|&m| m == 10), "{members:?}");
+        // A ramp fills layer-0 rooms in order: the first 25 clients are in rooms 0..=2.
+        let first: Vec<u32> = (0..25).map(|i| rooms_of(&plan, i)[0]).collect();
+        assert_eq!(first.iter().max(), Some(&2));
+        // Layers give different co-members: client 0 and 9 share room 0, not their layer-1 room.
+        assert_eq!(rooms_of(&plan, 0)[0], rooms_of(&plan, 9)[0]);
+        assert_ne!(rooms_of(&plan, 0)[1], rooms_of(&plan, 9)[1]);
+    }
+
+    #[test]
+    fn set_stages_rederives_the_room_count() {
+        let text = "[[stages]]\nduration = \"1s\"\ntarget = 40\n[rooms]\nsize = 20\n[[clients]]\n";
+        let overrides = crate::scenario::PlanOverrides::default();
+        let mut plan = crate::scenario::parse(text, "s.toml", None, &overrides).unwrap();
+        assert_eq!(plan.rooms.count, 2);
+        plan.set_stages(vec![st(1, 1001)]);
+        assert_eq!(plan.rooms.count, 51);
+        assert_eq!(rooms_of(&plan, 1000), vec![50]);
     }
 }

@@ -59,6 +59,16 @@ impl Plan {
     pub fn peak_clients(&self) -> u32 {
         self.stages.iter().map(|s| s.target).max().unwrap_or(0)
     }
+
+    /// Replaces the stages; with a constant room size the room count
+    /// follows the new peak, so rooms stay `size` members.
+    pub fn set_stages(&mut self, stages: Vec<Stage>) {
+        self.stages = stages;
+        if let Some(size) = self.rooms.size {
+            self.rooms.count =
+                RoomPlan::count_for(size, self.rooms.per_client, self.peak_clients());
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -145,11 +155,27 @@ pub struct Stage {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RoomPlan {
+    /// Rooms in the run. With `size` it is derived from the peak clients
+    /// ([`RoomPlan::count_for`]), so it is always the effective count.
     pub count: u32,
     pub per_client: u32,
     pub distribution: RoomDistribution,
     /// Room names are `{prefix}{index}`.
     pub prefix: String,
+    /// Constant room size (members per room): the count follows the clients
+    /// and clients fill rooms in index order. `None`: a fixed `count`.
+    pub size: Option<u32>,
+}
+
+impl RoomPlan {
+    /// Rooms `clients` clients need at `size` members per room: one layer
+    /// of ⌈clients / size⌉ rooms per room a client joins.
+    pub fn count_for(size: u32, per_client: u32, clients: u32) -> u32 {
+        clients
+            .max(1)
+            .div_ceil(size.max(1))
+            .saturating_mul(per_client.max(1))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

@@ -73,6 +73,7 @@ pub struct RawStage {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawRooms {
     pub count: Option<u32>,
+    pub size: Option<u32>,
     pub per_client: Option<u32>,
     pub distribution: Option<String>,
     pub exponent: Option<f64>,

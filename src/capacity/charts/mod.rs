@@ -1,13 +1,17 @@
-//! The three charts of `capacity.html`, one per file, drawn with the
+//! The charts of `capacity.html`, one per file, drawn with the
 //! report's canvas (`report::charts::canvas`) and returned as the report's
 //! [`Chart`], so the page reuses the report's figure markup and style.
 
+mod cpu_per_work;
 mod latency;
 mod memory;
+mod residuals;
 mod throughput;
 
+pub use cpu_per_work::cpu_per_work;
 pub use latency::latency_against_load;
 pub use memory::memory_against_connections;
+pub use residuals::usl_residuals;
 pub use throughput::throughput_against_load;
 
 pub use crate::report::charts::Chart;

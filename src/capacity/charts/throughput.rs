@@ -1,5 +1,6 @@
-//! Chart: deliveries per second of every step against its load, with the
-//! Universal Scalability Law curve fitted to them.
+//! Chart: server work per second (chat messages in + deliveries out) of
+//! every step against its load, with the Universal Scalability Law curve
+//! fitted to it.
 
 use super::{by_load, load_axis, load_range, Chart};
 use crate::capacity::model::CapacityResults;
@@ -10,11 +11,11 @@ const CURVE_POINTS: usize = 60;
 
 pub fn throughput_against_load(r: &CapacityResults) -> Chart {
     let mut xy = XyChart::new(
-        "Throughput against load",
+        "Server work against load",
         load_axis(r.vary),
-        "deliveries per second",
+        "work per second (messages in + deliveries out)",
     );
-    let mut note = "Universal Scalability Law: X(N) = λN / (1 + σ(N−1) + κN(N−1)).".to_string();
+    let mut note = "Universal Scalability Law: X(N) = λN / (1 + σ(N−1) + κN(N−1)), with X the server's work per second: each chat message in and each delivery out counts one unit.".to_string();
     if let (Some(u), Some((_, hi))) = (&r.usl, load_range(&r.steps)) {
         let end = u.peak_load.map_or(hi, |p| p.min(hi * 2.0)).max(hi) * 1.1;
         let curve = (0..=CURVE_POINTS).map(|i| {
@@ -37,20 +38,29 @@ pub fn throughput_against_load(r: &CapacityResults) -> Chart {
             });
         }
         note.push_str(&format!(
-            " Fitted over {} steps; λ {:.2} deliveries/s per unit of load.",
+            " Fitted over {} steps (generator-limited steps left out); λ {:.2} work/s per unit of load.",
             u.points, u.lambda
         ));
         if let Some(w) = u.fit_warning() {
             note.push_str(&format!(" Warning: {w}."));
         }
     } else {
-        note.push_str(" Not fitted: it needs at least three steps with throughput.");
+        note.push_str(" Not fitted: it needs at least three steps with work that the generator did not limit.");
     }
+    let steps = by_load(&r.steps);
     xy.series.push(Series::from_points(
-        "measured",
+        "measured work/s",
         color(0),
         Stroke::Points(4),
-        by_load(&r.steps)
+        steps
+            .iter()
+            .map(|s| (f64::from(s.load), Some(s.work_per_s))),
+    ));
+    xy.series.push(Series::from_points(
+        "of which deliveries/s",
+        color(2),
+        Stroke::Points(3),
+        steps
             .iter()
             .map(|s| (f64::from(s.load), Some(s.deliveries_per_s))),
     ));

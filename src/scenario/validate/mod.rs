@@ -114,7 +114,7 @@ impl Validator<'_> {
         let seed = overrides.seed.or(raw.seed).unwrap_or(defaults::SEED);
         let (target, bundled) = self.target(raw.target.unwrap_or_default(), overrides)?;
         let stages = self.stages(raw.stages)?;
-        let rooms = self.rooms(raw.rooms.unwrap_or_default())?;
+        let rooms = self.rooms(raw.rooms.unwrap_or_default(), &stages)?;
         let populations = self.populations(raw.clients)?;
         let output = self.output(raw.output.unwrap_or_default(), &name, overrides)?;
         let run = self.run(raw.run.unwrap_or_default())?;
@@ -295,15 +295,47 @@ impl Validator<'_> {
         Ok(stages)
     }
 
-    fn rooms(&self, r: RawRooms) -> Result<RoomPlan> {
-        let count = r.count.unwrap_or(defaults::ROOM_COUNT);
-        if count == 0 {
-            return Err(self.bad("rooms.count", "there must be at least 1 room"));
+    /// `size` (members per room) or `count`; with `size` the count is
+    /// derived from the stages' peak clients.
+    fn room_count(&self, r: &RawRooms, per_client: u32, stages: &[Stage]) -> Result<u32> {
+        let Some(size) = r.size else {
+            let count = r.count.unwrap_or(defaults::ROOM_COUNT);
+            if count == 0 {
+                return Err(self.bad("rooms.count", "there must be at least 1 room"));
+            }
+            return Ok(count);
+        };
+        if r.count.is_some() {
+            return Err(self.at_key(
+                "rooms.size",
+                "`size` and `count` in [rooms] are exclusive: `count` fixes the number of rooms, `size` fixes the members per room and derives the count from the clients",
+            ));
         }
+        let peak = stages.iter().map(|s| s.target).max().unwrap_or(0);
+        if size == 0 {
+            return Err(self.bad("rooms.size", "a room needs at least 1 member"));
+        }
+        if size > peak {
+            return Err(self.bad(
+                "rooms.size",
+                format!("{size} members per room is more than the clients (peak {peak}); use `count = 1` for one room of everyone"),
+            ));
+        }
+        if r.distribution.as_deref() == Some("zipf") {
+            return Err(self.bad(
+                "rooms.distribution",
+                "`zipf` skews room sizes on purpose, which `size` (every room the same size) rules out; use `count` with zipf",
+            ));
+        }
+        Ok(RoomPlan::count_for(size, per_client, peak))
+    }
+
+    fn rooms(&self, r: RawRooms, stages: &[Stage]) -> Result<RoomPlan> {
         let per_client = r.per_client.unwrap_or(defaults::ROOMS_PER_CLIENT);
         if per_client == 0 {
             return Err(self.bad("rooms.per_client", "each client must join at least 1 room"));
         }
+        let count = self.room_count(&r, per_client, stages)?;
         if per_client > count {
             return Err(self.bad(
                 "rooms.per_client",
@@ -347,6 +379,7 @@ impl Validator<'_> {
             per_client,
             distribution,
             prefix,
+            size: r.size,
         })
     }
 
