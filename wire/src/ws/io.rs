@@ -59,6 +59,11 @@ impl WsIo {
         }
     }
 
+    /// Turns on permessage-deflate for received messages.
+    pub fn set_inflater(&mut self, inflater: Option<super::deflate::Inflater>) {
+        self.decoder.set_inflater(inflater);
+    }
+
     pub fn stream(&self) -> &TcpStream {
         &self.stream
     }
