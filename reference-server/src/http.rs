@@ -12,7 +12,7 @@ use crate::auth::RoomAcl;
 use crate::conn::{Conn, Identity};
 use crate::metrics;
 use crate::server::Shared;
-use wire::ws::handshake::{http_response, read_request, switching_protocols};
+use wire::ws::handshake::{http_response, read_request, switching_protocols_ext};
 use wire::ws::{Request, Role, WsIo};
 
 /// Longest `?user=` accepted when auth is off.
@@ -62,7 +62,16 @@ pub async fn serve_socket(
             let id = shared.alloc_conn_id();
             match check_upgrade(&req, &shared, id) {
                 Ok((key, identity)) => {
-                    upgrade(stream, leftover, shared, permit, id, &key, identity).await
+                    let deflate = crate::deflate::negotiate(&req, &shared.config);
+                    let up = Upgrade {
+                        leftover,
+                        permit,
+                        id,
+                        key,
+                        identity,
+                        deflate,
+                    };
+                    upgrade(stream, shared, up).await
                 }
                 Err((status, reason, body)) => {
                     tracing::debug!(status, body = body.trim(), "upgrade refused");
@@ -168,23 +177,31 @@ fn check_upgrade(
     Ok((key.to_owned(), identity))
 }
 
-async fn upgrade(
-    mut stream: TcpStream,
+/// An accepted upgrade, ready for the 101 answer.
+struct Upgrade {
     leftover: bytes::BytesMut,
-    shared: Arc<Shared>,
     permit: OwnedSemaphorePermit,
     id: u64,
-    key: &str,
+    key: String,
     identity: Option<Identity>,
-) {
+    /// The permessage-deflate agreement and its response header.
+    deflate: Option<(wire::ws::deflate::Agreed, String)>,
+}
+
+async fn upgrade(mut stream: TcpStream, shared: Arc<Shared>, up: Upgrade) {
+    let ext = up.deflate.as_ref().map(|(_, h)| h.as_str());
     if stream
-        .write_all(switching_protocols(key).as_bytes())
+        .write_all(switching_protocols_ext(&up.key, ext).as_bytes())
         .await
         .is_err()
     {
         return;
     }
-    let Some(peer) = shared.register(id) else {
+    let agreed = up.deflate.map(|(a, _)| a);
+    let shared_deflate = agreed
+        .as_ref()
+        .is_some_and(crate::deflate::takes_shared_frames);
+    let Some(peer) = shared.register(up.id, shared_deflate) else {
         // Shutdown began during the handshake: say so in WebSocket terms.
         let frame = wire::ws::server_frame(
             wire::ws::OpCode::Close,
@@ -193,14 +210,19 @@ async fn upgrade(
         let _ = stream.write_all(&frame).await;
         return;
     };
-    let io = WsIo::new(
+    let mut io = WsIo::new(
         stream,
         Role::Server,
         shared.config.max_message_size,
         READ_CHUNK,
-        leftover,
+        up.leftover,
     );
-    let conn = Conn::new(io, peer, shared, identity, Some(permit));
+    let deflate = agreed.map(|a| {
+        metrics::inc(&shared.metrics.deflate_connections_total);
+        io.set_inflater(Some(a.inflater(true)));
+        crate::deflate::ConnDeflate::new(&a, shared.config.deflate_threshold)
+    });
+    let conn = Conn::new(io, peer, shared, up.identity, Some(up.permit)).with_deflate(deflate);
     // A fresh task for the connection's life: the handshake task's larger
     // future (request head, HTTP state) is freed instead of idling with it.
     tokio::spawn(conn.run());
