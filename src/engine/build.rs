@@ -270,6 +270,10 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
         })
         .collect();
 
+    let compression = plan
+        .target
+        .deflate
+        .map(|_| Compression::from_counters(&counters));
     RunResults {
         schema_version: SCHEMA_VERSION,
         name: plan.name.clone(),
@@ -317,6 +321,7 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
         thresholds: Vec::new(),
         stages,
         timeseries: all_seconds.iter().map(|s| snapshot(plan, s)).collect(),
+        compression,
         repeats: Vec::new(),
         scenario: serde_json::to_value(plan).unwrap_or_default(),
         environment: Environment::collect(),

@@ -174,6 +174,7 @@ impl Client {
                     {
                         let mut rec = ws.rec.borrow_mut();
                         rec.counters().connections_opened += 1;
+                        rec.counters().deflate_connections += u64::from(io.deflated());
                         rec.record(MetricId::ConnectTime, t0.elapsed().as_micros() as u64);
                     }
                     if !first {
@@ -284,11 +285,14 @@ impl Client {
         if ob.is_empty() {
             return;
         }
+        let payload = ob.take_payload_bytes();
         let (frames, bytes) = io.send(ob);
         let mut rec = ws.rec.borrow_mut();
         let c = rec.counters();
         c.frames_sent += u64::from(frames);
         c.bytes_sent += bytes as u64;
+        c.payload_bytes_sent += payload;
+        c.wire_bytes_sent += bytes as u64;
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -384,7 +388,17 @@ impl Client {
                         let now_us = ctx.clock.now_epoch_us();
                         loop {
                             let msg = match io.decode() {
-                                Ok(Some(m)) => m,
+                                Ok(Some((m, wire))) => {
+                                    if let wire::ws::Message::Text(b)
+                                    | wire::ws::Message::Binary(b) = &m
+                                    {
+                                        let mut rec = ws.rec.borrow_mut();
+                                        let c = rec.counters();
+                                        c.payload_bytes_received += b.len() as u64;
+                                        c.wire_bytes_received += wire as u64;
+                                    }
+                                    m
+                                }
                                 Ok(None) => break,
                                 Err(e) => {
                                     io.abort(e.close_code(), "");

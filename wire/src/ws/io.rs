@@ -76,6 +76,14 @@ impl WsIo {
         self.decoder.decode(&mut self.rbuf)
     }
 
+    /// Like [`decode`](Self::decode), with the bytes the message took on
+    /// the wire (headers, compressed payload, interleaved control frames).
+    pub fn decode_sized(&mut self) -> Result<Option<(Message, usize)>, ProtocolError> {
+        let before = self.rbuf.len();
+        let msg = self.decode()?;
+        Ok(msg.map(|m| (m, before - self.rbuf.len())))
+    }
+
     /// One non-blocking read into the buffer.
     pub fn fill(&mut self) -> io::Result<Fill> {
         if self.rbuf.capacity() - self.rbuf.len() < self.read_chunk / 2 {
