@@ -248,6 +248,25 @@ fn counters(w: &mut String, r: &RunResults) {
         bytes(c.bytes_received as f64),
         bytes(t.bytes_received_per_s)
     );
+    if let Some(z) = &r.compression {
+        let ratio = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.2}x"));
+        let _ = writeln!(
+            w,
+            "  deflate          {:>14} of {} connections   payload/wire {} sent, {} received",
+            thousands(z.connections),
+            thousands(c.connections_opened),
+            ratio(z.ratio_sent),
+            ratio(z.ratio_received)
+        );
+        let _ = writeln!(
+            w,
+            "  payload / wire   {} / {} sent, {} / {} received",
+            bytes(c.payload_bytes_sent as f64),
+            bytes(c.wire_bytes_sent as f64),
+            bytes(c.payload_bytes_received as f64),
+            bytes(c.wire_bytes_received as f64)
+        );
+    }
 }
 
 /// Counters the sections above already show.
@@ -270,6 +289,11 @@ const SHOWN_COUNTERS: &[&str] = &[
     "out_of_order",
     "errors",
     "late_sends",
+    "deflate_connections",
+    "payload_bytes_sent",
+    "wire_bytes_sent",
+    "payload_bytes_received",
+    "wire_bytes_received",
 ];
 
 /// Any other non-zero counter, so counters added to the model later are
