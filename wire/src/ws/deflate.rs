@@ -28,8 +28,8 @@ const LEVEL: u32 = 1;
 /// shorter dictionary is valid; it bounds the per-message `set_dictionary`
 /// cost and the memory an idle connection keeps for sending.
 const MAX_SEND_HISTORY: usize = 8 * 1024;
-/// Output grows in steps of this much while inflating, so a zip bomb is
-/// stopped within one step of the limit.
+/// Inflated output starts at up to this much and doubles, capped at the limit,
+/// so a zip bomb never makes us allocate more than the limit allows.
 const INFLATE_STEP: usize = 16 * 1024;
 
 /// An offer or response that cannot be accepted.
@@ -433,7 +433,10 @@ fn inflate_bounded(
                 if out.len() > max {
                     return Err(ProtocolError::TooBig(out.len() as u64));
                 }
-                out.reserve(INFLATE_STEP.min(max + 1 - out.len()).max(1));
+                // Doubling, but never past the limit (plain `reserve` could).
+                let first = (payload.len() * 4).clamp(256, INFLATE_STEP);
+                let step = out.capacity().max(first).min(max + 1 - out.len());
+                out.reserve_exact(step.max(1));
             }
             let before = (d.total_in(), out.len());
             let status = d
