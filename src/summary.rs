@@ -631,6 +631,29 @@ thresholds
     }
 
     #[test]
+    fn compression_is_summarized_when_offered() {
+        let mut r = sample();
+        assert!(!render(&r, false).contains("deflate"));
+        r.counters.connections_opened = 10;
+        r.counters.payload_bytes_sent = 2048;
+        r.counters.wire_bytes_sent = 1024;
+        r.compression = Some(Compression {
+            connections: 9,
+            ratio_sent: Some(2.0),
+            ratio_received: None,
+        });
+        let text = render(&r, false);
+        assert!(
+            text.contains("deflate                       9 of 10 connections   payload/wire 2.00x sent, - received"),
+            "{text}"
+        );
+        assert!(
+            text.contains("payload / wire   2.0 KiB / 1.0 KiB sent"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn interrupted_runs_say_so() {
         let r = RunResults {
             interrupted: true,
