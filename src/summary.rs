@@ -265,6 +265,25 @@ fn counters(w: &mut String, r: &RunResults) {
         bytes(c.bytes_received as f64),
         bytes(t.bytes_received_per_s)
     );
+    if let Some(z) = &r.compression {
+        let ratio = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.2}x"));
+        let _ = writeln!(
+            w,
+            "  deflate          {:>14} of {} connections   payload/wire {} sent, {} received",
+            thousands(z.connections),
+            thousands(c.connections_opened),
+            ratio(z.ratio_sent),
+            ratio(z.ratio_received)
+        );
+        let _ = writeln!(
+            w,
+            "  payload / wire   {} / {} sent, {} / {} received",
+            bytes(c.payload_bytes_sent as f64),
+            bytes(c.wire_bytes_sent as f64),
+            bytes(c.payload_bytes_received as f64),
+            bytes(c.wire_bytes_received as f64)
+        );
+    }
 }
 
 /// Counters the sections above already show.
@@ -287,6 +306,11 @@ const SHOWN_COUNTERS: &[&str] = &[
     "out_of_order",
     "errors",
     "late_sends",
+    "deflate_connections",
+    "payload_bytes_sent",
+    "wire_bytes_sent",
+    "payload_bytes_received",
+    "wire_bytes_received",
 ];
 
 /// Any other non-zero counter, so counters added to the model later are
@@ -621,6 +645,29 @@ thresholds
         assert!(text.contains("latency: nothing measured"));
         assert!(text.contains("server (not sampled)"));
         assert!(!text.contains("thresholds"));
+    }
+
+    #[test]
+    fn compression_is_summarized_when_offered() {
+        let mut r = sample();
+        assert!(!render(&r, false).contains("deflate"));
+        r.counters.connections_opened = 10;
+        r.counters.payload_bytes_sent = 2048;
+        r.counters.wire_bytes_sent = 1024;
+        r.compression = Some(Compression {
+            connections: 9,
+            ratio_sent: Some(2.0),
+            ratio_received: None,
+        });
+        let text = render(&r, false);
+        assert!(
+            text.contains("deflate                       9 of 10 connections   payload/wire 2.00x sent, - received"),
+            "{text}"
+        );
+        assert!(
+            text.contains("payload / wire   2.0 KiB / 1.0 KiB sent"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -148,6 +148,28 @@ fn bench_run_drives_the_ws_peer() {
     assert_accounting(&run("ws", &setup), 20);
 }
 
+/// permessage-deflate against `ws`'s own zlib implementation: the peer
+/// keeps context takeover both ways, so the generator's history-replay
+/// compressor and inflater are checked against a real LZ77 window.
+#[test]
+fn bench_run_drives_the_ws_peer_with_permessage_deflate() {
+    let setup = Setup {
+        protocol: "chat",
+        script: "ws-server.js",
+        url_path: "/ws",
+        server_args: r#", "--deflate""#,
+        extra: "[target.deflate]\nclient_max_window_bits = 12\n",
+        ..Setup::default()
+    };
+    let r = run("ws-deflate", &setup);
+    assert_accounting(&r, 20);
+    let c = &r["counters"];
+    assert_eq!(c["deflate_connections"], 20, "{c}");
+    let ratio = |k: &str| r["compression"][k].as_f64().unwrap_or(0.0);
+    assert!(ratio("ratio_sent") > 1.0, "{}", r["compression"]);
+    assert!(ratio("ratio_received") > 1.0, "{}", r["compression"]);
+}
+
 /// The peer allows polling only, so every client really long-polls.
 #[test]
 fn bench_run_drives_the_socketio_peer_over_long_polling() {

@@ -56,6 +56,12 @@ fn full() -> RunResults {
         auth: Some(serde_json::json!({ "token": "t" })),
         ..Default::default()
     });
+    plan.target.deflate = Some(bench::scenario::DeflatePlan {
+        client_no_context_takeover: true,
+        server_no_context_takeover: false,
+        client_max_window_bits: Some(12),
+        server_max_window_bits: Some(10),
+    });
     let mut metrics = BTreeMap::new();
     for (i, name) in [
         "connect_time",
@@ -174,6 +180,11 @@ fn full() -> RunResults {
             },
         ],
         timeseries: vec![snapshot(1.0), snapshot(2.0)],
+        compression: Some(Compression {
+            connections: 2000,
+            ratio_sent: Some(1.8),
+            ratio_received: None,
+        }),
         repeats: vec![repeat.clone(), repeat],
         scenario: serde_json::to_value(&plan).unwrap(),
         environment: Environment::collect(),
@@ -206,6 +217,11 @@ fn full() -> RunResults {
 fn counters() -> Counters {
     let mut c = Counters::default();
     c.connections_opened = 2100;
+    c.deflate_connections = 2000;
+    c.payload_bytes_sent = 8_000_000;
+    c.wire_bytes_sent = 5_000_000;
+    c.payload_bytes_received = 390_000_000;
+    c.wire_bytes_received = 200_000_000;
     c.connections_failed = [("refused".to_string(), 3), ("http_401".to_string(), 1)].into();
     c.closes = [("1000".to_string(), 2000), ("abnormal".to_string(), 5)].into();
     c.reconnects = 6000;

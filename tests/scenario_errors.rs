@@ -48,6 +48,14 @@ fn top(extra: &str) -> String {
 /// Appended to `BASE` (so line numbers start at 10).
 const APPENDED: &[(&str, &str)] = &[
     (
+        "[target.deflate]\nserver_max_window_bits = 16",
+        "scenarios/x.toml:11:26: bad `server_max_window_bits` in [target.deflate]: 16 is not a window size; RFC 7692 allows 8 to 15",
+    ),
+    (
+        "[target.deflate]\nclient_no_context_takover = true",
+        "scenarios/x.toml:11:1: unknown key `client_no_context_takover` in [target.deflate]; did you mean `client_no_context_takeover`?",
+    ),
+    (
         "[target.socketio]\ntransport = \"polling\"",
         "scenarios/x.toml:10:1: [target.socketio] applies only with [target] protocol = \"socketio\"",
     ),

@@ -43,7 +43,13 @@ struct Args {
     /// Server process id: report its RSS and CPU.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Offer permessage-deflate (the server's flags decide context takeover).
+    #[arg(long)]
+    deflate: bool,
 }
+
+/// Connections on which permessage-deflate was negotiated.
+static DEFLATED: AtomicUsize = AtomicUsize::new(0);
 
 async fn one(
     i: usize,
@@ -53,9 +59,14 @@ async fn one(
     slots: Arc<Semaphore>,
 ) -> anyhow::Result<()> {
     let permit = slots.acquire().await?;
-    let mut c = support::connect(args.addr, i, args.sources, &format!("u{i}")).await?;
+    let offer = args.deflate.then(wire::ws::deflate::Offer::default);
+    let user = format!("u{i}");
+    let mut c = support::connect_with(args.addr, i, args.sources, &user, offer.as_ref()).await?;
     c.join(&format!("room-{}", i % args.rooms.max(1))).await?;
     drop(permit);
+    if c.deflate {
+        DEFLATED.fetch_add(1, Ordering::Relaxed);
+    }
     ready.fetch_add(1, Ordering::Relaxed);
     // Idle: keep the socket, answer pings, until released.
     // Shrink the buffer, but keep bytes already read: presence frames for
@@ -113,6 +124,12 @@ async fn main() -> anyhow::Result<()> {
         connect_time.as_secs_f64(),
         n as f64 / connect_time.as_secs_f64()
     );
+    if args.deflate {
+        println!(
+            "permessage-deflate negotiated on {}/{n} connections",
+            DEFLATED.load(Ordering::Relaxed)
+        );
+    }
     if let (Some(pid), Some(cpu0)) = (args.server_pid, cpu0) {
         let used = support::cpu_secs(pid)? - cpu0;
         println!(

@@ -42,6 +42,32 @@ struct Args {
     sources: u8,
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Offer permessage-deflate (the server's flags decide context takeover).
+    #[arg(long)]
+    deflate: bool,
+    /// Chat text of English-like words instead of `xxx…` (which compresses
+    /// unrealistically well).
+    #[arg(long)]
+    prose: bool,
+}
+
+/// Deterministic word salad of `len` bytes, different per message.
+fn prose(len: usize, seed: u64) -> String {
+    const WORDS: [&str; 16] = [
+        "the", "meeting", "moved", "to", "three", "o'clock", "see", "you", "there", "thanks", "ok",
+        "sounds", "good", "deploy", "finished", "tomorrow",
+    ];
+    let mut s = String::with_capacity(len + 16);
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    while s.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.push_str(WORDS[(x % 16) as usize]);
+        s.push(' ');
+    }
+    s.truncate(len);
+    s
 }
 
 /// Log-linear latency histogram (µs): 8 sub-buckets per power of two.
@@ -134,7 +160,13 @@ async fn member(
     let room = format!("fan-{}", i / args.members);
     let sender = i % args.members == 0;
     let permit = slots.acquire().await?;
-    let mut c = support::connect(args.addr, i, args.sources, &format!("f{i}")).await?;
+    let offer = args.deflate.then(wire::ws::deflate::Offer::default);
+    let user = format!("f{i}");
+    let mut c = support::connect_with(args.addr, i, args.sources, &user, offer.as_ref()).await?;
+    anyhow::ensure!(
+        c.deflate == args.deflate,
+        "permessage-deflate was not negotiated"
+    );
     c.join(&room).await?;
     drop(permit);
     shared.ready.fetch_add(1, Ordering::Relaxed);
@@ -181,6 +213,7 @@ async fn member(
                     // Intended send time, so a stalled sender does not hide latency.
                     let intended = (t.into_std() - shared.base).as_micros() as u64;
                     seq += 1;
+                    let text = if args.prose { prose(args.text, seq + i as u64) } else { text.clone() };
                     let frame = format!(
                         r#"{{"type":"chat","room":"{room}","id":{seq},"text":"{text}","ts":{intended}}}"#
                     );
@@ -259,6 +292,12 @@ async fn main() -> anyhow::Result<()> {
     );
     if let Some(cpu) = cpu {
         println!("server CPU: {:.2} cores", cpu / measured);
+        let sent = args.rate * args.rooms as f64 * measured;
+        println!(
+            "server CPU per chat message: {:.1} µs; per delivery: {:.2} µs",
+            cpu * 1e6 / sent.max(1.0),
+            cpu * 1e6 / got.max(1.0)
+        );
     }
     Ok(())
 }

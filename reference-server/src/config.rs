@@ -62,6 +62,15 @@ pub struct ServerArgs {
     /// Largest inbound WebSocket message; bigger closes with 1009 [default: 64KiB]
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     pub max_message_size: Option<u64>,
+    /// Offer permessage-deflate (RFC 7692) to clients that ask for it [default: false]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub deflate: Option<bool>,
+    /// With --deflate, messages smaller than this go uncompressed [default: 64B]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub deflate_threshold: Option<u64>,
+    /// With --deflate, keep the LZ77 window across messages (per-connection history, better ratio); off = server_no_context_takeover and client_no_context_takeover, shared compression [default: false]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub deflate_context_takeover: Option<bool>,
     /// Most open WebSocket connections; more get HTTP 503 [default: 10000]
     #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,
@@ -145,6 +154,9 @@ pub struct Config {
     pub batch_window: Duration,
     pub batch_max: usize,
     pub max_message_size: usize,
+    pub deflate: bool,
+    pub deflate_threshold: usize,
+    pub deflate_context_takeover: bool,
     pub max_connections: usize,
     pub max_rooms_per_conn: usize,
     pub max_room_len: usize,
@@ -179,6 +191,9 @@ impl Default for Config {
             batch_window: Duration::ZERO,
             batch_max: 64,
             max_message_size: 64 * 1024,
+            deflate: false,
+            deflate_threshold: 64,
+            deflate_context_takeover: false,
             max_connections: 10_000,
             max_rooms_per_conn: 100,
             max_room_len: 128,
@@ -221,6 +236,9 @@ struct FileConfig {
     batch_window: Option<String>,
     batch_max: Option<usize>,
     max_message_size: Option<SizeValue>,
+    deflate: Option<bool>,
+    deflate_threshold: Option<SizeValue>,
+    deflate_context_takeover: Option<bool>,
     max_connections: Option<usize>,
     max_rooms_per_conn: Option<usize>,
     max_room_len: Option<SizeValue>,
@@ -297,6 +315,9 @@ impl ServerArgs {
             batch_window,
             batch_max,
             max_message_size,
+            deflate,
+            deflate_threshold,
+            deflate_context_takeover,
             max_connections,
             max_rooms_per_conn,
             max_room_len,
@@ -349,6 +370,11 @@ impl ServerArgs {
             batch_window: self.batch_window.unwrap_or(d.batch_window),
             batch_max: self.batch_max.unwrap_or(d.batch_max),
             max_message_size: usize_of(self.max_message_size, d.max_message_size),
+            deflate: self.deflate.unwrap_or(d.deflate),
+            deflate_threshold: usize_of(self.deflate_threshold, d.deflate_threshold),
+            deflate_context_takeover: self
+                .deflate_context_takeover
+                .unwrap_or(d.deflate_context_takeover),
             max_connections: self.max_connections.unwrap_or(d.max_connections),
             max_rooms_per_conn: self.max_rooms_per_conn.unwrap_or(d.max_rooms_per_conn),
             max_room_len: usize_of(self.max_room_len, d.max_room_len),
@@ -404,6 +430,9 @@ fn load_file(path: &Path) -> Result<ServerArgs, ConfigError> {
         batch_window: file_duration("batch-window", f.batch_window)?,
         batch_max: f.batch_max,
         max_message_size: file_size("max-message-size", f.max_message_size)?,
+        deflate: f.deflate,
+        deflate_threshold: file_size("deflate-threshold", f.deflate_threshold)?,
+        deflate_context_takeover: f.deflate_context_takeover,
         max_connections: f.max_connections,
         max_rooms_per_conn: f.max_rooms_per_conn,
         max_room_len: file_size("max-room-len", f.max_room_len)?,
@@ -514,6 +543,8 @@ mod tests {
             format!("[default: {}]", d.batch_max),
             format!("[default: {}]", format_size(d.max_message_size as u64)),
             format!("[default: {}]", d.max_connections),
+            format!("[default: {}]", d.deflate),
+            format!("[default: {}]", format_size(d.deflate_threshold as u64)),
             format!("[default: {}]", d.max_rooms_per_conn),
             format!("[default: {}]", format_size(d.max_room_len as u64)),
             format!("[default: {}]", format_size(d.max_text_len as u64)),
@@ -565,5 +596,11 @@ mod tests {
         let cli = Cli::try_parse_from(["x", "--chaos-stall", "200ms:2s"]).unwrap();
         assert!(cli.args.resolve().is_err());
         assert!(Cli::try_parse_from(["x", "--heartbeat-interval", "10"]).is_err());
+        let c = Cli::try_parse_from(["x", "--deflate", "--deflate-threshold", "1KiB"]).unwrap();
+        let c = c.args.resolve().unwrap();
+        assert!(c.deflate && !c.deflate_context_takeover);
+        assert_eq!(c.deflate_threshold, 1024);
+        let c = Cli::try_parse_from(["x", "--deflate=false"]).unwrap();
+        assert!(!c.args.resolve().unwrap().deflate);
     }
 }

@@ -14,7 +14,7 @@ use crate::conn::{Conn, Identity};
 use crate::metrics;
 use crate::metrics::BadInput;
 use crate::server::Shared;
-use wire::ws::handshake::{http_response, read_request, switching_protocols};
+use wire::ws::handshake::{http_response, read_request, switching_protocols_ext};
 use wire::ws::{HandshakeError, Request, Role, WsIo};
 
 /// Longest `?user=` accepted when auth is off.
@@ -72,13 +72,17 @@ pub async fn serve_socket(
             match checked {
                 Ok((key, identity)) => {
                     drop(handshake);
+                    let deflate = crate::deflate::negotiate(&req, &shared.config);
                     let up = Upgrade {
                         leftover,
                         permit,
                         id,
                         echo,
+                        key,
+                        identity,
+                        deflate,
                     };
-                    upgrade(stream, shared, up, &key, identity).await
+                    upgrade(stream, shared, up).await
                 }
                 Err((status, reason, body)) => {
                     tracing::debug!(status, body = body.trim(), "upgrade refused");
@@ -227,12 +231,16 @@ fn check_upgrade(
     Ok((key.to_owned(), identity))
 }
 
-/// What an accepted upgrade carries into the connection.
+/// An accepted upgrade, ready for the 101 answer.
 struct Upgrade {
     leftover: bytes::BytesMut,
     permit: OwnedSemaphorePermit,
     id: u64,
     echo: bool,
+    key: String,
+    identity: Option<Identity>,
+    /// The permessage-deflate agreement and its response header.
+    deflate: Option<(wire::ws::deflate::Agreed, String)>,
 }
 
 /// `/echo` (with `--echo`): any valid upgrade, no auth, no origin check.
@@ -245,21 +253,20 @@ fn echo_upgrade(req: &Request) -> Result<(String, Option<Identity>), Refusal> {
     Ok((key.to_owned(), None))
 }
 
-async fn upgrade(
-    mut stream: TcpStream,
-    shared: Arc<Shared>,
-    up: Upgrade,
-    key: &str,
-    identity: Option<Identity>,
-) {
+async fn upgrade(mut stream: TcpStream, shared: Arc<Shared>, up: Upgrade) {
+    let ext = up.deflate.as_ref().map(|(_, h)| h.as_str());
     if stream
-        .write_all(switching_protocols(key).as_bytes())
+        .write_all(switching_protocols_ext(&up.key, ext).as_bytes())
         .await
         .is_err()
     {
         return;
     }
-    let Some(peer) = shared.register(up.id) else {
+    let agreed = up.deflate.map(|(a, _)| a);
+    let shared_deflate = agreed
+        .as_ref()
+        .is_some_and(crate::deflate::takes_shared_frames);
+    let Some(peer) = shared.register(up.id, shared_deflate) else {
         // Shutdown began during the handshake: say so in WebSocket terms.
         let frame = wire::ws::server_frame(
             wire::ws::OpCode::Close,
@@ -268,19 +275,24 @@ async fn upgrade(
         let _ = stream.write_all(&frame).await;
         return;
     };
-    let io = WsIo::new(
+    let mut io = WsIo::new(
         stream,
         Role::Server,
         shared.config.max_message_size,
         READ_CHUNK,
         up.leftover,
     );
+    let deflate = agreed.map(|a| {
+        metrics::inc(&shared.metrics.deflate_connections_total);
+        io.set_inflater(Some(a.inflater(true)));
+        crate::deflate::ConnDeflate::new(&a, shared.config.deflate_threshold)
+    });
     // A fresh task for the connection's life: the handshake task's larger
     // future (request head, HTTP state) is freed instead of idling with it.
     if up.echo {
-        tokio::spawn(crate::conn::echo::run(io, peer, shared, up.permit));
+        tokio::spawn(crate::conn::echo::run(io, peer, shared, up.permit, deflate));
     } else {
-        let conn = Conn::new(io, peer, shared, identity, Some(up.permit));
+        let conn = Conn::new(io, peer, shared, up.identity, Some(up.permit)).with_deflate(deflate);
         tokio::spawn(conn.run());
     }
 }

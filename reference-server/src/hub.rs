@@ -62,9 +62,40 @@ pub struct Hub {
     limits: QueueLimits,
     metrics: Arc<Metrics>,
     chaos: Arc<Chaos>,
+    /// `Some(threshold)`: fan-out compresses each message once for the
+    /// members with `shared_deflate` (see `crate::deflate`).
+    pub shared_deflate_threshold: Option<usize>,
+}
+
+/// One fan-out's frame, compressed at most once, on first need.
+struct FanOut<'a> {
+    plain: &'a Bytes,
+    threshold: Option<usize>,
+    deflated: Option<Option<Bytes>>,
+}
+
+impl FanOut<'_> {
+    fn for_peer(&mut self, m: &Peer) -> Bytes {
+        let Some(threshold) = self.threshold.filter(|_| m.shared_deflate) else {
+            return self.plain.clone();
+        };
+        let plain = self.plain;
+        self.deflated
+            .get_or_insert_with(|| crate::deflate::shared_frame(plain, threshold))
+            .clone()
+            .unwrap_or_else(|| plain.clone())
+    }
 }
 
 impl Hub {
+    fn fan_out<'a>(&self, plain: &'a Bytes) -> FanOut<'a> {
+        FanOut {
+            plain,
+            threshold: self.shared_deflate_threshold,
+            deflated: None,
+        }
+    }
+
     pub fn new(
         history_len: usize,
         room_ttl: Duration,
@@ -79,6 +110,7 @@ impl Hub {
             limits,
             metrics,
             chaos,
+            shared_deflate_threshold: None,
         }
     }
 
@@ -227,6 +259,7 @@ impl Hub {
         self.reply(peer, encode(&ServerFrame::Ack { id, seq }));
         let mut delivered = 0u64;
         let mut dropped = 0u64;
+        let mut out = self.fan_out(&frame);
         for m in &st.members {
             if m.id == peer.id {
                 continue;
@@ -237,7 +270,7 @@ impl Hub {
             }
             m.push(
                 Outgoing {
-                    frame: frame.clone(),
+                    frame: out.for_peer(m),
                     typing: false,
                     not_before,
                 },
@@ -293,11 +326,12 @@ impl Hub {
     }
 
     fn broadcast(&self, st: &RoomState, except: u64, frame: &Bytes, typing: bool) {
+        let mut out = self.fan_out(frame);
         for m in &st.members {
             if m.id != except {
                 m.push(
                     Outgoing {
-                        frame: frame.clone(),
+                        frame: out.for_peer(m),
                         typing,
                         not_before: None,
                     },

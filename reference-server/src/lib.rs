@@ -4,12 +4,14 @@
 //! Server modules: `config` (flags, TOML), `server` (accept loop, shutdown),
 //! `http` (routes and upgrade checks), `conn` (one connection's task), `peer`
 //! (its bounded outbound queue), `hub` (rooms, presence, history, fan-out),
-//! `auth`, `ratelimit`, `metrics` and `chaos` (test-only fault injection).
+//! `deflate` (permessage-deflate), `auth`, `ratelimit`, `metrics` and `chaos`
+//! (test-only fault injection).
 
 pub mod auth;
 pub mod chaos;
 pub mod config;
 pub mod conn;
+pub mod deflate;
 pub mod http;
 pub mod hub;
 pub mod instance;

@@ -129,6 +129,7 @@ pub struct Metrics {
     pub error_frames_total: AtomicU64,
     pub chaos_dropped_total: AtomicU64,
     pub bad_input: BadInputCounters,
+    pub deflate_connections_total: AtomicU64,
     /// Deliveries per second over the last second (f64 bits), kept by the sampler.
     pub delivery_rate_bits: AtomicU64,
 }
@@ -159,7 +160,7 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(2048);
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let rows: [(&str, &str, &str, u64); 17] = [
+        let rows: [(&str, &str, &str, u64); 18] = [
             (
                 "connections_current",
                 "gauge",
@@ -261,6 +262,12 @@ impl Metrics {
                 "counter",
                 "Chat deliveries dropped by --chaos-drop (test only).",
                 g(&self.chaos_dropped_total),
+            ),
+            (
+                "deflate_connections_total",
+                "counter",
+                "Connections that negotiated permessage-deflate.",
+                g(&self.deflate_connections_total),
             ),
         ];
         for (name, kind, help, value) in rows {

@@ -72,6 +72,9 @@ pub struct Outbox {
 #[derive(Debug)]
 pub struct Peer {
     pub id: u64,
+    /// Negotiated permessage-deflate without context takeover and with the
+    /// full window: fan-out queues the hub's shared compressed frames.
+    pub shared_deflate: bool,
     outbox: Mutex<Outbox>,
 }
 
@@ -79,8 +82,14 @@ impl Peer {
     pub fn new(id: u64) -> Self {
         Self {
             id,
+            shared_deflate: false,
             outbox: Mutex::new(Outbox::default()),
         }
+    }
+
+    pub fn with_shared_deflate(mut self, on: bool) -> Self {
+        self.shared_deflate = on;
+        self
     }
 
     /// Ready once woken since the last ready; otherwise remembers `cx`'s waker.

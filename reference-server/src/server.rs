@@ -58,14 +58,19 @@ impl Shared {
             max_frames: config.max_queue_frames,
             batch_max: config.batch_max,
         };
+        let mut hub = Hub::new(
+            config.history_len,
+            config.room_ttl,
+            limits,
+            metrics.clone(),
+            chaos.clone(),
+        );
+        // With batching, batches are per connection: each compresses its own.
+        if config.deflate && config.batch_window.is_zero() {
+            hub.shared_deflate_threshold = Some(config.deflate_threshold);
+        }
         Self {
-            hub: Hub::new(
-                config.history_len,
-                config.room_ttl,
-                limits,
-                metrics.clone(),
-                chaos.clone(),
-            ),
+            hub,
             verifier: config.jwt_secret.as_deref().map(Verifier::new),
             rate_limits: Limits {
                 rate: config.rate_limit,
@@ -102,8 +107,8 @@ impl Shared {
     }
 
     /// Registers a new connection; `None` once shutdown has begun.
-    pub fn register(&self, id: u64) -> Option<Arc<Peer>> {
-        let peer = Arc::new(Peer::new(id));
+    pub fn register(&self, id: u64, shared_deflate: bool) -> Option<Arc<Peer>> {
+        let peer = Arc::new(Peer::new(id).with_shared_deflate(shared_deflate));
         let mut reg = self.registry();
         // Checked under the registry lock, which shutdown also takes, so no
         // connection can slip in unseen.

@@ -30,6 +30,8 @@ const opts = parseArgs(process.argv.slice(2), {
   'heartbeat-timeout': { default: 10000, parse: parseDuration, help: 'pong deadline after a ping' },
   'history-len': { default: 100, parse: parseIntArg, help: 'chat messages kept per room for resume' },
   'max-message-size': { default: 65536, parse: parseIntArg, help: 'bytes; larger frames close with 1009' },
+  deflate: { flag: true, default: false, help: "accept permessage-deflate (ws's perMessageDeflate, its defaults: context takeover both ways)" },
+  'deflate-threshold': { default: 0, parse: parseIntArg, help: 'with --deflate, bytes below which messages go uncompressed' },
 });
 process.title = 'bench-peer-ws';
 
@@ -272,7 +274,8 @@ const server = http.createServer((req, res) => {
   }
 });
 
-const wss = new WebSocketServer({ noServer: true, maxPayload: opts['max-message-size'], perMessageDeflate: false });
+const perMessageDeflate = opts.deflate ? { threshold: opts['deflate-threshold'] } : false;
+const wss = new WebSocketServer({ noServer: true, maxPayload: opts['max-message-size'], perMessageDeflate });
 
 server.on('upgrade', (req, socket, head) => {
   const url = new URL(req.url || '/', 'http://localhost');

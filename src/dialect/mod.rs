@@ -157,11 +157,41 @@ pub struct Outbox {
     /// Unframed mode (transports that are not WebSocket, e.g. Engine.IO long
     /// polling): each message as is, `true` when binary.
     unframed: Option<Vec<(bool, Bytes)>>,
+    /// permessage-deflate, when negotiated: data frames go out compressed.
+    deflate: Option<Box<wire::ws::deflate::Deflater>>,
+    /// Payload bytes of the messages written, before compression.
+    payload: u64,
 }
 
 impl Outbox {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A framed outbox that compresses every data message with `deflate`.
+    pub fn with_deflate(deflate: Option<Box<wire::ws::deflate::Deflater>>) -> Self {
+        Self {
+            deflate,
+            ..Self::default()
+        }
+    }
+
+    fn data(&mut self, op: OpCode, payload: &[u8]) {
+        self.frames += 1;
+        self.payload += payload.len() as u64;
+        match (&mut self.unframed, &mut self.deflate) {
+            (Some(msgs), _) => msgs.push((op == OpCode::Binary, Bytes::copy_from_slice(payload))),
+            (None, Some(d)) => {
+                self.buf
+                    .extend_from_slice(&d.frame(op, payload, Some(rand::random())))
+            }
+            (None, None) => encode_frame(op, payload, Some(rand::random()), &mut self.buf),
+        }
+    }
+
+    /// Payload bytes written since the last call, before compression.
+    pub fn take_payload_bytes(&mut self) -> u64 {
+        std::mem::take(&mut self.payload)
     }
 
     /// An outbox that keeps messages unframed; read it with [`Outbox::take_unframed`].
@@ -173,19 +203,11 @@ impl Outbox {
     }
 
     pub fn text(&mut self, payload: &[u8]) {
-        self.frames += 1;
-        match &mut self.unframed {
-            Some(msgs) => msgs.push((false, Bytes::copy_from_slice(payload))),
-            None => encode_frame(OpCode::Text, payload, Some(rand::random()), &mut self.buf),
-        }
+        self.data(OpCode::Text, payload);
     }
 
     pub fn binary(&mut self, payload: &[u8]) {
-        self.frames += 1;
-        match &mut self.unframed {
-            Some(msgs) => msgs.push((true, Bytes::copy_from_slice(payload))),
-            None => encode_frame(OpCode::Binary, payload, Some(rand::random()), &mut self.buf),
-        }
+        self.data(OpCode::Binary, payload);
     }
 
     /// Takes the messages of an unframed outbox (empty for a framed one).

@@ -297,6 +297,10 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
         panic_messages: col.panics.messages,
     };
 
+    let compression = plan
+        .target
+        .deflate
+        .map(|_| Compression::from_counters(&counters));
     let mut results = RunResults {
         schema_version: SCHEMA_VERSION,
         name: plan.name.clone(),
@@ -344,6 +348,7 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
         thresholds: Vec::new(),
         stages,
         timeseries: all_seconds.iter().map(|s| snapshot(plan, s)).collect(),
+        compression,
         repeats: Vec::new(),
         scenario: serde_json::to_value(plan).unwrap_or_default(),
         environment: Environment::collect(),

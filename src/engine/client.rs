@@ -248,6 +248,7 @@ impl Client {
                     {
                         let mut rec = ws.rec.borrow_mut();
                         rec.counters().connections_opened += 1;
+                        rec.counters().deflate_connections += u64::from(io.deflated());
                         rec.record(MetricId::ConnectTime, t0.elapsed().as_micros() as u64);
                     }
                     if !first {
@@ -382,11 +383,14 @@ impl Client {
         if ob.is_empty() {
             return;
         }
+        let payload = ob.take_payload_bytes();
         let (frames, bytes) = io.send(ob);
         let mut rec = ws.rec.borrow_mut();
         let c = rec.counters();
         c.frames_sent += u64::from(frames);
         c.bytes_sent += bytes as u64;
+        c.payload_bytes_sent += payload;
+        c.wire_bytes_sent += bytes as u64;
     }
 
     /// Sends every chat whose intended time has come, late ones included.

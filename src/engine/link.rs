@@ -20,6 +20,7 @@ use bytes::Bytes;
 use tokio::io::Interest;
 use tokio::net::TcpSocket;
 use tokio::time::{timeout, timeout_at};
+use wire::ws::deflate::{Agreed, Deflater};
 use wire::ws::{
     client_frame, close_payload, Fill, HandshakeError, Message, OpCode, ProtocolError, Role, WsIo,
 };
@@ -37,12 +38,19 @@ const READ_CHUNK: usize = 8192;
 /// How long a leaving client waits for the server's side of the close.
 pub const CLOSE_WAIT: Duration = Duration::from_millis(500);
 
+// WebSocket is the common case: boxing it would cost every client an
+// allocation to save bytes only in the rare polling one.
+#[allow(clippy::large_enum_variant)]
 pub enum Link {
     /// `backlog`: Engine.IO packets that arrived over polling before an
     /// upgrade; decoded before anything read from the socket.
     Ws {
         io: WsIo,
         backlog: VecDeque<EnginePacket>,
+        /// permessage-deflate was negotiated.
+        deflated: bool,
+        /// The compressor, until [`Link::outbox`] hands it to the session's outbox.
+        deflater: Option<Box<Deflater>>,
     },
     Polling(Box<PollLink>),
 }
@@ -69,12 +77,18 @@ fn as_message(p: EnginePacket) -> Message {
 }
 
 impl Link {
-    /// A fresh outbox in the shape this link sends.
-    pub fn outbox(&self) -> Outbox {
+    /// The outbox in the shape this link sends; it takes the link's
+    /// compressor, so call it once per connection.
+    pub fn outbox(&mut self) -> Outbox {
         match self {
-            Link::Ws { .. } => Outbox::new(),
+            Link::Ws { deflater, .. } => Outbox::with_deflate(deflater.take()),
             Link::Polling(_) => Outbox::unframed(),
         }
+    }
+
+    /// Whether permessage-deflate was negotiated on this connection.
+    pub fn deflated(&self) -> bool {
+        matches!(self, Link::Ws { deflated: true, .. })
     }
 
     pub fn pending_bytes(&self) -> usize {
@@ -128,14 +142,22 @@ impl Link {
         }
     }
 
-    /// The next complete message already received, if any.
-    pub fn decode(&mut self) -> Result<Option<Message>, ProtocolError> {
+    /// The next complete message already received, if any, with the bytes
+    /// it took on the wire (over polling: its payload).
+    pub fn decode(&mut self) -> Result<Option<(Message, usize)>, ProtocolError> {
+        let sized = |m: Message| {
+            let n = match &m {
+                Message::Text(b) | Message::Binary(b) => b.len(),
+                _ => 0,
+            };
+            (m, n)
+        };
         match self {
-            Link::Ws { io, backlog } => match backlog.pop_front() {
-                Some(p) => Ok(Some(as_message(p))),
-                None => io.decode(),
+            Link::Ws { io, backlog, .. } => match backlog.pop_front() {
+                Some(p) => Ok(Some(sized(as_message(p)))),
+                None => io.decode_sized(),
             },
-            Link::Polling(p) => Ok(p.inbox.pop_front().map(as_message)),
+            Link::Polling(p) => Ok(p.inbox.pop_front().map(as_message).map(sized)),
         }
     }
 
@@ -268,10 +290,10 @@ pub async fn connect(ctx: &RunCtx, i: u32) -> Result<(Link, Option<String>), Str
     let deadline = Instant::now() + ctx.plan.run.connect_timeout;
     let (target, headers, token) = ctx.upgrade_request(i);
     let link = match transport(ctx) {
-        Transport::Websocket => Link::Ws {
-            io: connect_ws(ctx, i, &target, &headers, deadline).await?,
-            backlog: VecDeque::new(),
-        },
+        Transport::Websocket => {
+            let (io, agreed) = connect_ws(ctx, i, &target, &headers, deadline).await?;
+            Link::ws(io, VecDeque::new(), agreed)
+        }
         t @ (Transport::Polling | Transport::PollingUpgrade) => {
             let (path, query) = engine_path_query(&target);
             let (conn, initial) = open_polling(ctx, i, path, query, &headers, deadline).await?;
@@ -298,14 +320,32 @@ fn engine_path_query(target: &str) -> (&str, &str) {
     (path, query.strip_prefix('&').unwrap_or(query))
 }
 
-/// TCP connect (from the client's source address) plus the WebSocket handshake.
+impl Link {
+    fn ws(io: WsIo, backlog: VecDeque<EnginePacket>, agreed: Option<Agreed>) -> Self {
+        Link::Ws {
+            io,
+            backlog,
+            deflated: agreed.is_some(),
+            deflater: agreed.map(|a| Box::new(a.deflater(false))),
+        }
+    }
+}
+
+/// TCP connect (from the client's source address) plus the WebSocket
+/// handshake, offering permessage-deflate when the plan says so; the
+/// agreement comes back (and the decoder already inflates).
 async fn connect_ws(
     ctx: &RunCtx,
     i: u32,
     target: &str,
     headers: &[(String, String)],
     deadline: Instant,
-) -> Result<WsIo, String> {
+) -> Result<(WsIo, Option<Agreed>), String> {
+    let offer = ctx.plan.target.deflate.as_ref().map(|d| d.offer());
+    let mut headers = headers.to_vec();
+    if let Some(o) = &offer {
+        headers.push(("Sec-WebSocket-Extensions".into(), o.header_value()));
+    }
     let sock = if ctx.addr.is_ipv4() {
         TcpSocket::new_v4()
     } else {
@@ -324,7 +364,7 @@ async fn connect_ws(
     let _ = stream.set_nodelay(true);
     let hs = timeout_at(
         deadline.into(),
-        wire::ws::handshake::client_handshake(&mut stream, &ctx.host, target, headers),
+        wire::ws::handshake::client_handshake_ext(&mut stream, &ctx.host, target, &headers),
     )
     .await;
     let leftover = match hs {
@@ -335,13 +375,20 @@ async fn connect_ws(
         Ok(Err(_)) => return Err("handshake".into()),
         Ok(Ok(l)) => l,
     };
-    Ok(WsIo::new(
-        stream,
-        Role::Client,
-        MAX_MESSAGE,
-        READ_CHUNK,
-        leftover,
-    ))
+    let (leftover, extensions) = leftover;
+    let values: Vec<&str> = extensions.iter().map(String::as_str).collect();
+    // An answer that breaks the offer (or accepts what was not offered)
+    // fails the connection (RFC 6455 §9.1, RFC 7692 §5).
+    let agreed = match &offer {
+        Some(o) => o
+            .check_response(&values)
+            .map_err(|_| "deflate".to_owned())?,
+        None if !values.is_empty() => return Err("handshake".into()),
+        None => None,
+    };
+    let mut io = WsIo::new(stream, Role::Client, MAX_MESSAGE, READ_CHUNK, leftover);
+    io.set_inflater(agreed.map(|a| a.inflater(false)));
+    Ok((io, agreed))
 }
 
 /// The polling handshake, with this client's own HTTP client (source
@@ -416,7 +463,7 @@ async fn upgrade(
         return Err("no_upgrade".into());
     }
     let target = request_target(path, query, "websocket", Some(conn.sid()));
-    let mut io = connect_ws(ctx, i, &target, headers, deadline).await?;
+    let (mut io, agreed) = connect_ws(ctx, i, &target, headers, deadline).await?;
     io.queue(client_frame(OpCode::Text, b"2probe"));
     let probed = timeout_at(deadline.into(), async {
         io.flush().await.map_err(|e| io_reason(&e).to_owned())?;
@@ -451,7 +498,7 @@ async fn upgrade(
         .chain(late)
         .filter(|p| !matches!(p, EnginePacket::Noop))
         .collect();
-    Ok(Link::Ws { io, backlog })
+    Ok(Link::ws(io, backlog, agreed))
 }
 
 #[cfg(test)]

@@ -131,6 +131,11 @@ pub fn merge_counters(a: &mut Counters, b: &Counters) {
     a.frames_received += b.frames_received;
     a.bytes_sent += b.bytes_sent;
     a.bytes_received += b.bytes_received;
+    a.deflate_connections += b.deflate_connections;
+    a.payload_bytes_sent += b.payload_bytes_sent;
+    a.wire_bytes_sent += b.wire_bytes_sent;
+    a.payload_bytes_received += b.payload_bytes_received;
+    a.wire_bytes_received += b.wire_bytes_received;
     a.chat_sent += b.chat_sent;
     a.acks_received += b.acks_received;
     a.deliveries_received += b.deliveries_received;

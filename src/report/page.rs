@@ -280,7 +280,7 @@ fn summary(r: &RunResults) -> anyhow::Result<String> {
     } else {
         c.lost as f64 / c.deliveries_expected as f64
     };
-    let counters: Vec<(&str, String)> = vec![
+    let mut counters: Vec<(&str, String)> = vec![
         ("connections opened", n(c.connections_opened)),
         ("connections failed", join(&c.connections_failed)),
         ("closes by code", join(&c.closes)),
@@ -377,6 +377,33 @@ fn summary(r: &RunResults) -> anyhow::Result<String> {
             ),
         ),
     ];
+    if let Some(z) = &r.compression {
+        let ratio = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.2}×"));
+        counters.push((
+            "permessage-deflate connections",
+            format!("{} of {}", n(z.connections), n(c.connections_opened)),
+        ));
+        counters.push((
+            "compression ratio (payload / wire) sent / received",
+            format!("{} / {}", ratio(z.ratio_sent), ratio(z.ratio_received)),
+        ));
+        counters.push((
+            "payload / wire bytes sent",
+            format!(
+                "{} / {}",
+                html::bytes(c.payload_bytes_sent as f64),
+                html::bytes(c.wire_bytes_sent as f64)
+            ),
+        ));
+        counters.push((
+            "payload / wire bytes received",
+            format!(
+                "{} / {}",
+                html::bytes(c.payload_bytes_received as f64),
+                html::bytes(c.wire_bytes_received as f64)
+            ),
+        ));
+    }
     let counters = html::key_value_table(
         "counters",
         "Counters and resources",

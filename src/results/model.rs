@@ -33,6 +33,9 @@ pub struct RunResults {
     pub thresholds: Vec<ThresholdResult>,
     pub stages: Vec<StageWindow>,
     pub timeseries: Vec<Snapshot>,
+    /// permessage-deflate figures, when the scenario offered it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<Compression>,
     /// With `--repeat N`: the gated metric values of each repeat, for noise-aware compare.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub repeats: Vec<BTreeMap<String, f64>>,
@@ -177,6 +180,21 @@ pub struct Counters {
     /// New server instances seen after the first (distinct `welcome.instance` ids − 1).
     #[serde(default)]
     pub server_restarts: u64,
+    /// Connections on which permessage-deflate was negotiated.
+    #[serde(default)]
+    pub deflate_connections: u64,
+    /// Data messages sent: payload bytes before compression, and the same
+    /// messages as frames on the wire (headers, masked, compressed if so).
+    #[serde(default)]
+    pub payload_bytes_sent: u64,
+    #[serde(default)]
+    pub wire_bytes_sent: u64,
+    /// Data messages received: payload bytes after inflating, and the
+    /// bytes their frames took on the wire.
+    #[serde(default)]
+    pub payload_bytes_received: u64,
+    #[serde(default)]
+    pub wire_bytes_received: u64,
 }
 
 impl Counters {
@@ -207,6 +225,28 @@ impl Counters {
             0.0
         } else {
             self.errors_total() as f64 / ops as f64
+        }
+    }
+}
+
+/// What permessage-deflate did: ratios are payload bytes over wire bytes
+/// of data messages (above 1: compression saved bandwidth); `None` when no
+/// data message went that way.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Compression {
+    /// Connections that negotiated the extension, of `connections_opened`.
+    pub connections: u64,
+    pub ratio_sent: Option<f64>,
+    pub ratio_received: Option<f64>,
+}
+
+impl Compression {
+    pub fn from_counters(c: &Counters) -> Self {
+        let ratio = |payload: u64, wire: u64| (wire > 0).then(|| payload as f64 / wire as f64);
+        Self {
+            connections: c.deflate_connections,
+            ratio_sent: ratio(c.payload_bytes_sent, c.wire_bytes_sent),
+            ratio_received: ratio(c.payload_bytes_received, c.wire_bytes_received),
         }
     }
 }

@@ -82,6 +82,31 @@ pub struct TargetPlan {
     /// `[target.socketio]` (only with `protocol = "socketio"`; `None` means
     /// the defaults). Its static `auth` payload is never serialized.
     pub socketio: Option<crate::dialect::socketio::SocketIoOptions>,
+    /// `[target] deflate`: offer permessage-deflate with these parameters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deflate: Option<DeflatePlan>,
+}
+
+/// The permessage-deflate offer (RFC 7692 §7.1) every client makes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DeflatePlan {
+    pub client_no_context_takeover: bool,
+    pub server_no_context_takeover: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_max_window_bits: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_max_window_bits: Option<u8>,
+}
+
+impl DeflatePlan {
+    pub fn offer(&self) -> wire::ws::deflate::Offer {
+        wire::ws::deflate::Offer {
+            server_no_context_takeover: self.server_no_context_takeover,
+            client_no_context_takeover: self.client_no_context_takeover,
+            server_max_window_bits: self.server_max_window_bits,
+            client_max_window_bits: Some(self.client_max_window_bits),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

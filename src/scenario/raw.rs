@@ -44,6 +44,8 @@ pub struct RawTarget {
     pub server_pid: Option<toml::Value>,
     pub server_process: Option<String>,
     pub server: Option<RawServer>,
+    /// `deflate = true` or a `[target.deflate]` table.
+    pub deflate: Option<RawDeflateValue>,
     /// `[target.socketio]`: checked key by key by
     /// `SocketIoOptions::from_toml`, so kept as TOML here.
     pub socketio: Option<toml::Value>,
@@ -55,6 +57,22 @@ pub struct RawServer {
     pub command: Option<Vec<String>>,
     pub url: Option<String>,
     pub ready_timeout: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawDeflateValue {
+    On(bool),
+    Params(RawDeflate),
+}
+
+/// permessage-deflate parameters to offer (RFC 7692 §7.1).
+#[derive(Debug, Default, Deserialize)]
+pub struct RawDeflate {
+    pub client_no_context_takeover: Option<bool>,
+    pub server_no_context_takeover: Option<bool>,
+    pub client_max_window_bits: Option<i64>,
+    pub server_max_window_bits: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -9,33 +9,62 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use wire::protocol::for_each_server_frame;
-use wire::ws::handshake::client_handshake;
+use wire::ws::deflate::Offer;
+use wire::ws::handshake::client_handshake_ext;
 use wire::ws::{client_frame, Decoder, Message, OpCode, Role};
 
 pub struct Conn {
     pub stream: TcpStream,
     pub buf: BytesMut,
     pub dec: Decoder,
+    /// permessage-deflate was negotiated.
+    pub deflate: bool,
 }
 
 /// Connects from 127.0.0.(2 + i % sources), upgrades, and waits for `welcome`.
 pub async fn connect(addr: SocketAddr, i: usize, sources: u8, user: &str) -> anyhow::Result<Conn> {
+    connect_with(addr, i, sources, user, None).await
+}
+
+/// Like [`connect`], offering permessage-deflate when `offer` is set (what
+/// the server sends compressed is inflated; what we send stays plain).
+pub async fn connect_with(
+    addr: SocketAddr,
+    i: usize,
+    sources: u8,
+    user: &str,
+    offer: Option<&Offer>,
+) -> anyhow::Result<Conn> {
     let source = Ipv4Addr::new(127, 0, 0, 2 + (i % sources.max(1) as usize) as u8);
     let socket = TcpSocket::new_v4()?;
     socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
     let mut stream = socket.connect(addr).await.context("connect")?;
     stream.set_nodelay(true)?;
-    let buf = client_handshake(
+    let headers: Vec<(String, String)> = offer
+        .map(|o| ("Sec-WebSocket-Extensions".to_owned(), o.header_value()))
+        .into_iter()
+        .collect();
+    let (buf, ext) = client_handshake_ext(
         &mut stream,
         &addr.to_string(),
         &format!("/ws?user={user}"),
-        &[],
+        &headers,
     )
     .await?;
+    let mut dec = Decoder::new(Role::Client, 1 << 24);
+    let values: Vec<&str> = ext.iter().map(String::as_str).collect();
+    let agreed = match offer {
+        Some(o) => o.check_response(&values)?,
+        None if !values.is_empty() => bail!("server accepted an extension that was not offered"),
+        None => None,
+    };
+    dec.set_inflater(agreed.map(|a| a.inflater(false)));
+    let deflate = agreed.is_some();
     let mut c = Conn {
         stream,
         buf,
-        dec: Decoder::new(Role::Client, 1 << 24),
+        dec,
+        deflate,
     };
     c.read_until("welcome").await?;
     Ok(c)

@@ -13,13 +13,20 @@ use tokio::sync::OwnedSemaphorePermit;
 use wire::ws::{close_code, close_payload, server_frame, Fill, Message, OpCode, WsIo};
 
 use super::linger::{lingering_close, Linger};
+use crate::deflate::ConnDeflate;
 use crate::metrics::{self, BadInput};
 use crate::peer::Peer;
 use crate::server::Shared;
 
 /// Serves one echo connection to its end.
-pub async fn run(mut io: WsIo, peer: Arc<Peer>, shared: Arc<Shared>, permit: OwnedSemaphorePermit) {
-    let end = echo_loop(&mut io, &shared).await;
+pub async fn run(
+    mut io: WsIo,
+    peer: Arc<Peer>,
+    shared: Arc<Shared>,
+    permit: OwnedSemaphorePermit,
+    mut deflate: Option<ConnDeflate>,
+) {
+    let end = echo_loop(&mut io, &shared, deflate.as_mut()).await;
     let cfg = &shared.config;
     if let Ok(Some((code, reason, decodable))) = end {
         io.queue(server_frame(OpCode::Close, &close_payload(code, &reason)));
@@ -41,7 +48,19 @@ pub async fn run(mut io: WsIo, peer: Arc<Peer>, shared: Arc<Shared>, permit: Own
 
 /// Echoes until the peer closes (`None`, our close answer queued) or a
 /// violation (`Some((code, reason, input still decodable))`).
-async fn echo_loop(io: &mut WsIo, shared: &Shared) -> std::io::Result<Option<(u16, String, bool)>> {
+async fn echo_loop(
+    io: &mut WsIo,
+    shared: &Shared,
+    mut deflate: Option<&mut ConnDeflate>,
+) -> std::io::Result<Option<(u16, String, bool)>> {
+    // Data frames go through permessage-deflate when it was negotiated.
+    let mut data = |op: OpCode, p: &[u8]| {
+        let frame = server_frame(op, p);
+        match deflate.as_deref_mut() {
+            Some(d) => d.outgoing(frame),
+            None => frame,
+        }
+    };
     loop {
         loop {
             let msg = match io.decode() {
@@ -59,8 +78,8 @@ async fn echo_loop(io: &mut WsIo, shared: &Shared) -> std::io::Result<Option<(u1
                 }
             };
             match msg {
-                Message::Text(p) => io.queue(server_frame(OpCode::Text, &p)),
-                Message::Binary(p) => io.queue(server_frame(OpCode::Binary, &p)),
+                Message::Text(p) => io.queue(data(OpCode::Text, &p)),
+                Message::Binary(p) => io.queue(data(OpCode::Binary, &p)),
                 Message::Ping(p) => io.queue(server_frame(OpCode::Pong, &p)),
                 Message::Pong(_) => {}
                 Message::Close(frame) => {

@@ -21,6 +21,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use crate::auth::RoomAcl;
+use crate::deflate::ConnDeflate;
 use crate::hub::{encode, Room};
 use crate::metrics;
 use crate::peer::{CloseRequest, Outgoing, Peer};
@@ -91,6 +92,8 @@ pub struct Conn {
     input_pending: bool,
     /// Set by a protocol error: the rest of the input cannot be decoded.
     input_broken: bool,
+    /// permessage-deflate, when negotiated (boxed: most connections have none).
+    deflate: Option<Box<ConnDeflate>>,
     _pad: Option<Box<[u8]>>,
     /// The connection slot, released when the connection is dropped.
     _permit: Option<tokio::sync::OwnedSemaphorePermit>,
@@ -136,10 +139,25 @@ impl Conn {
             batch_since: None,
             input_pending,
             input_broken: false,
+            deflate: None,
             _permit: permit,
             shared,
         }
         .with_identity(identity)
+    }
+
+    pub fn with_deflate(mut self, deflate: Option<ConnDeflate>) -> Self {
+        self.deflate = deflate.map(Box::new);
+        self
+    }
+
+    /// Compresses a data frame on its way to the socket when deflate is on.
+    fn queue_data(&mut self, frame: bytes::Bytes) {
+        let frame = match self.deflate.as_deref_mut() {
+            Some(d) => d.outgoing(frame),
+            None => frame,
+        };
+        self.io.queue(frame);
     }
 
     fn with_identity(mut self, identity: Option<Identity>) -> Self {
@@ -368,7 +386,7 @@ impl Conn {
         if !batching {
             metrics::add(&m.frames_out_total, items.len() as u64);
             for o in items {
-                self.io.queue(o.frame);
+                self.queue_data(o.frame);
             }
             return;
         }
@@ -378,12 +396,12 @@ impl Conn {
         for chunk in items.chunks(max) {
             frames += 1;
             if chunk.len() == 1 {
-                self.io.queue(chunk[0].frame.clone());
+                self.queue_data(chunk[0].frame.clone());
             } else {
-                self.io.queue(batch::batch_frame(chunk));
+                self.queue_data(batch::batch_frame(chunk));
             }
         }
-        metrics::add(&m.frames_out_total, frames);
+        metrics::add(&self.shared.metrics.frames_out_total, frames);
     }
 
     /// Reads and handles buffered input; stops after a budget so output gets a turn.

@@ -96,7 +96,17 @@ impl Validator<'_> {
                     Endpoint::Url(parse_ws_url(url).map_err(|why| self.bad("target.url", why))?)
                 }
                 None => {
-                    let args = server.args.unwrap_or_default();
+                    let mut args = server.args.unwrap_or_default();
+                    // The embedded server answers a deflate offer unless told otherwise.
+                    if t.deflate
+                        .as_ref()
+                        .is_some_and(|d| !matches!(d, RawDeflateValue::On(false)))
+                        && !args
+                            .iter()
+                            .any(|a| a == "--deflate" || a.starts_with("--deflate="))
+                    {
+                        args.push("--deflate".into());
+                    }
                     let config =
                         crate::scenario::bundled::resolve(&args).map_err(|(at, why)| match at {
                             Some(i) => self.bad(&format!("target.server.args[{i}]"), why),
@@ -148,6 +158,17 @@ impl Validator<'_> {
                 }
             })?),
         };
+        let deflate = t.deflate.map(|d| self.deflate(d)).transpose()?.flatten();
+        if deflate.is_some()
+            && socketio
+                .as_ref()
+                .is_some_and(|o| o.transport == crate::dialect::socketio::Transport::Polling)
+        {
+            return Err(self.at_key(
+                "target.deflate",
+                "`deflate` is a WebSocket extension; it does not apply with [target.socketio] transport = \"polling\"",
+            ));
+        }
         Ok((
             TargetPlan {
                 endpoint,
@@ -156,9 +177,34 @@ impl Validator<'_> {
                 server_pids,
                 server_process,
                 socketio,
+                deflate,
             },
             bundled,
         ))
+    }
+
+    /// `deflate = true | false | { ... }`.
+    fn deflate(&self, d: RawDeflateValue) -> Result<Option<DeflatePlan>> {
+        let p = match d {
+            RawDeflateValue::On(on) => return Ok(on.then(DeflatePlan::default)),
+            RawDeflateValue::Params(p) => p,
+        };
+        let bits = |key: &str, v: Option<i64>| -> Result<Option<u8>> {
+            match v {
+                None => Ok(None),
+                Some(b @ 8..=15) => Ok(Some(b as u8)),
+                Some(b) => Err(self.bad(
+                    &format!("target.deflate.{key}"),
+                    format!("{b} is not a window size; RFC 7692 allows 8 to 15"),
+                )),
+            }
+        };
+        Ok(Some(DeflatePlan {
+            client_no_context_takeover: p.client_no_context_takeover.unwrap_or(false),
+            server_no_context_takeover: p.server_no_context_takeover.unwrap_or(false),
+            client_max_window_bits: bits("client_max_window_bits", p.client_max_window_bits)?,
+            server_max_window_bits: bits("server_max_window_bits", p.server_max_window_bits)?,
+        }))
     }
 
     /// The plan against the bundled server's limits: anything over them

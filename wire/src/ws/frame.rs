@@ -6,6 +6,8 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use super::deflate::Inflater;
+
 /// Which side of the connection we are: servers require masked input and
 /// send unmasked frames; clients do the opposite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +98,8 @@ pub enum ProtocolError {
     BadCloseCode(u16),
     #[error("64-bit payload length has its most significant bit set")]
     BadLength,
+    #[error("compressed message does not inflate")]
+    BadCompression,
 }
 
 impl ProtocolError {
@@ -114,6 +118,10 @@ pub struct Decoder {
     role: Role,
     max_message_size: usize,
     fragment: Option<(OpCode, BytesMut)>,
+    /// permessage-deflate, when negotiated: RSV1 marks a compressed message.
+    inflater: Option<Box<Inflater>>,
+    /// The message in `fragment` has RSV1 set on its first frame.
+    fragment_compressed: bool,
 }
 
 struct Header {
@@ -122,6 +130,7 @@ struct Header {
     mask: Option<[u8; 4]>,
     header_len: usize,
     payload_len: u64,
+    compressed: bool,
 }
 
 impl Decoder {
@@ -130,7 +139,14 @@ impl Decoder {
             role,
             max_message_size,
             fragment: None,
+            inflater: None,
+            fragment_compressed: false,
         }
+    }
+
+    /// Turns on permessage-deflate for received messages (RFC 7692 §6.2).
+    pub fn set_inflater(&mut self, inflater: Option<Inflater>) {
+        self.inflater = inflater.map(Box::new);
     }
 
     /// True while a fragmented message is being reassembled.
@@ -143,10 +159,14 @@ impl Decoder {
             return Ok(None);
         }
         let (b0, b1) = (buf[0], buf[1]);
-        if b0 & 0x70 != 0 {
+        let opcode = OpCode::from_u8(b0 & 0x0F).ok_or(ProtocolError::UnknownOpCode(b0 & 0x0F))?;
+        // RSV1 only on the first frame of a data message, and only with deflate.
+        let compressed = b0 & 0x40 != 0
+            && self.inflater.is_some()
+            && matches!(opcode, OpCode::Text | OpCode::Binary);
+        if b0 & 0x70 != 0 && !(compressed && b0 & 0x30 == 0) {
             return Err(ProtocolError::ReservedBits);
         }
-        let opcode = OpCode::from_u8(b0 & 0x0F).ok_or(ProtocolError::UnknownOpCode(b0 & 0x0F))?;
         let fin = b0 & 0x80 != 0;
         let masked = b1 & 0x80 != 0;
         if masked != (self.role == Role::Server) {
@@ -194,6 +214,7 @@ impl Decoder {
             mask,
             header_len,
             payload_len,
+            compressed,
         }))
     }
 
@@ -222,7 +243,7 @@ impl Decoder {
             if let Some(mask) = h.mask {
                 apply_mask(&mut payload, mask);
             }
-            if let Some(msg) = self.assemble(h.fin, h.opcode, payload)? {
+            if let Some(msg) = self.assemble(h.fin, h.opcode, h.compressed, payload)? {
                 return Ok(Some(msg));
             }
         }
@@ -232,6 +253,7 @@ impl Decoder {
         &mut self,
         fin: bool,
         opcode: OpCode,
+        compressed: bool,
         payload: BytesMut,
     ) -> Result<Option<Message>, ProtocolError> {
         match opcode {
@@ -250,6 +272,8 @@ impl Decoder {
                     .fragment
                     .take()
                     .ok_or(ProtocolError::UnexpectedContinuation)?;
+                let compressed = std::mem::take(&mut self.fragment_compressed);
+                let acc = self.inflate(compressed, acc)?;
                 finish_data(first, acc).map(Some)
             }
             OpCode::Text | OpCode::Binary => {
@@ -257,12 +281,23 @@ impl Decoder {
                     return Err(ProtocolError::ExpectedContinuation);
                 }
                 if fin {
-                    finish_data(opcode, payload).map(Some)
+                    finish_data(opcode, self.inflate(compressed, payload)?).map(Some)
                 } else {
                     self.fragment = Some((opcode, payload));
+                    self.fragment_compressed = compressed;
                     Ok(None)
                 }
             }
+        }
+    }
+}
+
+impl Decoder {
+    /// Inflates a compressed message, bounded by the message size limit.
+    fn inflate(&mut self, compressed: bool, payload: BytesMut) -> Result<BytesMut, ProtocolError> {
+        match (compressed, self.inflater.as_deref_mut()) {
+            (true, Some(inf)) => inf.inflate(&payload, self.max_message_size),
+            _ => Ok(payload),
         }
     }
 }

@@ -47,6 +47,15 @@ impl Request {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every value of a header that may repeat (`Sec-WebSocket-Extensions`).
+    pub fn header_values(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
     pub fn path(&self) -> &str {
         self.target.split('?').next().unwrap_or("")
     }
@@ -145,8 +154,16 @@ pub async fn read_request(stream: &mut TcpStream) -> Result<(Request, BytesMut),
 
 /// The 101 response head for an accepted upgrade.
 pub fn switching_protocols(key: &str) -> String {
+    switching_protocols_ext(key, None)
+}
+
+/// The 101 response head, with a `Sec-WebSocket-Extensions` answer if any.
+pub fn switching_protocols_ext(key: &str, extensions: Option<&str>) -> String {
+    let ext = extensions
+        .map(|e| format!("Sec-WebSocket-Extensions: {e}\r\n"))
+        .unwrap_or_default();
     format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n{ext}\r\n",
         accept_key(key)
     )
 }
@@ -168,6 +185,25 @@ pub async fn client_handshake(
     target: &str,
     extra_headers: &[(String, String)],
 ) -> Result<BytesMut, HandshakeError> {
+    let (rest, extensions) = client_handshake_ext(stream, host, target, extra_headers).await?;
+    match extensions.first() {
+        // Nothing was offered, so nothing may be accepted (RFC 6455 §4.1).
+        Some(e) => Err(HandshakeError::Malformed(format!(
+            "server accepted extension `{e}` that was not offered"
+        ))),
+        None => Ok(rest),
+    }
+}
+
+/// Like [`client_handshake`], but also returns the server's
+/// `Sec-WebSocket-Extensions` values for the caller to check against what it
+/// offered in `extra_headers`.
+pub async fn client_handshake_ext(
+    stream: &mut TcpStream,
+    host: &str,
+    target: &str,
+    extra_headers: &[(String, String)],
+) -> Result<(BytesMut, Vec<String>), HandshakeError> {
     let key_bytes: [u8; 16] = rand::random();
     let key = base64::engine::general_purpose::STANDARD.encode(key_bytes);
     let mut req = format!(
@@ -220,7 +256,13 @@ pub async fn client_handshake(
                 if accept != Some(accept_key(&key).as_bytes()) {
                     return Err(HandshakeError::BadAccept);
                 }
-                return Ok(buf.split_off(n));
+                let extensions = resp
+                    .headers
+                    .iter()
+                    .filter(|h| h.name.eq_ignore_ascii_case("sec-websocket-extensions"))
+                    .map(|h| String::from_utf8_lossy(h.value).into_owned())
+                    .collect();
+                return Ok((buf.split_off(n), extensions));
             }
             Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => continue,
             Ok(httparse::Status::Partial) => return Err(HandshakeError::TooLarge),

@@ -59,6 +59,11 @@ impl WsIo {
         }
     }
 
+    /// Turns on permessage-deflate for received messages.
+    pub fn set_inflater(&mut self, inflater: Option<super::deflate::Inflater>) {
+        self.decoder.set_inflater(inflater);
+    }
+
     pub fn stream(&self) -> &TcpStream {
         &self.stream
     }
@@ -69,6 +74,14 @@ impl WsIo {
             return Ok(None);
         }
         self.decoder.decode(&mut self.rbuf)
+    }
+
+    /// Like [`decode`](Self::decode), with the bytes the message took on
+    /// the wire (headers, compressed payload, interleaved control frames).
+    pub fn decode_sized(&mut self) -> Result<Option<(Message, usize)>, ProtocolError> {
+        let before = self.rbuf.len();
+        let msg = self.decode()?;
+        Ok(msg.map(|m| (m, before - self.rbuf.len())))
     }
 
     /// One non-blocking read into the buffer.

@@ -1,4 +1,4 @@
-//! A small WebSocket implementation (RFC 6455, no extensions) shared by the
+//! A small WebSocket implementation (RFC 6455, with RFC 7692 permessage-deflate) shared by the
 //! reference server and the load generator.
 //!
 //! Why not tungstenite: its per-connection read buffer (128 KiB by default,
@@ -8,6 +8,7 @@
 //! and Socket.IO, and conformance with the Autobahn TestSuite in both
 //! directions (docs/conformance.md).
 
+pub mod deflate;
 pub mod frame;
 pub mod handshake;
 pub mod io;
