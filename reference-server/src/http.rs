@@ -40,7 +40,12 @@ pub async fn serve_socket(
     };
     match (req.method.as_str(), req.path()) {
         ("GET", "/healthz") => {
-            let _ = respond(&mut stream, 200, "OK", "ok").await;
+            if shared.hub.bus().is_some_and(|b| !b.is_up()) {
+                let body = "degraded: redis bus unreachable\n";
+                let _ = respond(&mut stream, 503, "Service Unavailable", body).await;
+            } else {
+                let _ = respond(&mut stream, 200, "OK", "ok").await;
+            }
         }
         ("GET", "/metrics") => {
             let body = shared.metrics.render();

@@ -4,9 +4,12 @@
 //! Server modules: `config` (flags, TOML), `server` (accept loop, shutdown),
 //! `http` (routes and upgrade checks), `conn` (one connection's task), `peer`
 //! (its bounded outbound queue), `hub` (rooms, presence, history, fan-out),
-//! `auth`, `ratelimit`, `metrics` and `chaos` (test-only fault injection).
+//! `auth`, `ratelimit`, `metrics`, `chaos` (test-only fault injection),
+//! `supervise` (`--processes N` on one port) and `bus` (rooms across
+//! processes and nodes over Redis).
 
 pub mod auth;
+pub mod bus;
 pub mod chaos;
 pub mod config;
 pub mod conn;
@@ -16,3 +19,4 @@ pub mod metrics;
 pub mod peer;
 pub mod ratelimit;
 pub mod server;
+pub mod supervise;
