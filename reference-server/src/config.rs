@@ -110,6 +110,9 @@ pub struct ServerArgs {
     /// Start even when --redis cannot be reached (rooms stay local until it is; /healthz says degraded)
     #[arg(long)]
     pub redis_optional: bool,
+    /// A node that has not refreshed its liveness key in Redis for this long is presumed dead; its members leave their rooms [default: 10s]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub redis_node_ttl: Option<Duration>,
     /// Log filter for stderr (tracing syntax, e.g. `info` or `reference_server=debug`) [default: warn]
     #[arg(long, value_name = "FILTER")]
     pub log: Option<String>,
@@ -167,6 +170,7 @@ pub struct Config {
     pub processes: usize,
     pub redis: Option<String>,
     pub redis_optional: bool,
+    pub redis_node_ttl: Duration,
     pub log: String,
     pub chaos: ChaosConfig,
 }
@@ -202,6 +206,7 @@ impl Default for Config {
             processes: 1,
             redis: None,
             redis_optional: false,
+            redis_node_ttl: Duration::from_secs(10),
             log: "warn".into(),
             chaos: ChaosConfig::default(),
         }
@@ -245,6 +250,7 @@ struct FileConfig {
     processes: Option<usize>,
     redis: Option<String>,
     redis_optional: Option<bool>,
+    redis_node_ttl: Option<String>,
     log: Option<String>,
     chaos_delay: Option<String>,
     chaos_drop: Option<f64>,
@@ -319,6 +325,7 @@ impl ServerArgs {
             workers,
             processes,
             redis,
+            redis_node_ttl,
             log,
             chaos_delay,
             chaos_drop,
@@ -381,6 +388,7 @@ impl ServerArgs {
             processes: self.processes.unwrap_or(d.processes),
             redis: self.redis.filter(|s| !s.trim().is_empty()),
             redis_optional: self.redis_optional,
+            redis_node_ttl: self.redis_node_ttl.unwrap_or(d.redis_node_ttl),
             log: self.log.unwrap_or(d.log),
             chaos,
         };
@@ -431,6 +439,7 @@ fn load_file(path: &Path) -> Result<ServerArgs, ConfigError> {
         processes: f.processes,
         redis: f.redis,
         redis_optional: f.redis_optional.unwrap_or(false),
+        redis_node_ttl: file_duration("redis-node-ttl", f.redis_node_ttl)?,
         log: f.log,
         chaos_delay: file_duration("chaos-delay", f.chaos_delay)?,
         chaos_drop: f.chaos_drop,
@@ -473,6 +482,9 @@ impl Config {
             return Err(ConfigError(format!(
                 "--processes must be 1 to {MAX_PROCESSES}"
             )));
+        }
+        if self.redis_node_ttl < Duration::from_millis(100) {
+            return bad("--redis-node-ttl must be at least 100ms");
         }
         if let Some(url) = &self.redis {
             if !(url.starts_with("redis://") || url.starts_with("unix://")) {
@@ -549,6 +561,7 @@ mod tests {
             format!("[default: {}]", format_duration(d.drain_timeout)),
             format!("[default: {}]", d.log),
             format!("[default: {}]", d.processes),
+            format!("[default: {}]", format_duration(d.redis_node_ttl)),
         ];
         for e in expect {
             assert!(help.contains(&e), "help lacks {e}:\n{help}");

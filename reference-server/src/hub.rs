@@ -47,6 +47,9 @@ struct RoomState {
     empty_since: Option<Instant>,
     /// Bus mode: the bus has set `seq` (and sent `joined`) for this room.
     active: bool,
+    /// Bus mode: the seq the room was activated at; chats at or below it
+    /// are never delivered here, so their senders are acked directly.
+    active_from: u64,
 }
 
 impl Room {
@@ -158,6 +161,17 @@ impl Hub {
             let count = st.presence.entry(user.clone()).or_insert(0);
             *count += 1;
             first = *count == 1;
+            if let Some(bus) = self.bus() {
+                // Room-wide presence: the bus publishes `online` if this is
+                // the user's first connection on any node.
+                bus.ctl(Ctl::Presence {
+                    room: room.name.clone(),
+                    user: user.clone(),
+                    conn: peer.id,
+                    delta: 1,
+                });
+                first = false;
+            }
         }
         let joined = Joined {
             seq: st.seq,
@@ -213,7 +227,14 @@ impl Hub {
                 }),
             );
         }
-        if last_of_user && !st.members.is_empty() {
+        if let Some(bus) = self.bus() {
+            bus.ctl(Ctl::Presence {
+                room: room.name.clone(),
+                user: user.clone(),
+                conn: peer.id,
+                delta: -1,
+            });
+        } else if last_of_user && !st.members.is_empty() {
             let presence = encode(&ServerFrame::Presence {
                 room: room.name.as_ref().into(),
                 user: user.as_ref().into(),
@@ -427,6 +448,7 @@ impl Hub {
         }
         st.active = true;
         st.seq = seq;
+        st.active_from = seq;
         let joined = encode(&ServerFrame::Joined {
             room: name.into(),
             seq,
@@ -437,6 +459,25 @@ impl Hub {
         }
     }
 
+    /// Bus mode: a room-wide presence change, to local members but `skip`.
+    pub fn bus_presence(&self, name: &str, user: &str, online: bool, skip: Option<u64>) {
+        let Some(room) = self.room(name) else { return };
+        let st = room.lock();
+        if !st.active {
+            return;
+        }
+        let frame = encode(&ServerFrame::Presence {
+            room: name.into(),
+            user: user.into(),
+            status: if online {
+                PresenceStatus::Online
+            } else {
+                PresenceStatus::Offline
+            },
+        });
+        self.broadcast(&st, skip.unwrap_or(0), &frame, false);
+    }
+
     /// Bus mode: the last seq delivered in an active room.
     pub fn bus_last_seq(&self, name: &str) -> Option<u64> {
         let room = self.room(name)?;
@@ -444,14 +485,28 @@ impl Hub {
         st.active.then_some(st.seq)
     }
 
-    /// Bus mode: delivers chat `seq` to local members (but `skip`, the
-    /// sender) if it is the next one (or any later one with `allow_gap`).
+    /// Bus mode: whether the publisher must ack chat `seq` itself, because
+    /// this node will never deliver it (the room is not active here, or
+    /// was activated at or after it). Otherwise [`Hub::bus_deliver`] acks
+    /// the sender at the seq's place in the room's order, so the sender
+    /// never sees a later seq before its own ack.
+    pub fn bus_needs_direct_ack(&self, name: &str, seq: u64) -> bool {
+        let Some(room) = self.room(name) else {
+            return true;
+        };
+        let st = room.lock();
+        !st.active || seq <= st.active_from
+    }
+
+    /// Bus mode: delivers chat `seq` to local members if it is the next one
+    /// (or any later one with `allow_gap`); the sender, when it is here
+    /// (`origin`: its connection and the ack), gets the ack instead.
     pub fn bus_deliver(
         &self,
         name: &str,
         seq: u64,
         frame: &Bytes,
-        skip: Option<u64>,
+        origin: Option<(u64, Bytes)>,
         allow_gap: bool,
     ) -> BusOutcome {
         let Some(room) = self.room(name) else {
@@ -468,7 +523,13 @@ impl Hub {
             return BusOutcome::Gap(st.seq);
         }
         st.seq = seq;
+        let skip = origin.as_ref().map(|o| o.0);
         self.fan_out(&st, name, seq, frame, skip);
+        if let Some((id, ack)) = origin {
+            if let Some(m) = st.members.iter().find(|m| m.id == id) {
+                self.reply(m, ack);
+            }
+        }
         BusOutcome::Delivered
     }
 }

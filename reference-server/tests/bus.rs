@@ -139,10 +139,12 @@ async fn rooms_span_nodes_with_one_gap_free_seq() {
         }
     }
     // Senders get the other's 50 (not their own) and 50 acks; acks and
-    // deliveries together are exactly seqs 1..=100.
+    // deliveries together are exactly seqs 1..=100, and arrive in seq
+    // order (an ack comes at its seq's place among the deliveries).
     let mut all = Vec::new();
     for (c, other) in [(&mut a1, "b"), (&mut b1, "a")] {
         let mut seen = Vec::new();
+        let mut order = Vec::new();
         let mut acks = 0;
         while seen.len() < 50 || acks < 50 {
             let v = c.next().await;
@@ -150,15 +152,17 @@ async fn rooms_span_nodes_with_one_gap_free_seq() {
                 Some("chat") => {
                     assert!(v["text"].as_str().unwrap().starts_with(other), "{v}");
                     seen.push(v["seq"].as_u64().unwrap());
+                    order.push(v["seq"].as_u64().unwrap());
                 }
                 Some("ack") => {
                     acks += 1;
                     all.push(v["seq"].as_u64().unwrap());
+                    order.push(v["seq"].as_u64().unwrap());
                 }
                 _ => {}
             }
         }
-        assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+        assert_eq!(order, (1..=100).collect::<Vec<u64>>(), "acks out of place");
         all.extend(seen);
     }
     all.sort_unstable();
@@ -201,9 +205,22 @@ async fn resume_on_another_node_replays_from_redis() {
     assert_eq!(redis.cli(&["LLEN", "bench:{h}:history"]), "5");
 }
 
+/// The next frame of type `kind`, skipping presence frames.
+async fn next_of(c: &mut Client, kind: &str) -> Value {
+    loop {
+        let v = c.next().await;
+        if v["type"] != "presence" {
+            assert_eq!(v["type"], kind, "{v}");
+            return v;
+        }
+    }
+}
+
 async fn deliver_probe(a: &mut Client, b: &mut Client, text: &str) -> Value {
-    a.chat("g", json!(text), text).await;
-    let v = b.expect("chat").await;
+    a.send(json!({"type":"chat","room":"g","id":text,"text":text,"ts":1}))
+        .await;
+    assert_eq!(next_of(a, "ack").await["id"], text);
+    let v = next_of(b, "chat").await;
     assert_eq!(v["text"], text);
     v
 }
@@ -226,7 +243,10 @@ async fn garbage_on_the_bus_is_counted_and_dropped() {
     }
     let second = deliver_probe(&mut ca, &mut cb, "two").await;
     assert_eq!(second["seq"].as_u64(), first["seq"].as_u64().map(|s| s + 1));
-    assert!(cb.barrier().await.is_empty(), "junk reached a client");
+    assert!(
+        cb.barrier().await.iter().all(|v| v["type"] == "presence"),
+        "junk reached a client"
+    );
     b.wait_metric("bus_foreign_version_total", |v| v >= 2.0)
         .await;
     b.wait_metric("bus_malformed_total", |v| v >= 3.0).await;
@@ -314,4 +334,95 @@ fn unreachable_redis_exits_unless_optional() {
     // SAFETY: plain kill(2) on our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+/// The next presence frame (other frames skipped), within 10 s.
+async fn presence(c: &mut Client) -> (String, String) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let v = c.try_next(left).await.expect("a presence frame");
+        if v["type"] == "presence" {
+            return (
+                v["user"].as_str().unwrap().into(),
+                v["status"].as_str().unwrap().into(),
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn presence_is_room_wide() {
+    let redis = Redis::start(None, None);
+    let (a, b) = (node(&redis).await, node(&redis).await);
+    let mut watcher = a.joined("?user=w", "p").await;
+    let mut bob_b = b.joined("?user=bob", "p").await;
+    assert_eq!(
+        presence(&mut watcher).await,
+        ("bob".into(), "online".into())
+    );
+    // Bob's second connection, on the other node: still one user online.
+    let bob_a = a.joined("?user=bob", "p").await;
+    bob_b.send(json!({"type":"leave","room":"p"})).await;
+    bob_b.expect("left").await;
+    assert!(watcher
+        .barrier()
+        .await
+        .iter()
+        .all(|v| v["type"] != "presence"));
+    drop(bob_a);
+    assert_eq!(
+        presence(&mut watcher).await,
+        ("bob".into(), "offline".into())
+    );
+    assert_eq!(redis.cli(&["HGET", "bench:{p}:presence", "bob"]), "");
+}
+
+#[tokio::test]
+async fn a_dead_nodes_members_leave_its_rooms() {
+    let redis = Redis::start(None, None);
+    let url = redis.url();
+    let mut ghost_node = Command::new(env!("CARGO_BIN_EXE_reference-server"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--redis",
+            &url,
+            "--redis-node-ttl",
+            "500ms",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(ghost_node.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let b = start(&["--redis", &url, "--redis-node-ttl", "500ms"]).await;
+    let mut watcher = b.joined("?user=w", "d").await;
+    let mut ghost = Client::connect(&format!("ws://{addr}/ws?user=ghost"), &[])
+        .await
+        .unwrap();
+    ghost.expect("welcome").await;
+    ghost.join("d").await;
+    assert_eq!(
+        presence(&mut watcher).await,
+        ("ghost".into(), "online".into())
+    );
+    // Killed: no leave is ever sent; the liveness TTL has to do it.
+    ghost_node.kill().unwrap();
+    ghost_node.wait().unwrap();
+    assert_eq!(
+        presence(&mut watcher).await,
+        ("ghost".into(), "offline".into())
+    );
+    assert_eq!(redis.cli(&["HGET", "bench:{d}:presence", "ghost"]), "");
 }

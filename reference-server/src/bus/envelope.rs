@@ -3,7 +3,8 @@
 //!
 //! `b1 c SEQ JSON` is a chat: the Lua script in [`super::script`] prefixes
 //! the `b1 c ` and the seq it assigned to the JSON body built by
-//! [`chat_body`]. Anything that does not start with `b1 ` is from another
+//! [`chat_body`]. `b1 p on JSON` / `b1 p off JSON` is a room-wide presence
+//! change ([`presence_event`]; also built by the REAP script). Anything that does not start with `b1 ` is from another
 //! bus version (or garbage) and is dropped and counted, never delivered.
 
 use std::borrow::Cow;
@@ -37,10 +38,42 @@ pub fn chat_body(body: &ChatBody<'_>) -> String {
     serde_json::to_string(body).unwrap_or_default()
 }
 
+/// A presence change's body: origin node and connection (0 = none, from
+/// a reaped node) and the user.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PresenceBody<'a> {
+    #[serde(borrow)]
+    pub n: Cow<'a, str>,
+    pub c: u64,
+    #[serde(borrow)]
+    pub u: Cow<'a, str>,
+}
+
+/// The whole `b1 p on|off JSON` message.
+pub fn presence_event(online: bool, node: &str, conn: u64, user: &str) -> String {
+    let body = PresenceBody {
+        n: node.into(),
+        c: conn,
+        u: user.into(),
+    };
+    let word = if online { "on" } else { "off" };
+    format!(
+        "{VERSION} p {word} {}",
+        serde_json::to_string(&body).unwrap_or_default()
+    )
+}
+
 /// A decoded bus message.
 #[derive(Debug)]
 pub enum Decoded<'a> {
-    Chat { seq: u64, body: ChatBody<'a> },
+    Chat {
+        seq: u64,
+        body: ChatBody<'a>,
+    },
+    Presence {
+        online: bool,
+        body: PresenceBody<'a>,
+    },
 }
 
 /// Why a message was dropped.
@@ -67,6 +100,16 @@ pub fn decode(payload: &[u8]) -> Result<Decoded<'_>, Reject> {
             }
             let body: ChatBody<'_> = serde_json::from_str(json).map_err(|_| Reject::Malformed)?;
             Ok(Decoded::Chat { seq, body })
+        }
+        "p" => {
+            let (word, json) = rest.split_once(' ').ok_or(Reject::Malformed)?;
+            let online = match word {
+                "on" => true,
+                "off" => false,
+                _ => return Err(Reject::Malformed),
+            };
+            let body = serde_json::from_str(json).map_err(|_| Reject::Malformed)?;
+            Ok(Decoded::Presence { online, body })
         }
         _ => Err(Reject::Malformed),
     }
@@ -97,6 +140,12 @@ mod tests {
             (body.i.get(), body.t.get(), body.x.as_ref()),
             ("7", "1.5", "hi\nthere")
         );
+        let ev = presence_event(false, "n1", 4, "bob");
+        let Ok(Decoded::Presence { online, body }) = decode(ev.as_bytes()) else {
+            panic!("presence not decoded: {ev}");
+        };
+        assert_eq!((online, body.c, body.u.as_ref()), (false, 4, "bob"));
+        assert_eq!(decode(b"b1 p maybe {}").unwrap_err(), Reject::Malformed);
         assert_eq!(decode(b"b2 c 1 {}").unwrap_err(), Reject::ForeignVersion);
         assert_eq!(decode(b"garbage").unwrap_err(), Reject::ForeignVersion);
         assert_eq!(decode(b"b1 c x {}").unwrap_err(), Reject::Malformed);

@@ -12,6 +12,7 @@
 //! The hub calls [`Bus`] for join/leave/chat/resume when a bus is set.
 
 pub mod envelope;
+pub mod presence;
 pub mod publisher;
 pub mod script;
 pub mod subscriber;
@@ -48,6 +49,13 @@ pub enum Ctl {
     Subscribe(Arc<str>),
     /// The node's last local member left `room`.
     Unsubscribe(Arc<str>),
+    /// A connection of `user` joined (+1) or left (-1) `room`.
+    Presence {
+        room: Arc<str>,
+        user: Arc<str>,
+        conn: u64,
+        delta: i64,
+    },
     /// Replay history after `after` to `peer`, then `resumed`.
     Resume {
         peer: Arc<Peer>,
@@ -126,7 +134,17 @@ pub fn start(shared: &Arc<Shared>) -> anyhow::Result<Vec<JoinHandle<()>>> {
     tracing::info!(%url, %node, "room bus over Redis");
     Ok(vec![
         tokio::spawn(publisher::run(client.clone(), chats_rx, shared.clone())),
-        tokio::spawn(subscriber::run(client, ctl_rx, shared.clone(), node)),
+        tokio::spawn(subscriber::run(
+            client.clone(),
+            ctl_rx,
+            shared.clone(),
+            node.clone(),
+        )),
+        tokio::spawn(presence::liveness(
+            client,
+            node,
+            shared.config.redis_node_ttl,
+        )),
     ])
 }
 

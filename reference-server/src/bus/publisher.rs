@@ -1,4 +1,6 @@
-//! Sequences and publishes chats: every waiting chat (up to [`MAX_BATCH`])
+//! Sequences and publishes chats (the sender's ack normally comes from the
+//! subscriber, in order with the room's deliveries; see
+//! `Hub::bus_needs_direct_ack`): every waiting chat (up to [`MAX_BATCH`])
 //! goes out in one pipeline of `EVALSHA` calls, one batch in flight at a
 //! time, so a connection's chats are sequenced in the order it sent them.
 //! Each pipeline starts with `SCRIPT LOAD`, so a restarted (empty) Redis
@@ -81,8 +83,11 @@ pub async fn run(client: redis::Client, mut rx: mpsc::Receiver<ChatCmd>, shared:
                 metrics::inc(&m.bus_rtt_count);
                 metrics::add(&m.bus_published_total, seqs.len() as u64);
                 for (cmd, seq) in batch.iter().zip(seqs) {
-                    let ack = encode(&ServerFrame::Ack { id: &cmd.id, seq });
-                    shared.hub.reply(&cmd.peer, ack);
+                    // Usually the subscriber acks, in the room's order.
+                    if shared.hub.bus_needs_direct_ack(&cmd.room, seq) {
+                        let ack = encode(&ServerFrame::Ack { id: &cmd.id, seq });
+                        shared.hub.reply(&cmd.peer, ack);
+                    }
                 }
             }
             Ok(seqs) => {

@@ -149,6 +149,14 @@ impl Node {
                 Ok(())
             }
             Ctl::Resume { peer, room, after } => self.resume(conn, peer, room, *after).await,
+            Ctl::Presence {
+                room,
+                user,
+                conn: id,
+                delta,
+            } => super::presence::change(&mut conn.cmd, &self.node, *id, room, user, *delta)
+                .await
+                .map(drop),
         }
     }
 
@@ -232,6 +240,10 @@ impl Node {
                 BusOutcome::Duplicate => metrics::inc(&m.bus_duplicates_total),
                 BusOutcome::Delivered | BusOutcome::Inactive => {}
             },
+            Ok(Decoded::Presence { online, body }) => {
+                let skip = (body.n == *self.node).then_some(body.c);
+                self.shared.hub.bus_presence(room, &body.u, online, skip);
+            }
         }
         Ok(())
     }
@@ -251,10 +263,11 @@ impl Node {
             text: body.x.as_ref().into(),
             ts: body.t,
         });
-        let skip = (body.n == *self.node).then_some(body.c);
+        let origin =
+            (body.n == *self.node).then(|| (body.c, encode(&ServerFrame::Ack { id: body.i, seq })));
         self.shared
             .hub
-            .bus_deliver(room, seq, &frame, skip, allow_gap)
+            .bus_deliver(room, seq, &frame, origin, allow_gap)
     }
 
     /// Replays history after `after` up to what this node has delivered.
