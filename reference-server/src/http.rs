@@ -39,16 +39,17 @@ pub async fn serve_socket(
         Err(_) => return,
     };
     match (req.method.as_str(), req.path()) {
-        ("GET", "/healthz") => {
-            if shared.hub.bus().is_some_and(|b| !b.is_up()) {
-                let body = "degraded: redis bus unreachable\n";
-                let _ = respond(&mut stream, 503, "Service Unavailable", body).await;
-            } else {
-                let _ = respond(&mut stream, 200, "OK", "ok").await;
+        ("GET", "/healthz") => match crate::cluster::health(&shared).await {
+            Ok(body) => {
+                let _ = respond(&mut stream, 200, "OK", &body).await;
             }
-        }
+            Err(why) => {
+                let body = format!("{why}\n");
+                let _ = respond(&mut stream, 503, "Service Unavailable", &body).await;
+            }
+        },
         ("GET", "/metrics") => {
-            let body = shared.metrics.render();
+            let body = crate::cluster::metrics(&shared).await;
             let resp = http_response(200, "OK", "text/plain; version=0.0.4", &body);
             let _ = stream.write_all(resp.as_bytes()).await;
         }

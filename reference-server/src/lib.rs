@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod bus;
 pub mod chaos;
+pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod http;

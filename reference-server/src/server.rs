@@ -160,6 +160,7 @@ pub async fn run(
         tokio::spawn(reap_rooms(shared.clone())),
     ];
     background.extend(crate::bus::start(&shared)?);
+    background.extend(crate::cluster::start(&shared).await?);
     let slots = Arc::new(Semaphore::new(max));
     let overflow = Arc::new(Semaphore::new(OVERFLOW_SLOTS));
     let result = tokio::select! {

@@ -61,6 +61,8 @@ struct Slot {
 
 /// What every spawn needs.
 struct Launch {
+    /// Where children publish their private metrics ports ([`crate::cluster`]).
+    rundir: PathBuf,
     exe: PathBuf,
     args: Vec<OsString>,
     ready: mpsc::UnboundedSender<usize>,
@@ -71,6 +73,7 @@ impl Launch {
         let mut cmd = Command::new(&self.exe);
         cmd.args(&self.args)
             .env(PROCESS_ENV, slot.index.to_string())
+            .env(crate::cluster::RUNDIR_ENV, &self.rundir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -156,8 +159,12 @@ async fn supervise(config: &Config) -> anyhow::Result<()> {
     let reserved =
         reserve(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = reserved.local_addr()?;
+    let rundir = std::env::temp_dir().join(format!("bench-server-{}", std::process::id()));
+    std::fs::create_dir_all(&rundir)
+        .with_context(|| format!("cannot create {}", rundir.display()))?;
     let (ready_tx, mut ready_rx) = mpsc::unbounded_channel();
     let launch = Launch {
+        rundir: rundir.clone(),
         exe: std::env::current_exe().context("cannot find this executable")?,
         args: child_args(std::env::args_os().skip(1), addr),
         ready: ready_tx,
@@ -189,6 +196,7 @@ async fn supervise(config: &Config) -> anyhow::Result<()> {
     .await;
     stop_all(&mut slots, config.drain_timeout + Duration::from_secs(2)).await;
     drop(reserved);
+    let _ = std::fs::remove_dir_all(&rundir);
     result
 }
 

@@ -36,9 +36,12 @@ fn spawn_supervisor(extra: &[&str]) -> (Child, SocketAddr) {
 async fn who_answers(addr: SocketAddr) -> (u32, u32) {
     let (status, body) = http_get(addr, "/metrics", &[]).await;
     assert_eq!(status, 200);
+    // Under a supervisor the body is the whole server's; its first line
+    // names the process that answered. Alone, process_info does.
     let line = body
         .lines()
-        .find(|l| l.starts_with("process_info{"))
+        .find(|l| l.starts_with("# answered by "))
+        .or_else(|| body.lines().find(|l| l.starts_with("process_info{")))
         .unwrap_or_else(|| panic!("no process_info in\n{body}"));
     let label = |name: &str| -> u32 {
         let start = line.find(&format!("{name}=\"")).expect("label") + name.len() + 2;
@@ -71,6 +74,22 @@ async fn processes_share_the_port_restart_and_drain() {
     let indices: BTreeSet<u32> = first.iter().map(|p| p.0).collect();
     assert_eq!(indices, BTreeSet::from([0, 1]), "{first:?}");
     assert_eq!(first.len(), 2, "one pid per process: {first:?}");
+
+    // Any one scrape answers for both: summed and per-process series.
+    let (_, body) = http_get(addr, "/metrics", &[]).await;
+    assert_eq!(metric_value(&body, "server_processes"), Some(2.0), "{body}");
+    let per: Vec<f64> = (0..2)
+        .map(|i| metric_value(&body, &format!("connections_total{{process=\"{i}\"}}")).unwrap())
+        .collect();
+    assert_eq!(
+        metric_value(&body, "connections_total"),
+        Some(per[0] + per[1])
+    );
+    for (_, pid) in &first {
+        assert!(body.contains(&format!("pid=\"{pid}\"}} 1")), "{body}");
+    }
+    let (status, health) = http_get(addr, "/healthz", &[]).await;
+    assert_eq!((status, health.trim()), (200, "ok (2 processes)"));
 
     // Kill process 0 hard; the supervisor starts a new one in its slot.
     let victim = first.iter().find(|p| p.0 == 0).unwrap().1;
