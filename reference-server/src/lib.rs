@@ -5,8 +5,9 @@
 //! `http` (routes and upgrade checks), `conn` (one connection's task), `peer`
 //! (its bounded outbound queue), `hub` (rooms, presence, history, fan-out),
 //! `auth`, `ratelimit`, `metrics`, `chaos` (test-only fault injection),
-//! `supervise` (`--processes N` on one port) and `bus` (rooms across
-//! processes and nodes over Redis).
+//! `supervise` (`--processes N` on one port), `cluster` (whole-server
+//! `/metrics` and `/healthz` under it) and `bus` (rooms across processes
+//! and nodes over Redis).
 
 pub mod auth;
 pub mod bus;
