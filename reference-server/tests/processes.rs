@@ -51,6 +51,30 @@ async fn who_answers(addr: SocketAddr) -> (u32, u32) {
     (label("process"), label("pid"))
 }
 
+/// [`who_answers`], but `None` for a connection reset: one the kernel had
+/// queued on a listener that was just killed is reset (SO_REUSEPORT does
+/// not hand queued connections to the other listeners).
+async fn try_who_answers(addr: SocketAddr) -> Option<(u32, u32)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .ok()?;
+    let mut buf = Vec::new();
+    tokio::time::timeout(STEP, s.read_to_end(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
+    let text = String::from_utf8_lossy(&buf);
+    let line = text.lines().find(|l| l.starts_with("# answered by "))?;
+    let label = |name: &str| -> Option<u32> {
+        let start = line.find(&format!("{name}=\""))? + name.len() + 2;
+        let end = start + line[start..].find('"')?;
+        line[start..end].parse().ok()
+    };
+    Some((label("process")?, label("pid")?))
+}
+
 /// Pids seen over `n` fresh connections (each scrape is a new TCP connection
 /// with a new source port, so the kernel's reuse-port hash spreads them).
 async fn pids_seen(addr: SocketAddr, n: usize) -> BTreeSet<(u32, u32)> {
@@ -97,7 +121,10 @@ async fn processes_share_the_port_restart_and_drain() {
     unsafe { libc::kill(victim as i32, libc::SIGKILL) };
     let deadline = Instant::now() + Duration::from_secs(30);
     let restarted = loop {
-        let seen = pids_seen(addr, 16).await;
+        let mut seen = BTreeSet::new();
+        for _ in 0..16 {
+            seen.extend(try_who_answers(addr).await);
+        }
         if let Some(p) = seen.iter().find(|p| p.0 == 0 && p.1 != victim) {
             break p.1;
         }
