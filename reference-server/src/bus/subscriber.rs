@@ -95,28 +95,29 @@ pub async fn run(
         connected_before = true;
         backoff = FIRST_BACKOFF;
         m.bus_up.store(1, Ordering::Relaxed);
+        // `None`: the hub is gone (shutdown); `Some(e)`: Redis was lost.
         let lost = async {
             if let Some(c) = retry.take() {
                 if let Err(e) = me.handle(&mut conn, &c).await {
                     retry = Some(c);
-                    return e;
+                    return Some(e);
                 }
             }
             loop {
                 tokio::select! {
                     c = ctl.recv() => {
-                        let Some(c) = c else { return redis::RedisError::from((redis::ErrorKind::Io, "shutdown")) };
+                        let c = c?;
                         if let Err(e) = me.handle(&mut conn, &c).await {
                             retry = Some(c);
-                            return e;
+                            return Some(e);
                         }
                     }
                     msg = conn.stream.next() => {
                         let Some(msg) = msg else {
-                            return redis::RedisError::from((redis::ErrorKind::Io, "pub/sub connection closed"));
+                            return Some(redis::RedisError::from((redis::ErrorKind::Io, "pub/sub connection closed")));
                         };
                         if let Err(e) = me.on_message(&mut conn, &msg).await {
-                            return e;
+                            return Some(e);
                         }
                     }
                 }
@@ -124,9 +125,7 @@ pub async fn run(
         }
         .await;
         me.shared.metrics.bus_up.store(0, Ordering::Relaxed);
-        if ctl.is_closed() && retry.is_none() && lost.to_string().contains("shutdown") {
-            return;
-        }
+        let Some(lost) = lost else { return };
         tracing::warn!("bus: lost Redis ({lost}); reconnecting");
     }
 }
