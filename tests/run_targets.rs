@@ -168,3 +168,37 @@ drain = "200ms"
     // Server pings arrived (each counts as a received frame).
     assert!(c.frames_received >= 10 * 10, "{c:?}");
 }
+
+#[test]
+fn bundled_server_with_two_processes() {
+    // Without --redis each process has its own rooms, so this only checks
+    // that bench starts, reaches and stops the supervised pair (one pinging
+    // client per room; nothing crosses processes).
+    let dir = tempfile::tempdir().unwrap();
+    let toml = r#"
+name = "two-processes"
+[target]
+protocol = "chat"
+[target.server]
+processes = 2
+[[stages]]
+duration = "300ms"
+target = 20
+[[stages]]
+duration = "1200ms"
+target = 20
+[rooms]
+count = 20
+[[clients]]
+name = "pinger"
+ping_interval = "200ms"
+[run]
+drain = "300ms"
+"#;
+    let r = common::run(&common::plan(toml, dir.path())).results;
+    let c = &r.counters;
+    assert!(!r.interrupted, "{:?}", r.interrupt_reason);
+    assert_eq!(c.connections_opened, 20, "{c:?}");
+    assert!(c.connections_failed.is_empty(), "{c:?}");
+    assert!(r.metrics["ping_rtt"].count > 0, "no ping_rtt");
+}

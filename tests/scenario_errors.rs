@@ -555,3 +555,22 @@ fn errors_name_the_file_as_given() {
         .to_string()
         .starts_with(&format!("cannot read scenario {}", missing.display())));
 }
+
+#[test]
+fn server_processes_is_checked() {
+    let e = with("[target.server]\nprocesses = 0\n");
+    assert!(
+        e.contains("`processes` in [target.server]") && e.contains("1 to 64"),
+        "{e}"
+    );
+    let e = with("[target.server]\nprocesses = 2\nargs = [\"--processes\", \"3\"]\n");
+    assert!(e.contains("keep one"), "{e}");
+    let e = with("[target]\nurl = \"ws://127.0.0.1:1/ws\"\n[target.server]\nprocesses = 2\n");
+    assert!(e.contains("`processes` in [target.server]"), "{e}");
+    let ok = format!("{BASE}[target.server]\nprocesses = 2\n");
+    let plan = scenario::parse(&ok, "scenarios/x.toml", None, &PlanOverrides::default()).unwrap();
+    assert!(matches!(
+        plan.target.endpoint,
+        scenario::Endpoint::Bundled { ref args } if args == &["--processes", "2"]
+    ));
+}

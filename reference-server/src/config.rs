@@ -116,6 +116,21 @@ pub struct ServerArgs {
     /// Worker threads; 0 = one per core [default: 0]
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
+    /// Bind with SO_REUSEPORT so several processes can share one --listen address; the kernel spreads connections
+    #[arg(long)]
+    pub reuse_port: bool,
+    /// Run N server processes on one port (SO_REUSEPORT) under a supervisor that restarts a dead one [default: 1]
+    #[arg(long, value_name = "N")]
+    pub processes: Option<usize>,
+    /// Redis URL of the cross-process room bus, e.g. `redis://127.0.0.1:6379` [default: none, rooms are local]
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+    /// Start even when --redis cannot be reached (rooms stay local until it is; /healthz says degraded)
+    #[arg(long)]
+    pub redis_optional: bool,
+    /// A node that has not refreshed its liveness key in Redis for this long is presumed dead; its members leave their rooms [default: 10s]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub redis_node_ttl: Option<Duration>,
     /// Log filter for stderr (tracing syntax, e.g. `info` or `reference_server=debug`) [default: warn]
     #[arg(long, value_name = "FILTER")]
     pub log: Option<String>,
@@ -138,6 +153,9 @@ pub struct ServerArgs {
     #[arg(long, value_name = "RATE:DELAY")]
     pub chaos_overload: Option<String>,
 }
+
+/// Upper bound of `--processes` (each process holds its own runtime and threads).
+pub const MAX_PROCESSES: usize = 64;
 
 /// The resolved configuration the server runs with.
 #[derive(Debug, Clone)]
@@ -172,6 +190,11 @@ pub struct Config {
     pub drain_timeout: Duration,
     pub echo: bool,
     pub workers: usize,
+    pub reuse_port: bool,
+    pub processes: usize,
+    pub redis: Option<String>,
+    pub redis_optional: bool,
+    pub redis_node_ttl: Duration,
     pub log: String,
     pub chaos: ChaosConfig,
 }
@@ -209,6 +232,11 @@ impl Default for Config {
             drain_timeout: Duration::from_secs(5),
             echo: false,
             workers: 0,
+            reuse_port: false,
+            processes: 1,
+            redis: None,
+            redis_optional: false,
+            redis_node_ttl: Duration::from_secs(10),
             log: "warn".into(),
             chaos: ChaosConfig::default(),
         }
@@ -254,6 +282,11 @@ struct FileConfig {
     drain_timeout: Option<String>,
     echo: Option<bool>,
     workers: Option<usize>,
+    reuse_port: Option<bool>,
+    processes: Option<usize>,
+    redis: Option<String>,
+    redis_optional: Option<bool>,
+    redis_node_ttl: Option<String>,
     log: Option<String>,
     chaos_delay: Option<String>,
     chaos_drop: Option<f64>,
@@ -332,6 +365,9 @@ impl ServerArgs {
             close_timeout,
             drain_timeout,
             workers,
+            processes,
+            redis,
+            redis_node_ttl,
             log,
             chaos_delay,
             chaos_drop,
@@ -340,6 +376,8 @@ impl ServerArgs {
             chaos_pad,
             chaos_overload
         );
+        self.reuse_port |= over.reuse_port;
+        self.redis_optional |= over.redis_optional;
     }
 
     fn into_config(self) -> Result<Config, ConfigError> {
@@ -396,6 +434,11 @@ impl ServerArgs {
             drain_timeout: self.drain_timeout.unwrap_or(d.drain_timeout),
             echo: self.echo,
             workers: self.workers.unwrap_or(d.workers),
+            reuse_port: self.reuse_port,
+            processes: self.processes.unwrap_or(d.processes),
+            redis: self.redis.filter(|s| !s.trim().is_empty()),
+            redis_optional: self.redis_optional,
+            redis_node_ttl: self.redis_node_ttl.unwrap_or(d.redis_node_ttl),
             log: self.log.unwrap_or(d.log),
             chaos,
         };
@@ -448,6 +491,11 @@ fn load_file(path: &Path) -> Result<ServerArgs, ConfigError> {
         drain_timeout: file_duration("drain-timeout", f.drain_timeout)?,
         echo: f.echo.unwrap_or(false),
         workers: f.workers,
+        reuse_port: f.reuse_port.unwrap_or(false),
+        processes: f.processes,
+        redis: f.redis,
+        redis_optional: f.redis_optional.unwrap_or(false),
+        redis_node_ttl: file_duration("redis-node-ttl", f.redis_node_ttl)?,
         log: f.log,
         chaos_delay: file_duration("chaos-delay", f.chaos_delay)?,
         chaos_drop: f.chaos_drop,
@@ -488,6 +536,19 @@ impl Config {
         if self.max_room_len == 0 || self.max_queue_frames == 0 || self.max_queue_bytes < 1024 {
             return bad("--max-room-len and --max-queue-frames must be at least 1, --max-queue-bytes at least 1KiB");
         }
+        if !(1..=MAX_PROCESSES).contains(&self.processes) {
+            return Err(ConfigError(format!(
+                "--processes must be 1 to {MAX_PROCESSES}"
+            )));
+        }
+        if self.redis_node_ttl < Duration::from_millis(100) {
+            return bad("--redis-node-ttl must be at least 100ms");
+        }
+        if let Some(url) = &self.redis {
+            if !(url.starts_with("redis://") || url.starts_with("unix://")) {
+                return bad("--redis must be a redis:// or unix:// URL");
+            }
+        }
         if !(0.0..=1.0).contains(&self.chaos.drop) {
             return bad("--chaos-drop must be a share between 0 and 1");
         }
@@ -507,7 +568,12 @@ pub fn serve_blocking<O: From<u8>>(args: ServerArgs) -> O {
         }
     };
     crate::server::init_logging(&config.log);
-    match crate::server::serve_until_signal(config) {
+    let outcome = if config.processes > 1 {
+        crate::supervise::run(&config)
+    } else {
+        crate::server::serve_until_signal(config)
+    };
+    match outcome {
         Ok(()) => O::from(0),
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -556,6 +622,8 @@ mod tests {
             format!("[default: {}]", format_duration(d.close_timeout)),
             format!("[default: {}]", d.max_handshakes),
             format!("[default: {}]", d.log),
+            format!("[default: {}]", d.processes),
+            format!("[default: {}]", format_duration(d.redis_node_ttl)),
         ];
         for e in expect {
             assert!(help.contains(&e), "help lacks {e}:\n{help}");

@@ -46,11 +46,17 @@ pub async fn serve_socket(
     };
     let bad = &shared.metrics.bad_input;
     match (req.method.as_str(), req.path()) {
-        ("GET", "/healthz") => {
-            let _ = respond(&mut stream, 200, "OK", "ok").await;
-        }
+        ("GET", "/healthz") => match crate::cluster::health(&shared).await {
+            Ok(body) => {
+                let _ = respond(&mut stream, 200, "OK", &body).await;
+            }
+            Err(why) => {
+                let body = format!("{why}\n");
+                let _ = respond(&mut stream, 503, "Service Unavailable", &body).await;
+            }
+        },
         ("GET", "/metrics") => {
-            let body = shared.metrics.render();
+            let body = crate::cluster::metrics(&shared).await;
             let resp = http_response(200, "OK", "text/plain; version=0.0.4", &body);
             let _ = stream.write_all(resp.as_bytes()).await;
         }

@@ -6,14 +6,20 @@
 //! order. Each frame is encoded once and the same `Bytes` is queued to all
 //! recipients. The room map's lock is taken only on join/leave/reaping
 //! (lock order: map, then room, then a peer's outbox).
+//!
+//! With `--redis` the [`crate::bus`] sequences and delivers instead: a chat
+//! is handed to the bus, and the bus's subscriber calls [`Hub::bus_deliver`]
+//! in seq order; a room is "active" once the bus knows its seq (until then
+//! joiners wait for `joined`).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde_json::value::RawValue;
 
+use crate::bus::{Bus, ChatCmd, Ctl};
 use crate::chaos::Chaos;
 use crate::metrics::{self, Metrics};
 use crate::peer::{Outgoing, Peer, QueueLimits};
@@ -39,6 +45,11 @@ struct RoomState {
     seq: u64,
     history: VecDeque<(u64, Bytes)>,
     empty_since: Option<Instant>,
+    /// Bus mode: the bus has set `seq` (and sent `joined`) for this room.
+    active: bool,
+    /// Bus mode: the seq the room was activated at; chats at or below it
+    /// are never delivered here, so their senders are acked directly.
+    active_from: u64,
 }
 
 impl Room {
@@ -65,6 +76,7 @@ pub struct Hub {
     /// `Some(threshold)`: fan-out compresses each message once for the
     /// members with `shared_deflate` (see `crate::deflate`).
     pub shared_deflate_threshold: Option<usize>,
+    bus: OnceLock<Bus>,
 }
 
 /// One fan-out's frame, compressed at most once, on first need.
@@ -87,8 +99,20 @@ impl FanOut<'_> {
     }
 }
 
+/// What [`Hub::bus_deliver`] did with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusOutcome {
+    Delivered,
+    /// Seq at or below the last delivered.
+    Duplicate,
+    /// Seq beyond last + 1 (carries the last delivered); not delivered.
+    Gap(u64),
+    /// No local members, or the room's seq is not known yet.
+    Inactive,
+}
+
 impl Hub {
-    fn fan_out<'a>(&self, plain: &'a Bytes) -> FanOut<'a> {
+    fn frames_for<'a>(&self, plain: &'a Bytes) -> FanOut<'a> {
         FanOut {
             plain,
             threshold: self.shared_deflate_threshold,
@@ -111,7 +135,17 @@ impl Hub {
             metrics,
             chaos,
             shared_deflate_threshold: None,
+            bus: OnceLock::new(),
         }
+    }
+
+    /// Switches the hub to bus mode (once, before connections arrive).
+    pub fn set_bus(&self, bus: Bus) {
+        let _ = self.bus.set(bus);
+    }
+
+    pub fn bus(&self) -> Option<&Bus> {
+        self.bus.get()
     }
 
     fn map(&self) -> MutexGuard<'_, HashMap<Arc<str>, Arc<Room>>> {
@@ -148,25 +182,44 @@ impl Hub {
         drop(map);
         let already = st.members.iter().any(|m| m.id == peer.id);
         let mut first = false;
+        if let Some(bus) = self.bus() {
+            if st.members.is_empty() && !st.active {
+                bus.ctl(Ctl::Subscribe(room.name.clone()));
+            }
+        }
         if !already {
             st.members.push(peer.clone());
             st.empty_since = None;
             let count = st.presence.entry(user.clone()).or_insert(0);
             *count += 1;
             first = *count == 1;
+            if let Some(bus) = self.bus() {
+                // Room-wide presence: the bus publishes `online` if this is
+                // the user's first connection on any node.
+                bus.ctl(Ctl::Presence {
+                    room: room.name.clone(),
+                    user: user.clone(),
+                    conn: peer.id,
+                    delta: 1,
+                });
+                first = false;
+            }
         }
         let joined = Joined {
             seq: st.seq,
             members: st.members.len() as u64,
         };
-        self.reply(
-            peer,
-            encode(&ServerFrame::Joined {
-                room: name.into(),
-                seq: joined.seq,
-                members: joined.members,
-            }),
-        );
+        // In bus mode a waiting room replies when the bus activates it.
+        if self.bus().is_none() || st.active {
+            self.reply(
+                peer,
+                encode(&ServerFrame::Joined {
+                    room: name.into(),
+                    seq: joined.seq,
+                    members: joined.members,
+                }),
+            );
+        }
         if first {
             let presence = encode(&ServerFrame::Presence {
                 room: name.into(),
@@ -206,7 +259,14 @@ impl Hub {
                 }),
             );
         }
-        if last_of_user && !st.members.is_empty() {
+        if let Some(bus) = self.bus() {
+            bus.ctl(Ctl::Presence {
+                room: room.name.clone(),
+                user: user.clone(),
+                conn: peer.id,
+                delta: -1,
+            });
+        } else if last_of_user && !st.members.is_empty() {
             let presence = encode(&ServerFrame::Presence {
                 room: room.name.as_ref().into(),
                 user: user.as_ref().into(),
@@ -215,6 +275,11 @@ impl Hub {
             self.broadcast(&st, peer.id, &presence, false);
         }
         if st.members.is_empty() {
+            if let Some(bus) = self.bus() {
+                // History lives in Redis; the bus unsubscribes the room.
+                bus.ctl(Ctl::Unsubscribe(room.name.clone()));
+                st.active = false;
+            }
             // Keep history for a while so a reconnecting client can resume.
             if st.history.is_empty() || self.room_ttl.is_zero() {
                 drop(st);
@@ -238,7 +303,22 @@ impl Hub {
         text: &str,
         ts: &RawValue,
     ) {
-        let not_before = self.delivery_deadline();
+        if let Some(bus) = self.bus() {
+            let body = crate::bus::envelope::chat_body(&crate::bus::envelope::ChatBody {
+                n: bus.node().into(),
+                c: peer.id,
+                f: user.into(),
+                i: id,
+                x: text.into(),
+                t: ts,
+            });
+            return bus.chat(ChatCmd {
+                peer: self.peer_arc(room, peer.id),
+                room: room.name.clone(),
+                id: id.to_owned(),
+                body,
+            });
+        }
         let mut st = room.lock();
         st.seq += 1;
         let seq = st.seq;
@@ -257,14 +337,20 @@ impl Hub {
             st.history.push_back((seq, frame.clone()));
         }
         self.reply(peer, encode(&ServerFrame::Ack { id, seq }));
+        self.fan_out(&st, &room.name, seq, &frame, Some(peer.id));
+    }
+
+    /// Queues a sequenced chat to every member but `except` (with chaos).
+    fn fan_out(&self, st: &RoomState, room: &str, seq: u64, frame: &Bytes, except: Option<u64>) {
+        let not_before = self.delivery_deadline();
         let mut delivered = 0u64;
         let mut dropped = 0u64;
-        let mut out = self.fan_out(&frame);
+        let mut out = self.frames_for(frame);
         for m in &st.members {
-            if m.id == peer.id {
+            if Some(m.id) == except {
                 continue;
             }
-            if self.chaos.drops(&room.name, seq, m.id) {
+            if self.chaos.drops(room, seq, m.id) {
                 dropped += 1;
                 continue;
             }
@@ -280,7 +366,6 @@ impl Hub {
             );
             delivered += 1;
         }
-        drop(st);
         metrics::add(&self.metrics.deliveries_total, delivered);
         metrics::add(&self.metrics.chaos_dropped_total, dropped);
     }
@@ -305,6 +390,13 @@ impl Hub {
 
     /// Replays stored chat with seq > `after`, then `resumed`.
     pub fn resume(&self, peer: &Peer, room: &Room, after: u64) {
+        if let Some(bus) = self.bus() {
+            return bus.ctl(Ctl::Resume {
+                peer: self.peer_arc(room, peer.id),
+                room: room.name.clone(),
+                after,
+            });
+        }
         let st = room.lock();
         let oldest = st.history.front().map(|(s, _)| *s);
         let complete = after >= st.seq || oldest.is_some_and(|o| o <= after + 1);
@@ -326,7 +418,7 @@ impl Hub {
     }
 
     fn broadcast(&self, st: &RoomState, except: u64, frame: &Bytes, typing: bool) {
-        let mut out = self.fan_out(frame);
+        let mut out = self.frames_for(frame);
         for m in &st.members {
             if m.id != except {
                 m.push(
@@ -359,5 +451,119 @@ impl Hub {
 
     pub fn room_count(&self) -> usize {
         self.map().len()
+    }
+
+    /// The member's own `Arc` (the bus answers it later, from another task).
+    fn peer_arc(&self, room: &Room, id: u64) -> Arc<Peer> {
+        let st = room.lock();
+        match st.members.iter().find(|m| m.id == id) {
+            Some(m) => m.clone(),
+            // Not a member (cannot happen: the caller checked); a detached
+            // peer takes the reply and drops it.
+            None => Arc::new(Peer::new(id)),
+        }
+    }
+
+    fn room(&self, name: &str) -> Option<Arc<Room>> {
+        self.map().get(name).cloned()
+    }
+
+    pub fn has_local_members(&self, name: &str) -> bool {
+        self.room(name)
+            .is_some_and(|r| !r.lock().members.is_empty())
+    }
+
+    /// Bus mode: the room's seq is `seq`; members waiting get `joined`.
+    pub fn bus_activate(&self, name: &str, seq: u64) {
+        let Some(room) = self.room(name) else { return };
+        let mut st = room.lock();
+        if st.active || st.members.is_empty() {
+            return;
+        }
+        st.active = true;
+        st.seq = seq;
+        st.active_from = seq;
+        let joined = encode(&ServerFrame::Joined {
+            room: name.into(),
+            seq,
+            members: st.members.len() as u64,
+        });
+        for m in &st.members {
+            self.reply(m, joined.clone());
+        }
+    }
+
+    /// Bus mode: a room-wide presence change, to local members but `skip`.
+    pub fn bus_presence(&self, name: &str, user: &str, online: bool, skip: Option<u64>) {
+        let Some(room) = self.room(name) else { return };
+        let st = room.lock();
+        if !st.active {
+            return;
+        }
+        let frame = encode(&ServerFrame::Presence {
+            room: name.into(),
+            user: user.into(),
+            status: if online {
+                PresenceStatus::Online
+            } else {
+                PresenceStatus::Offline
+            },
+        });
+        self.broadcast(&st, skip.unwrap_or(0), &frame, false);
+    }
+
+    /// Bus mode: the last seq delivered in an active room.
+    pub fn bus_last_seq(&self, name: &str) -> Option<u64> {
+        let room = self.room(name)?;
+        let st = room.lock();
+        st.active.then_some(st.seq)
+    }
+
+    /// Bus mode: whether the publisher must ack chat `seq` itself, because
+    /// this node will never deliver it (the room is not active here, or
+    /// was activated at or after it). Otherwise [`Hub::bus_deliver`] acks
+    /// the sender at the seq's place in the room's order, so the sender
+    /// never sees a later seq before its own ack.
+    pub fn bus_needs_direct_ack(&self, name: &str, seq: u64) -> bool {
+        let Some(room) = self.room(name) else {
+            return true;
+        };
+        let st = room.lock();
+        !st.active || seq <= st.active_from
+    }
+
+    /// Bus mode: delivers chat `seq` to local members if it is the next one
+    /// (or any later one with `allow_gap`); the sender, when it is here
+    /// (`origin`: its connection and the ack), gets the ack instead.
+    pub fn bus_deliver(
+        &self,
+        name: &str,
+        seq: u64,
+        frame: &Bytes,
+        origin: Option<(u64, Bytes)>,
+        allow_gap: bool,
+    ) -> BusOutcome {
+        let Some(room) = self.room(name) else {
+            return BusOutcome::Inactive;
+        };
+        let mut st = room.lock();
+        if !st.active {
+            return BusOutcome::Inactive;
+        }
+        if seq <= st.seq {
+            return BusOutcome::Duplicate;
+        }
+        if seq > st.seq + 1 && !allow_gap {
+            return BusOutcome::Gap(st.seq);
+        }
+        st.seq = seq;
+        let skip = origin.as_ref().map(|o| o.0);
+        self.fan_out(&st, name, seq, frame, skip);
+        if let Some((id, ack)) = origin {
+            if let Some(m) = st.members.iter().find(|m| m.id == id) {
+                self.reply(m, ack);
+            }
+        }
+        BusOutcome::Delivered
     }
 }

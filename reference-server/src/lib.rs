@@ -4,11 +4,16 @@
 //! Server modules: `config` (flags, TOML), `server` (accept loop, shutdown),
 //! `http` (routes and upgrade checks), `conn` (one connection's task), `peer`
 //! (its bounded outbound queue), `hub` (rooms, presence, history, fan-out),
-//! `deflate` (permessage-deflate), `auth`, `ratelimit`, `metrics` and `chaos`
-//! (test-only fault injection).
+//! `deflate` (permessage-deflate), `auth`, `ratelimit`, `metrics`, `chaos`
+//! (test-only fault injection),
+//! `supervise` (`--processes N` on one port), `cluster` (whole-server
+//! `/metrics` and `/healthz` under it) and `bus` (rooms across processes
+//! and nodes over Redis).
 
 pub mod auth;
+pub mod bus;
 pub mod chaos;
+pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod deflate;
@@ -19,3 +24,4 @@ pub mod metrics;
 pub mod peer;
 pub mod ratelimit;
 pub mod server;
+pub mod supervise;

@@ -132,6 +132,22 @@ pub struct Metrics {
     pub deflate_connections_total: AtomicU64,
     /// Deliveries per second over the last second (f64 bits), kept by the sampler.
     pub delivery_rate_bits: AtomicU64,
+    /// 1 when `--redis` is set: the `bus_*` series are rendered.
+    pub bus_enabled: AtomicU64,
+    pub bus_up: AtomicU64,
+    pub bus_published_total: AtomicU64,
+    pub bus_publish_failures_total: AtomicU64,
+    pub bus_received_total: AtomicU64,
+    pub bus_malformed_total: AtomicU64,
+    pub bus_foreign_version_total: AtomicU64,
+    pub bus_duplicates_total: AtomicU64,
+    pub bus_gaps_total: AtomicU64,
+    pub bus_recovered_total: AtomicU64,
+    pub bus_lost_total: AtomicU64,
+    pub bus_reconnects_total: AtomicU64,
+    /// Publish pipeline round trips: sum in µs and count.
+    pub bus_rtt_us_sum: AtomicU64,
+    pub bus_rtt_count: AtomicU64,
 }
 
 pub fn inc(c: &AtomicU64) {
@@ -293,12 +309,112 @@ impl Metrics {
                 self.bad_input.get(kind)
             );
         }
+        if g(&self.bus_enabled) == 1 {
+            self.render_bus(&mut out);
+        }
+        let process = crate::supervise::process_index().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "# HELP process_info This process: its index under --processes (0 alone) and pid.\n# TYPE process_info gauge\nprocess_info{{process=\"{process}\",pid=\"{}\"}} 1",
+            std::process::id()
+        );
         let rss = process_rss_bytes().unwrap_or(0);
         let _ = writeln!(
             out,
             "# HELP process_resident_memory_bytes Resident set size of the server process.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {rss}"
         );
         out
+    }
+}
+
+impl Metrics {
+    fn render_bus(&self, out: &mut String) {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let rows: [(&str, &str, &str, u64); 12] = [
+            (
+                "bus_up",
+                "gauge",
+                "1 while the Redis bus is connected.",
+                g(&self.bus_up),
+            ),
+            (
+                "bus_published_total",
+                "counter",
+                "Chats sequenced and published through Redis by this process.",
+                g(&self.bus_published_total),
+            ),
+            (
+                "bus_publish_failures_total",
+                "counter",
+                "Chats not published (Redis down or publish queue full); the sender got no ack.",
+                g(&self.bus_publish_failures_total),
+            ),
+            (
+                "bus_received_total",
+                "counter",
+                "Messages received from the bus.",
+                g(&self.bus_received_total),
+            ),
+            (
+                "bus_malformed_total",
+                "counter",
+                "Bus messages dropped as malformed.",
+                g(&self.bus_malformed_total),
+            ),
+            (
+                "bus_foreign_version_total",
+                "counter",
+                "Bus messages dropped for another bus version (or not ours).",
+                g(&self.bus_foreign_version_total),
+            ),
+            (
+                "bus_duplicates_total",
+                "counter",
+                "Bus chats dropped because their seq was already delivered.",
+                g(&self.bus_duplicates_total),
+            ),
+            (
+                "bus_gaps_total",
+                "counter",
+                "Seq gaps seen on the bus (refilled from history).",
+                g(&self.bus_gaps_total),
+            ),
+            (
+                "bus_recovered_total",
+                "counter",
+                "Chats delivered from Redis history to fill gaps after a reconnect.",
+                g(&self.bus_recovered_total),
+            ),
+            (
+                "bus_lost_total",
+                "counter",
+                "Chats that history no longer held when a gap was refilled.",
+                g(&self.bus_lost_total),
+            ),
+            (
+                "bus_reconnects_total",
+                "counter",
+                "Reconnections to Redis after a lost connection.",
+                g(&self.bus_reconnects_total),
+            ),
+            (
+                "bus_rtt_seconds_count",
+                "counter",
+                "Publish pipeline round trips.",
+                g(&self.bus_rtt_count),
+            ),
+        ];
+        for (name, kind, help, value) in rows {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP bus_rtt_seconds_sum Total time of publish pipeline round trips (divide by the count for the mean).\n# TYPE bus_rtt_seconds_sum counter\nbus_rtt_seconds_sum {:.6}",
+            g(&self.bus_rtt_us_sum) as f64 / 1e6
+        );
     }
 }
 

@@ -163,10 +163,12 @@ pub async fn run(
         "reference server accepting connections"
     );
     let shared = Arc::new(Shared::new(config));
-    let background = [
+    let mut background = vec![
         tokio::spawn(sample_rates(shared.clone())),
         tokio::spawn(reap_rooms(shared.clone())),
     ];
+    background.extend(crate::bus::start(&shared)?);
+    background.extend(crate::cluster::start(&shared).await?);
     let handshakes = Arc::new(Semaphore::new(shared.config.max_handshakes));
     let result = tokio::select! {
         r = accept_loop(&listener, &shared, &handshakes) => r,
@@ -267,12 +269,21 @@ async fn reap_rooms(shared: Arc<Shared>) {
 
 /// Binds with a deep accept backlog (bursts of thousands of connects).
 pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    bind_with(addr, false)
+}
+
+/// [`bind`], optionally with SO_REUSEPORT (`--reuse-port`: several
+/// processes listen on one address and the kernel spreads connections).
+pub fn bind_with(addr: std::net::SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
         TcpSocket::new_v6()?
     };
     socket.set_reuseaddr(true)?;
+    if reuse_port {
+        socket.set_reuseport(true)?;
+    }
     socket.bind(addr)?;
     socket.listen(LISTEN_BACKLOG)
 }
@@ -333,35 +344,49 @@ pub fn serve_until_signal(config: Config) -> anyhow::Result<()> {
         }
     }
     rt.block_on(async move {
-        let listener =
-            bind(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
+        if let Some(url) = &config.redis {
+            match crate::bus::probe(url).await {
+                Ok(()) => {}
+                Err(e) if config.redis_optional => {
+                    tracing::warn!("{e:#}; starting degraded (--redis-optional)");
+                }
+                Err(e) => return Err(e.context("use --redis-optional to start without it")),
+            }
+        }
+        let shutdown = shutdown_signal();
+        let listener = bind_with(config.listen, config.reuse_port)
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
         {
             let mut out = std::io::stdout().lock();
             writeln!(out, "listening on {addr}")?;
             out.flush()?;
         }
-        run(listener, config, shutdown_signal()).await
+        run(listener, config, shutdown).await
     })?;
     // Connections still open after the drain timeout are dropped with the runtime.
     rt.shutdown_timeout(Duration::from_millis(100));
     Ok(())
 }
 
-/// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is
+/// called, not when first polled, so a signal right after the `listening
+/// on` line is not lost (call it inside the runtime).
+pub fn shutdown_signal() -> impl Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
     let term = signal(SignalKind::terminate());
     let int = signal(SignalKind::interrupt());
-    match (term, int) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
             }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }

@@ -54,6 +54,8 @@ pub struct RawTarget {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawServer {
     pub args: Option<Vec<String>>,
+    /// Bundled server processes on one port (`bench serve --processes N`).
+    pub processes: Option<i64>,
     pub command: Option<Vec<String>>,
     pub url: Option<String>,
     pub ready_timeout: Option<String>,

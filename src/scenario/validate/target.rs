@@ -36,10 +36,15 @@ impl Validator<'_> {
                     "the command is empty; write e.g. [\"node\", \"server.js\"]",
                 ));
             }
-            if server.args.is_some() {
+            if server.args.is_some() || server.processes.is_some() {
+                let key = if server.args.is_some() {
+                    "args"
+                } else {
+                    "processes"
+                };
                 return Err(self.at_key(
-                    "target.server.args",
-                    "`args` in [target.server] configures the bundled server; with `command`, put the flags in the command itself",
+                    &format!("target.server.{key}"),
+                    format!("`{key}` in [target.server] configures the bundled server; with `command`, put the flags in the command itself"),
                 ));
             }
             let url = match (&server.url, &t.url) {
@@ -87,10 +92,15 @@ impl Validator<'_> {
             }
             match &t.url {
                 Some(url) => {
-                    if server.args.is_some() {
+                    if server.args.is_some() || server.processes.is_some() {
+                        let key = if server.args.is_some() {
+                            "args"
+                        } else {
+                            "processes"
+                        };
                         return Err(self.at_key(
-                            "target.server.args",
-                            "`args` in [target.server] configures the bundled server, which is not started when [target] url is set",
+                            &format!("target.server.{key}"),
+                            format!("`{key}` in [target.server] configures the bundled server, which is not started when [target] url is set"),
                         ));
                     }
                     Endpoint::Url(parse_ws_url(url).map_err(|why| self.bad("target.url", why))?)
@@ -106,6 +116,25 @@ impl Validator<'_> {
                             .any(|a| a == "--deflate" || a.starts_with("--deflate="))
                     {
                         args.push("--deflate".into());
+                    }
+                    if let Some(n) = server.processes {
+                        let max = reference_server::config::MAX_PROCESSES as i64;
+                        if !(1..=max).contains(&n) {
+                            return Err(self.bad(
+                                "target.server.processes",
+                                format!("must be 1 to {max} (server processes sharing the port)"),
+                            ));
+                        }
+                        if args
+                            .iter()
+                            .any(|a| a == "--processes" || a.starts_with("--processes="))
+                        {
+                            return Err(self.at_key(
+                                "target.server.processes",
+                                "`processes` is set both here and as `--processes` in `args`; keep one",
+                            ));
+                        }
+                        args.extend(["--processes".to_owned(), n.to_string()]);
                     }
                     let config =
                         crate::scenario::bundled::resolve(&args).map_err(|(at, why)| match at {
