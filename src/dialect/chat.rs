@@ -157,6 +157,47 @@ impl Session for ChatSession {
     }
 }
 
+/// For the fuzz target `chat_fast` (fuzz/, outside the workspace): panics
+/// unless the fast path agrees with the full serde parse on `text`, i.e.
+/// every frame it emits is the event the full parse yields for that frame,
+/// and when it claims the whole message, the full parse accepts it too.
+#[doc(hidden)]
+pub fn check_fast_path_against_full_parse(text: &[u8]) {
+    let mut fast = Vec::new();
+    let claimed = super::chat_fast::decode(text, &mut |e| fast.push(format!("{e:?}")));
+    let mut full = Vec::new();
+    let parsed = for_each_server_frame(text, |raw| {
+        full.push(to_event(raw).map(|e| format!("{e:?}")))
+    });
+    match claimed {
+        None => {
+            assert!(parsed.is_ok(), "fast path took a message serde rejects");
+            let full: Vec<String> = full
+                .into_iter()
+                .map(|r| r.expect("fast path took a frame to_event rejects"))
+                .collect();
+            assert_eq!(fast, full);
+        }
+        Some(k) => {
+            assert_eq!(
+                fast.len(),
+                k,
+                "fast path emitted {} but reported {k}",
+                fast.len()
+            );
+            if parsed.is_ok() {
+                assert!(
+                    full.len() >= k,
+                    "fast path emitted frames serde does not see"
+                );
+                for (f, s) in fast.iter().zip(&full) {
+                    assert_eq!(Some(f), s.as_ref().ok());
+                }
+            }
+        }
+    }
+}
+
 fn need<T>(v: Option<T>, field: &str, kind: &str) -> Result<T, String> {
     v.ok_or_else(|| format!("`{kind}` frame without `{field}`"))
 }

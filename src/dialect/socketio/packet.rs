@@ -39,6 +39,10 @@ impl PacketType {
     }
 }
 
+/// Most binary attachments one packet may announce (Socket.IO itself has no
+/// limit; a peer-chosen count must not size an allocation).
+pub const MAX_ATTACHMENTS: usize = 1024;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PacketError {
     #[error("empty Socket.IO packet")]
@@ -148,7 +152,10 @@ impl Packet {
             let dash = text[i..].find('-').ok_or(PacketError::BadAttachments)? + i;
             attachments = text[i..dash]
                 .parse()
-                .map_err(|_| PacketError::BadAttachments)?;
+                .ok()
+                // The count comes from the peer: bounded, never an allocation size.
+                .filter(|&n| n <= MAX_ATTACHMENTS)
+                .ok_or(PacketError::BadAttachments)?;
             i = dash + 1;
         }
         let mut nsp = "/";
@@ -178,7 +185,7 @@ impl Packet {
                 nsp: nsp.to_owned(),
                 id,
                 data,
-                attachments: Vec::with_capacity(attachments),
+                attachments: Vec::with_capacity(attachments.min(8)),
             },
             attachments,
         ))
@@ -257,6 +264,24 @@ impl Reassembler {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Found by the `socketio_packet` fuzz target: a binary packet that
+    /// announced ~6e18 attachments made `decode` allocate for all of them.
+    #[test]
+    fn huge_attachment_count_is_an_error_not_an_allocation() {
+        let text = b"62226026222602620-/a,9[{\"_placeholder\":true,\"num\":0}]";
+        assert_eq!(
+            Packet::decode(text).unwrap_err(),
+            PacketError::BadAttachments
+        );
+        let text = format!("5{}-[\"x\"]", MAX_ATTACHMENTS + 1);
+        assert_eq!(
+            Packet::decode(text.as_bytes()).unwrap_err(),
+            PacketError::BadAttachments
+        );
+        let text = format!("5{MAX_ATTACHMENTS}-[\"x\"]");
+        assert_eq!(Packet::decode(text.as_bytes()).unwrap().1, MAX_ATTACHMENTS);
+    }
 
     #[test]
     fn encodes_per_spec_examples() {

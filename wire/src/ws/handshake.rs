@@ -124,31 +124,103 @@ pub async fn read_request(stream: &mut TcpStream) -> Result<(Request, BytesMut),
         if stream.read_buf(&mut buf).await? == 0 {
             return Err(HandshakeError::Closed);
         }
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut req = httparse::Request::new(&mut headers);
-        match req.parse(&buf) {
-            Ok(httparse::Status::Complete(n)) => {
-                let request = Request {
-                    method: req.method.unwrap_or("").to_owned(),
-                    target: req.path.unwrap_or("").to_owned(),
-                    headers: req
-                        .headers
-                        .iter()
-                        .map(|h| {
-                            (
-                                h.name.to_ascii_lowercase(),
-                                String::from_utf8_lossy(h.value).into_owned(),
-                            )
-                        })
-                        .collect(),
-                };
-                let rest = buf.split_off(n);
-                return Ok((request, rest));
-            }
-            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => continue,
-            Ok(httparse::Status::Partial) => return Err(HandshakeError::TooLarge),
-            Err(e) => return Err(HandshakeError::Malformed(e.to_string())),
+        if let Some((request, n)) = parse_request(&buf)? {
+            let rest = buf.split_off(n);
+            return Ok((request, rest));
         }
+    }
+}
+
+/// Parses a request head at the start of `buf`: the request and the head's
+/// length, or `Ok(None)` while it is incomplete (and under 16 KiB). Pure, so
+/// the fuzzer (fuzz/) drives exactly what `read_request` runs.
+pub fn parse_request(buf: &[u8]) -> Result<Option<(Request, usize)>, HandshakeError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => {
+            let request = Request {
+                method: req.method.unwrap_or("").to_owned(),
+                target: req.path.unwrap_or("").to_owned(),
+                headers: req
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.name.to_ascii_lowercase(),
+                            String::from_utf8_lossy(h.value).into_owned(),
+                        )
+                    })
+                    .collect(),
+            };
+            Ok(Some((request, n)))
+        }
+        Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => Ok(None),
+        Ok(httparse::Status::Partial) => Err(HandshakeError::TooLarge),
+        Err(e) => Err(HandshakeError::Malformed(e.to_string())),
+    }
+}
+
+/// A parsed response head (client side).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResponseHead {
+    /// 101 with the right `Sec-WebSocket-Accept`; frames start at `head_len`.
+    Accepted {
+        head_len: usize,
+        /// Its `Sec-WebSocket-Extensions` values, for the caller to check.
+        extensions: Vec<String>,
+    },
+    /// Any other status; the body (at most 4 KiB is read) follows `head_len`.
+    Refused {
+        status: u16,
+        head_len: usize,
+        content_len: usize,
+    },
+}
+
+/// Parses the server's answer to an upgrade sent with `key`: `Ok(None)`
+/// while incomplete. Pure, for `client_handshake` and the fuzzer.
+pub fn parse_response(buf: &[u8], key: &str) -> Result<Option<ResponseHead>, HandshakeError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut headers);
+    match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => {
+            let status = resp.code.unwrap_or(0);
+            let header = |name: &str| {
+                resp.headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case(name))
+                    .map(|h| h.value)
+            };
+            if status != 101 {
+                let content_len = header("content-length")
+                    .and_then(|v| std::str::from_utf8(v).ok())
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0)
+                    .min(4096);
+                return Ok(Some(ResponseHead::Refused {
+                    status,
+                    head_len: n,
+                    content_len,
+                }));
+            }
+            if header("sec-websocket-accept") != Some(accept_key(key).as_bytes()) {
+                return Err(HandshakeError::BadAccept);
+            }
+            let extensions = resp
+                .headers
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case("sec-websocket-extensions"))
+                .map(|h| String::from_utf8_lossy(h.value).into_owned())
+                .collect();
+            Ok(Some(ResponseHead::Accepted {
+                head_len: n,
+                extensions,
+            }))
+        }
+        Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => Ok(None),
+        Ok(httparse::Status::Partial) => Err(HandshakeError::TooLarge),
+        Err(e) => Err(HandshakeError::Malformed(e.to_string())),
     }
 }
 
@@ -223,50 +295,28 @@ pub async fn client_handshake_ext(
         if stream.read_buf(&mut buf).await? == 0 {
             return Err(HandshakeError::Closed);
         }
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut resp = httparse::Response::new(&mut headers);
-        match resp.parse(&buf) {
-            Ok(httparse::Status::Complete(n)) => {
-                let status = resp.code.unwrap_or(0);
-                if status != 101 {
-                    let content_len = resp
-                        .headers
-                        .iter()
-                        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-                        .and_then(|h| std::str::from_utf8(h.value).ok())
-                        .and_then(|v| v.trim().parse::<usize>().ok())
-                        .unwrap_or(0)
-                        .min(4096);
-                    let mut body = buf.split_off(n);
-                    while body.len() < content_len {
-                        if stream.read_buf(&mut body).await? == 0 {
-                            break;
-                        }
+        match parse_response(&buf, &key)? {
+            None => {}
+            Some(ResponseHead::Accepted {
+                head_len,
+                extensions,
+            }) => return Ok((buf.split_off(head_len), extensions)),
+            Some(ResponseHead::Refused {
+                status,
+                head_len,
+                content_len,
+            }) => {
+                let mut body = buf.split_off(head_len);
+                while body.len() < content_len {
+                    if stream.read_buf(&mut body).await? == 0 {
+                        break;
                     }
-                    return Err(HandshakeError::Status {
-                        status,
-                        body: String::from_utf8_lossy(&body).trim().to_owned(),
-                    });
                 }
-                let accept = resp
-                    .headers
-                    .iter()
-                    .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-accept"))
-                    .map(|h| h.value);
-                if accept != Some(accept_key(&key).as_bytes()) {
-                    return Err(HandshakeError::BadAccept);
-                }
-                let extensions = resp
-                    .headers
-                    .iter()
-                    .filter(|h| h.name.eq_ignore_ascii_case("sec-websocket-extensions"))
-                    .map(|h| String::from_utf8_lossy(h.value).into_owned())
-                    .collect();
-                return Ok((buf.split_off(n), extensions));
+                return Err(HandshakeError::Status {
+                    status,
+                    body: String::from_utf8_lossy(&body).trim().to_owned(),
+                });
             }
-            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => continue,
-            Ok(httparse::Status::Partial) => return Err(HandshakeError::TooLarge),
-            Err(e) => return Err(HandshakeError::Malformed(e.to_string())),
         }
     }
 }
@@ -294,5 +344,51 @@ mod tests {
         assert_eq!(r.query("user").as_deref(), Some("a b"));
         assert_eq!(r.query("token").as_deref(), Some("x.y.z"));
         assert_eq!(r.query("missing"), None);
+    }
+
+    #[test]
+    fn heads_parse_incrementally_and_refuse_oversize() {
+        let req = b"GET /ws?user=a HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: k\r\n\r\nFRAME";
+        let n = req.len() - 5;
+        for cut in 0..n {
+            assert!(parse_request(&req[..cut]).unwrap().is_none(), "cut {cut}");
+        }
+        let (r, len) = parse_request(req).unwrap().unwrap();
+        assert_eq!((len, r.websocket_key()), (n, Some("k")));
+        assert!(matches!(
+            parse_request(b"GET / HTTP/1.1\r\nBad Header\r\n\r\n"),
+            Err(HandshakeError::Malformed(_))
+        ));
+        let mut partial = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        partial.resize(MAX_HEAD, b'x');
+        assert!(matches!(
+            parse_request(&partial),
+            Err(HandshakeError::TooLarge)
+        ));
+
+        let ok = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+            accept_key("k")
+        );
+        assert_eq!(
+            parse_response(ok.as_bytes(), "k").unwrap(),
+            Some(ResponseHead::Accepted {
+                head_len: ok.len(),
+                extensions: Vec::new()
+            })
+        );
+        assert!(matches!(
+            parse_response(ok.as_bytes(), "other"),
+            Err(HandshakeError::BadAccept)
+        ));
+        let no = b"HTTP/1.1 503 Busy\r\nContent-Length: 99999\r\n\r\n";
+        assert_eq!(
+            parse_response(no, "k").unwrap(),
+            Some(ResponseHead::Refused {
+                status: 503,
+                head_len: no.len(),
+                content_len: 4096
+            })
+        );
     }
 }
