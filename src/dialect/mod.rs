@@ -12,7 +12,6 @@
 //! an event sink. They never touch the socket, the clock or the metrics.
 
 pub mod chat;
-pub(crate) mod chat_fast;
 pub mod socketio;
 
 use std::borrow::Cow;
@@ -22,6 +21,9 @@ use bytes::{Bytes, BytesMut};
 use wire::ws::{encode_frame, OpCode};
 
 use crate::scenario::{Protocol, TargetPlan};
+
+/// Shared with Socket.IO: integer µs, floats tolerated.
+pub use wire::protocol::parse_ts_us;
 
 /// Something the engine wants a client to do.
 #[derive(Debug, Clone, Copy)]
@@ -246,14 +248,4 @@ pub fn for_target(target: &TargetPlan) -> anyhow::Result<Arc<dyn Dialect>> {
             target.socketio.clone().unwrap_or_default(),
         ))),
     }
-}
-
-/// Parses a JSON number that should be integer µs; tolerates `1.0e6`-style floats.
-pub fn parse_ts_us(raw: &str) -> Option<u64> {
-    raw.parse::<u64>().ok().or_else(|| {
-        raw.parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite() && *v >= 0.0)
-            .map(|v| v as u64)
-    })
 }
