@@ -249,3 +249,20 @@ pub fn for_target(target: &TargetPlan) -> anyhow::Result<Arc<dyn Dialect>> {
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::scenario::{parse, PlanOverrides};
+
+    /// Moved from `scenario` (which knows nothing of dialects): a
+    /// `[target.socketio]` plan builds the Socket.IO dialect.
+    #[test]
+    fn socketio_plan_builds_the_socketio_dialect() {
+        let text = "[[stages]]\nduration = \"10s\"\ntarget = 10\n[[clients]]\n[target]\n\
+                    protocol = \"socketio\"\nurl = \"ws://127.0.0.1:9/\"\n\
+                    [target.socketio]\nnamespace = \"/chat\"\ntransport = \"polling\"\n";
+        let plan = parse(text, "s.toml", None, &PlanOverrides::default()).unwrap();
+        let dialect = super::for_target(&plan.target).unwrap();
+        assert_eq!(dialect.name(), "socketio");
+    }
+}

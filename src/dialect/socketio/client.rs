@@ -16,9 +16,9 @@ use wire::ws::{client_frame, handshake::client_handshake, Decoder, Message, OpCo
 
 use super::core::SioCore;
 use super::engineio::{request_target, EnginePacket};
-use super::options::{SocketIoOptions, Transport};
 use super::packet::Packet;
 use super::polling::PollingConn;
+use super::{SocketIoOptions, Transport};
 use crate::dialect::{Action, Event, Outbox};
 
 const MAX_MESSAGE: usize = 16 << 20;

@@ -2,8 +2,9 @@
 //!
 //! - [`engineio`]: Engine.IO packets, the open handshake, polling payloads;
 //! - [`packet`]: Socket.IO packets, acks, binary attachments;
-//! - [`options`]: namespace, auth, event names and payload templates;
-//! - [`toml_options`]: `[target.socketio]` → options, with located errors;
+//! - options (namespace, auth, event names, payload templates) are part of
+//!   the plan and live in [`crate::scenario::socketio`], re-exported here;
+//! - [`template`]: those templates filled with an action's values;
 //! - [`core`]: the transport-independent client state machine;
 //! - [`session`]: the [`Dialect`](crate::dialect::Dialect) over WebSocket;
 //! - [`polling`]: the HTTP long-polling transport (used by `engine::link`);
@@ -18,11 +19,12 @@
 pub mod client;
 pub mod core;
 pub mod engineio;
-pub mod options;
 pub mod packet;
 pub mod polling;
 pub mod session;
-pub mod toml_options;
+pub mod template;
 
-pub use options::{EventNames, Fields, OptionError, SocketIoOptions, Templates, Transport};
+pub use crate::scenario::socketio::{
+    EventNames, Fields, OptionError, SocketIoOptions, Templates, Transport,
+};
 pub use session::{SocketIo, SocketIoSession};

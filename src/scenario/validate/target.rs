@@ -4,7 +4,7 @@
 
 use reference_server::config::Config as ServerConfig;
 
-use crate::dialect::socketio::SocketIoOptions;
+use crate::scenario::socketio::SocketIoOptions;
 
 use super::*;
 
