@@ -25,18 +25,7 @@ fn median_of_sorted(sorted: &[f64]) -> f64 {
     }
 }
 
-/// A two-sided percentile confidence interval.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct Interval {
-    pub low: f64,
-    pub high: f64,
-}
-
-impl Interval {
-    pub fn contains(&self, x: f64) -> bool {
-        self.low <= x && x <= self.high
-    }
-}
+pub use crate::results::verdict::Interval;
 
 /// Percentile-bootstrap confidence interval of `median(current) - median(baseline)`.
 ///

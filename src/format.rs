@@ -1,7 +1,7 @@
 //! Human formatting of metric values and comparison rows, shared by the
 //! terminal table, the Markdown table and the JUnit messages.
 
-use super::verdict::{Evidence, MetricComparison, Verdict};
+use crate::results::verdict::{Evidence, MetricComparison, Verdict};
 
 /// What kind of quantity a metric path holds, for display.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
