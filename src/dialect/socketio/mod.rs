@@ -7,8 +7,9 @@
 //! - [`template`]: those templates filled with an action's values;
 //! - [`core`]: the transport-independent client state machine;
 //! - [`session`]: the [`Dialect`](crate::dialect::Dialect) over WebSocket;
-//! - [`polling`]: the HTTP long-polling transport (used by `engine::link`);
-//! - [`client`]: a standalone client on any transport (tests, polling).
+//!
+//! The transports (HTTP long polling, and the standalone test client on
+//! any transport) touch sockets, so they live in `engine::link`.
 //!
 //! Heartbeat: in Engine.IO v4 the *server* pings and the client pongs, so a
 //! client cannot time that exchange. The pong is sent at once (counted as
@@ -16,11 +17,9 @@
 //! `Action::Ping` emits the `ping` event with an ack whose argument echoes
 //! the timestamp, and the ack becomes `Event::Pong`. See `docs/socketio.md`.
 
-pub mod client;
 pub mod core;
 pub mod engineio;
 pub mod packet;
-pub mod polling;
 pub mod session;
 pub mod template;
 
