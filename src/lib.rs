@@ -14,6 +14,7 @@ pub mod export;
 pub mod format;
 pub mod report;
 pub mod results;
+pub mod rng;
 pub mod run;
 pub mod scenario;
 pub mod summary;
