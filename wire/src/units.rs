@@ -71,10 +71,6 @@ pub struct SizeError {
     pub unit: Option<String>,
 }
 
-/// The size units, in one place (docs/units.md): binary `K`/`KiB` = 1024,
-/// decimal `KB` = 1000, and the same for M and G.
-pub const SIZE_UNITS: &str = "B, K/KiB, M/MiB, G/GiB (powers of 1024), KB, MB, GB (powers of 1000)";
-
 /// Parses a byte quantity, `<number>[unit]`, possibly fractional (`1.5KB`
 /// = 1500): `B`; `K`, `KiB` = 1024; `KB` = 1000; likewise `M`/`MiB`/`MB` and
 /// `G`/`GiB`/`GB`. Lower-case `k`, `kib`, `kB`, `mib`, `gib` are accepted.
