@@ -157,9 +157,10 @@ impl<'a> Received<'a> {
 /// not JSON is reported after the frames the fast path already emitted.
 pub fn decode_server_message<'a>(
     text: &'a [u8],
-    sink: &mut dyn FnMut(Received<'a>),
+    mut sink: impl FnMut(Received<'a>),
 ) -> Result<(), MessageError> {
-    let Some(mut skip) = super::fast::decode(text, sink) else {
+    // Generic rather than `dyn`: the caller's mapping inlines into the scanner.
+    let Some(mut skip) = super::fast::decode(text, &mut sink) else {
         return Ok(());
     };
     let mut bad: Option<String> = None;

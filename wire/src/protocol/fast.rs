@@ -178,7 +178,7 @@ const BATCH_HEAD: &[u8] = br#"{"type":"batch","messages":["#;
 /// emitted every frame, `Some(k)` when it emitted the first `k` (k may be
 /// 0) and the caller must parse the message with serde and skip the first
 /// `k` frames. One pass; a declined frame costs only the serde parse.
-pub(crate) fn decode<'a>(text: &'a [u8], sink: &mut dyn FnMut(Received<'a>)) -> Option<usize> {
+pub(crate) fn decode<'a>(text: &'a [u8], mut sink: impl FnMut(Received<'a>)) -> Option<usize> {
     let Ok(text) = std::str::from_utf8(text) else {
         return Some(0);
     };
