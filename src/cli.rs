@@ -24,10 +24,10 @@ pub enum Command {
     /// Regenerate an HTML report from results.json, or compare several runs.
     Report(crate::report::ReportArgs),
     /// Compare a run against a baseline: improved, regressed or within noise.
-    Compare(crate::compare::CompareArgs),
+    Compare(crate::compare_cmd::CompareArgs),
     /// Save or update a baseline.
     #[command(subcommand)]
-    Baseline(crate::compare::BaselineCommand),
+    Baseline(crate::compare_cmd::BaselineCommand),
     /// Find the highest load that meets the SLOs, and project instance counts.
     Capacity(crate::capacity::CapacityArgs),
 }

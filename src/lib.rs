@@ -2,15 +2,19 @@
 //! WebSocket services. `main.rs` only parses the command line; everything
 //! else lives here so tests can drive it in-process.
 
+pub mod atomic;
 pub mod capacity;
 pub mod cli;
 pub mod compare;
+pub mod compare_cmd;
 pub mod dialect;
 pub mod engine;
 pub mod exit;
 pub mod export;
+pub mod format;
 pub mod report;
 pub mod results;
+pub mod rng;
 pub mod run;
 pub mod scenario;
 pub mod summary;
@@ -26,8 +30,8 @@ pub fn main_with(cli: cli::Cli) -> Outcome {
         Command::Run(args) => run::execute(args),
         Command::Serve(args) => return reference_server::config::serve_blocking(args),
         Command::Report(args) => report::execute(args),
-        Command::Compare(args) => compare::execute(args),
-        Command::Baseline(cmd) => compare::execute_baseline(cmd),
+        Command::Compare(args) => compare_cmd::execute(args),
+        Command::Baseline(cmd) => compare_cmd::execute_baseline(cmd),
         Command::Capacity(args) => capacity::execute(args),
     };
     match result {

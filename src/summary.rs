@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::io::IsTerminal;
 
 // Counts and byte sizes read the same in the terminal and the HTML report.
-use crate::report::html::{bytes, thousands};
+use crate::format::{bytes, ms_terse as ms, percent_terse as percent, thousands};
 use crate::results::{LatencySummary, RunResults, ThresholdResult};
 use crate::scenario::metrics::{metric_unit, MetricUnit};
 
@@ -450,33 +450,11 @@ fn breakdown(map: &std::collections::BTreeMap<String, u64>) -> String {
     format!("   ({})", parts.join(", "))
 }
 
-/// Milliseconds with precision that fits the magnitude.
-fn ms(v: f64) -> String {
-    if v < 10.0 {
-        format!("{v:.2}")
-    } else if v < 100.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.0}")
-    }
-}
-
 fn rate(v: f64) -> String {
     if v < 100.0 {
         format!("{v:.1}")
     } else {
         thousands(v.round() as u64)
-    }
-}
-
-fn percent(fraction: f64) -> String {
-    let p = fraction * 100.0;
-    if p == 0.0 {
-        "0%".into()
-    } else if p < 0.01 {
-        format!("{p:.4}%")
-    } else {
-        format!("{p:.2}%")
     }
 }
 

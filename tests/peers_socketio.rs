@@ -7,10 +7,10 @@ mod peers_common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bench::dialect::socketio::client::{Endpoint, SioClient};
 use bench::dialect::socketio::packet::{placeholder, Packet, PacketType};
 use bench::dialect::socketio::{SocketIo, SocketIoOptions, Transport};
 use bench::dialect::{Action, Dialect, Event, Incoming, Outbox};
+use bench::engine::link::sio_client::{Endpoint, SioClient};
 use bytes::{Bytes, BytesMut};
 use peers_common::{jwt, Peer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -5,5 +5,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    bench::dialect::chat::check_fast_path_against_full_parse(data);
+    wire::protocol::check_fast_path_against_full_parse(data);
 });

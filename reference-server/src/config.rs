@@ -657,6 +657,19 @@ mod tests {
         std::fs::remove_dir_all(&dir).ok();
     }
 
+    /// Sizes use the one rule of docs/units.md: `K` = `KiB` = 1024, `KB` = 1000.
+    #[test]
+    fn size_flags_share_the_scenario_units() {
+        let size = |v: &str| {
+            let cli = Cli::try_parse_from(["x", "--max-message-size", v]).unwrap();
+            cli.args.resolve().unwrap().max_message_size
+        };
+        assert_eq!(size("64KB"), 64_000);
+        assert_eq!(size("64K"), 65_536);
+        assert_eq!(size("64KiB"), 65_536);
+        assert!(Cli::try_parse_from(["x", "--max-message-size", "64kb"]).is_err());
+    }
+
     #[test]
     fn rejects_bad_values() {
         let cli = Cli::try_parse_from(["x", "--chaos-drop", "1.5"]).unwrap();

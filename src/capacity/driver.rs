@@ -103,18 +103,8 @@ pub fn judge(
     slos: &[Threshold],
     spec: &StepSpec,
 ) -> (StepVerdict, Vec<ThresholdResult>) {
-    let checked: Vec<ThresholdResult> = slos
-        .iter()
-        .map(|t| {
-            let value = results.metric_value(&t.metric);
-            ThresholdResult {
-                metric: t.metric.clone(),
-                condition: t.condition.clone(),
-                value,
-                pass: value.is_some_and(|v| t.op.holds(v, t.value)),
-            }
-        })
-        .collect();
+    // The run's own threshold evaluation: a non-finite value is "not measured" and fails.
+    let checked = crate::thresholds::evaluate(slos, results);
     if results.generator.saturated {
         let reason = results.generator.saturation_reasons.join("; ");
         return (StepVerdict::GeneratorLimited { reason }, checked);
@@ -446,6 +436,41 @@ mod tests {
             Default::default(),
         );
         (cfg, Search::new(search_cfg), results)
+    }
+
+    /// The step judge evaluates SLOs as `thresholds::evaluate` does: a
+    /// non-finite value is not a measurement, so the step fails on it.
+    #[test]
+    fn a_non_finite_slo_value_fails_the_step_as_not_measured() {
+        let mut r = RunResults {
+            duration_s: 1.0,
+            ..Default::default()
+        };
+        r.metrics.insert(
+            "delivery_latency".into(),
+            crate::results::LatencySummary {
+                count: 10,
+                p99: f64::NAN,
+                ..Default::default()
+            },
+        );
+        let slos =
+            [crate::scenario::metrics::parse_threshold("delivery_latency.p99", "> 1ms").unwrap()];
+        let spec = StepSpec {
+            index: 0,
+            load: 1,
+            clients: 0,
+            rooms: 1,
+            chat_rate_scale: 1.0,
+            warmup: Duration::ZERO,
+            measure: Duration::from_secs(1),
+        };
+        let (verdict, checked) = judge(&r, &slos, &spec);
+        assert_eq!((checked[0].value, checked[0].pass), (None, false));
+        let StepVerdict::Fail { reason } = verdict else {
+            panic!("{verdict:?}")
+        };
+        assert!(reason.contains("not measured"), "{reason}");
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub fn load_results(path: &Path) -> anyhow::Result<RunResults> {
 pub fn write_results(results: &RunResults, path: &Path) -> anyhow::Result<()> {
     let json = serde_json::to_string_pretty(results).context("cannot serialize results")?;
     // Atomic, so a crash never leaves a half-written baseline.
-    crate::export::write_atomic(path, (json + "\n").as_bytes())
+    crate::atomic::write_atomic(path, (json + "\n").as_bytes())
 }
 
 /// Default baseline location for a run: `reports/baselines/<name>.json`,

@@ -5,17 +5,10 @@
 use serde::Serialize;
 
 use crate::exit::UsageError;
+pub use crate::results::verdict::Direction;
 // One catalogue of latency metrics for thresholds and gates alike; runs
 // may add more, which [`is_known_metric`] also accepts.
 use crate::scenario::metrics::LATENCY_METRICS;
-
-/// Which way a metric gets better.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    LowerIsBetter,
-    HigherIsBetter,
-}
 
 /// One gated metric and its tolerances.
 #[derive(Debug, Clone, PartialEq, Serialize)]

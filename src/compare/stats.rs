@@ -25,18 +25,8 @@ fn median_of_sorted(sorted: &[f64]) -> f64 {
     }
 }
 
-/// A two-sided percentile confidence interval.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct Interval {
-    pub low: f64,
-    pub high: f64,
-}
-
-impl Interval {
-    pub fn contains(&self, x: f64) -> bool {
-        self.low <= x && x <= self.high
-    }
-}
+pub use crate::results::verdict::Interval;
+use crate::rng::SplitMix64;
 
 /// Percentile-bootstrap confidence interval of `median(current) - median(baseline)`.
 ///
@@ -57,7 +47,7 @@ pub fn bootstrap_median_diff(
     if baseline.iter().chain(current).any(|v| v.is_nan()) {
         return None;
     }
-    let mut rng = SplitMix64(seed);
+    let mut rng = SplitMix64::new(seed);
     let mut scratch_b = vec![0.0; baseline.len()];
     let mut scratch_c = vec![0.0; current.len()];
     let mut diffs = Vec::with_capacity(resamples);
@@ -76,30 +66,11 @@ pub fn bootstrap_median_diff(
 
 fn resampled_median(sample: &[f64], scratch: &mut [f64], rng: &mut SplitMix64) -> f64 {
     for slot in scratch.iter_mut() {
-        *slot = sample[rng.below(sample.len())];
+        // Multiply-high: the bias is below n / 2^64.
+        *slot = sample[rng.below(sample.len() as u64) as usize];
     }
     scratch.sort_by(f64::total_cmp);
     median_of_sorted(scratch)
-}
-
-/// SplitMix64: a tiny, fast generator whose output is fixed by its
-/// definition, so bootstrap intervals never change with a dependency bump.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform-enough index in `0..n` (multiply-high; the bias is below
-    /// n / 2^64, irrelevant for samples of a few dozen repeats).
-    fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.next()) * n as u128) >> 64) as usize
-    }
 }
 
 /// Quantile by the nearest-rank method on a sorted, non-empty slice.

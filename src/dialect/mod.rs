@@ -12,7 +12,6 @@
 //! an event sink. They never touch the socket, the clock or the metrics.
 
 pub mod chat;
-pub(crate) mod chat_fast;
 pub mod socketio;
 
 use std::borrow::Cow;
@@ -22,6 +21,9 @@ use bytes::{Bytes, BytesMut};
 use wire::ws::{encode_frame, OpCode};
 
 use crate::scenario::{Protocol, TargetPlan};
+
+/// Shared with Socket.IO: integer µs, floats tolerated.
+pub use wire::protocol::parse_ts_us;
 
 /// Something the engine wants a client to do.
 #[derive(Debug, Clone, Copy)]
@@ -272,12 +274,19 @@ pub fn for_target(target: &TargetPlan) -> anyhow::Result<Arc<dyn Dialect>> {
     }
 }
 
-/// Parses a JSON number that should be integer µs; tolerates `1.0e6`-style floats.
-pub fn parse_ts_us(raw: &str) -> Option<u64> {
-    raw.parse::<u64>().ok().or_else(|| {
-        raw.parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite() && *v >= 0.0)
-            .map(|v| v as u64)
-    })
+#[cfg(test)]
+mod tests {
+    use crate::scenario::{parse, PlanOverrides};
+
+    /// Moved from `scenario` (which knows nothing of dialects): a
+    /// `[target.socketio]` plan builds the Socket.IO dialect.
+    #[test]
+    fn socketio_plan_builds_the_socketio_dialect() {
+        let text = "[[stages]]\nduration = \"10s\"\ntarget = 10\n[[clients]]\n[target]\n\
+                    protocol = \"socketio\"\nurl = \"ws://127.0.0.1:9/\"\n\
+                    [target.socketio]\nnamespace = \"/chat\"\ntransport = \"polling\"\n";
+        let plan = parse(text, "s.toml", None, &PlanOverrides::default()).unwrap();
+        let dialect = super::for_target(&plan.target).unwrap();
+        assert_eq!(dialect.name(), "socketio");
+    }
 }

@@ -9,9 +9,15 @@
 //! WebSocket message that would carry it, so events, latency and loss are
 //! accounted exactly as over WebSocket.
 //!
+//! Transports that are not a plain WebSocket live here: [`polling`], and
+//! [`sio_client`], the standalone Socket.IO client the interop tests use.
+//!
 //! Cost: a polling client owns its own HTTP client (its source address and
 //! auth header are per client), up to two HTTP connections (the held GET and
 //! the POSTs) and two tasks — several times a WebSocket client's memory.
+
+pub mod polling;
+pub mod sio_client;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -27,10 +33,10 @@ use wire::ws::{
 
 use super::ctx::RunCtx;
 use crate::dialect::socketio::engineio::{request_target, EnginePacket};
-use crate::dialect::socketio::polling::{HandshakeStatus, PollingConn};
 use crate::dialect::socketio::Transport;
 use crate::dialect::Outbox;
 use crate::scenario::Protocol;
+use polling::{HandshakeStatus, PollingConn};
 
 /// Largest message a client accepts (bigger ones end the connection, 1009).
 const MAX_MESSAGE: usize = 16 << 20;

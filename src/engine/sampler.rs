@@ -128,33 +128,13 @@ impl Sampler {
     }
 }
 
-/// Least-squares line through (x, y) points; None without spread in x.
+/// The memory fit of a run: [`LinearFit::least_squares`](crate::results::LinearFit::least_squares),
+/// but with at least three samples (two always fit perfectly, saying nothing).
 pub fn linear_fit(points: &[(f64, f64)]) -> Option<crate::results::LinearFit> {
-    let n = points.len();
-    if n < 3 {
+    if points.len() < 3 {
         return None;
     }
-    let nf = n as f64;
-    let mx = points.iter().map(|p| p.0).sum::<f64>() / nf;
-    let my = points.iter().map(|p| p.1).sum::<f64>() / nf;
-    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
-    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
-    let syy: f64 = points.iter().map(|p| (p.1 - my).powi(2)).sum();
-    if sxx <= f64::EPSILON {
-        return None;
-    }
-    let slope = sxy / sxx;
-    let r2 = if syy <= f64::EPSILON {
-        1.0
-    } else {
-        (sxy * sxy) / (sxx * syy)
-    };
-    Some(crate::results::LinearFit {
-        slope,
-        intercept: my - slope * mx,
-        r2,
-        points: n,
-    })
+    crate::results::LinearFit::least_squares(points)
 }
 
 #[cfg(test)]

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::compare::format;
-use crate::compare::verdict::{invalid_reasons, Comparison, Verdict};
 use crate::export::Exporter;
+use crate::format;
+use crate::results::verdict::{invalid_reasons, Comparison, Verdict};
 use crate::results::{RunResults, ThresholdResult};
 
 /// Writes `junit.xml` (thresholds and validity) into a run's output directory.

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::compare::format;
-use crate::compare::verdict::{invalid_reasons, Comparison, Verdict, ALPHA, CI_LEVEL, MIN_REPEATS};
 use crate::exit::Outcome;
 use crate::export::Exporter;
+use crate::format;
+use crate::results::verdict::{invalid_reasons, Comparison, Verdict, ALPHA, CI_LEVEL, MIN_REPEATS};
 use crate::results::{RunResults, ThresholdResult};
 
 /// Writes `summary.md` into a run's output directory.

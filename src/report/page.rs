@@ -224,7 +224,23 @@ fn format_value(v: f64) -> String {
     }
 }
 
+/// The run summary: the latency table, then counters and resources.
 fn summary(r: &RunResults) -> anyhow::Result<String> {
+    let latency = latency_table(r)?;
+    let mut rows = counter_rows(r);
+    rows.extend(resource_rows(r));
+    rows.extend(compression_rows(r));
+    let counters = html::key_value_table(
+        "counters",
+        "Counters and resources",
+        ["counter", "value"],
+        rows,
+    )?;
+    Ok(format!("{latency}\n{counters}"))
+}
+
+/// One row per latency metric, its service-time twin right below it.
+fn latency_table(r: &RunResults) -> anyhow::Result<String> {
     let mut rows = Vec::new();
     for (name, m) in &r.metrics {
         if name.ends_with("_service") {
@@ -249,18 +265,22 @@ fn summary(r: &RunResults) -> anyhow::Result<String> {
             }
         }
     }
-    let latency = if rows.is_empty() {
-        "<p class=\"hint\">No latency was recorded in this run.</p>".to_string()
-    } else {
-        html::table(
-            "latency",
-            "Latency (ms). Corrected: from the intended send time; service time: from the actual send.",
-            &["metric", "variant", "p50", "p90", "p99", "p99.9", "max", "count"],
-            &[0, 1],
-            &rows,
-        )?
-    };
+    if rows.is_empty() {
+        return Ok("<p class=\"hint\">No latency was recorded in this run.</p>".to_string());
+    }
+    html::table(
+        "latency",
+        "Latency (ms). Corrected: from the intended send time; service time: from the actual send.",
+        &[
+            "metric", "variant", "p50", "p90", "p99", "p99.9", "max", "count",
+        ],
+        &[0, 1],
+        &rows,
+    )
+}
 
+/// Connections, messages, loss, errors and traffic.
+fn counter_rows(r: &RunResults) -> Vec<(&'static str, String)> {
     let c = &r.counters;
     let join = |m: &std::collections::BTreeMap<String, u64>| {
         if m.is_empty() {
@@ -273,14 +293,12 @@ fn summary(r: &RunResults) -> anyhow::Result<String> {
         }
     };
     let n = |v: u64| html::grouped(v as i64);
-    let opt_bytes = |v: Option<f64>| v.map_or("not sampled".into(), html::bytes);
-    let opt_pct = |v: Option<f64>| v.map_or("not sampled".into(), |p| format!("{p:.1} %"));
     let loss_rate = if c.deliveries_expected == 0 {
         0.0
     } else {
         c.lost as f64 / c.deliveries_expected as f64
     };
-    let mut counters: Vec<(&str, String)> = vec![
+    vec![
         ("connections opened", n(c.connections_opened)),
         ("connections failed", join(&c.connections_failed)),
         ("closes by code", join(&c.closes)),
@@ -330,6 +348,14 @@ fn summary(r: &RunResults) -> anyhow::Result<String> {
                 html::bytes(c.bytes_received as f64)
             ),
         ),
+    ]
+}
+
+/// Throughput and the resources of server, generator and machine.
+fn resource_rows(r: &RunResults) -> Vec<(&'static str, String)> {
+    let opt_bytes = |v: Option<f64>| v.map_or("not sampled".into(), html::bytes);
+    let opt_pct = |v: Option<f64>| v.map_or("not sampled".into(), |p| format!("{p:.1} %"));
+    vec![
         (
             "messages sent",
             html::per_second(r.throughput.chat_sent_per_s),
@@ -376,41 +402,42 @@ fn summary(r: &RunResults) -> anyhow::Result<String> {
                 r.machine.cpu_percent_mean, r.machine.cores, r.machine.softirq_percent_mean
             ),
         ),
-    ];
-    if let Some(z) = &r.compression {
-        let ratio = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.2}×"));
-        counters.push((
+    ]
+}
+
+/// permessage-deflate figures, when the run offered it.
+fn compression_rows(r: &RunResults) -> Vec<(&'static str, String)> {
+    let Some(z) = &r.compression else {
+        return Vec::new();
+    };
+    let c = &r.counters;
+    let n = |v: u64| html::grouped(v as i64);
+    let ratio = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.2}×"));
+    let bytes = |payload: u64, wire: u64| {
+        format!(
+            "{} / {}",
+            html::bytes(payload as f64),
+            html::bytes(wire as f64)
+        )
+    };
+    vec![
+        (
             "permessage-deflate connections",
             format!("{} of {}", n(z.connections), n(c.connections_opened)),
-        ));
-        counters.push((
+        ),
+        (
             "compression ratio (payload / wire) sent / received",
             format!("{} / {}", ratio(z.ratio_sent), ratio(z.ratio_received)),
-        ));
-        counters.push((
+        ),
+        (
             "payload / wire bytes sent",
-            format!(
-                "{} / {}",
-                html::bytes(c.payload_bytes_sent as f64),
-                html::bytes(c.wire_bytes_sent as f64)
-            ),
-        ));
-        counters.push((
+            bytes(c.payload_bytes_sent, c.wire_bytes_sent),
+        ),
+        (
             "payload / wire bytes received",
-            format!(
-                "{} / {}",
-                html::bytes(c.payload_bytes_received as f64),
-                html::bytes(c.wire_bytes_received as f64)
-            ),
-        ));
-    }
-    let counters = html::key_value_table(
-        "counters",
-        "Counters and resources",
-        ["counter", "value"],
-        counters,
-    )?;
-    Ok(format!("{latency}\n{counters}"))
+            bytes(c.payload_bytes_received, c.wire_bytes_received),
+        ),
+    ]
 }
 
 fn latency_row(

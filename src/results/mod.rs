@@ -3,5 +3,6 @@
 mod environment;
 mod fit;
 pub mod model;
+pub mod verdict;
 
 pub use model::*;

@@ -414,7 +414,7 @@ mod tests {
         }
         // `[target.socketio]` keys are checked by the dialect's own parser.
         assert!(docs.contains("### `[target.socketio]`"));
-        for key in crate::dialect::socketio::toml_options::TOP {
+        for key in crate::scenario::socketio::TOP {
             assert!(
                 docs.contains(&format!("| `{key}` |")),
                 "docs/scenario.md has no table row for `{key}` in [target.socketio]"

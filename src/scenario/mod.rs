@@ -13,6 +13,7 @@ mod keys;
 pub mod metrics;
 pub mod plan;
 mod raw;
+pub mod socketio;
 pub mod units;
 mod validate;
 
@@ -325,8 +326,8 @@ abort_on_connect_failure_share = "25%"
     }
 
     #[test]
-    fn socketio_table_reaches_the_plan_and_the_dialect() {
-        use crate::dialect::socketio::Transport;
+    fn socketio_table_reaches_the_plan() {
+        use crate::scenario::socketio::Transport;
         let text = format!(
             "{MINIMAL}[target]\nprotocol = \"socketio\"\nurl = \"ws://127.0.0.1:9/\"\n\
              [target.socketio]\nnamespace = \"/chat\"\ntransport = \"polling\"\n\
@@ -346,9 +347,6 @@ abort_on_connect_failure_share = "25%"
         let json = serde_json::to_value(&plan).unwrap();
         assert_eq!(json["target"]["socketio"]["transport"], "polling");
         assert!(!json.to_string().contains("t0ps3cret"));
-        // The dialect is built from it.
-        let dialect = crate::dialect::for_target(&plan.target).unwrap();
-        assert_eq!(dialect.name(), "socketio");
         // Without the table: no options in the plan (the dialect's defaults).
         let plain =
             format!("{MINIMAL}[target]\nprotocol = \"socketio\"\nurl = \"ws://127.0.0.1:9/\"\n");

@@ -81,7 +81,7 @@ pub struct TargetPlan {
     pub server_process: Option<String>,
     /// `[target.socketio]` (only with `protocol = "socketio"`; `None` means
     /// the defaults). Its static `auth` payload is never serialized.
-    pub socketio: Option<crate::dialect::socketio::SocketIoOptions>,
+    pub socketio: Option<super::socketio::SocketIoOptions>,
     /// `[target] deflate`: offer permessage-deflate with these parameters.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deflate: Option<DeflatePlan>,

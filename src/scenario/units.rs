@@ -46,30 +46,18 @@ pub fn parse_rate(input: &str) -> Result<f64, String> {
     Ok(count / window.as_secs_f64())
 }
 
-/// Parses a byte count: a whole number, optionally with `B`, `KB`, `MB`,
-/// `GB` (powers of 1000) or `KiB`, `MiB`, `GiB` (powers of 1024).
+/// Parses a byte quantity with `wire::units::parse_bytes` (units: docs/units.md),
+/// worded for scenario errors.
 pub fn parse_bytes(input: &str) -> Result<f64, String> {
     let s = input.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let value = parse_number(num).ok_or_else(|| format!("`{s}` is not a size in bytes"))?;
-    let scale = match unit.trim() {
-        "" | "B" => 1.0,
-        "KB" | "kB" => 1e3,
-        "MB" => 1e6,
-        "GB" => 1e9,
-        "KiB" => 1024.0,
-        "MiB" => 1024.0 * 1024.0,
-        "GiB" => 1024.0 * 1024.0 * 1024.0,
-        other => {
-            return Err(format!(
-                "`{s}` has an unknown size unit `{other}` (use B, KB, MB, GB, KiB, MiB or GiB)"
-            ))
+    wire::units::parse_bytes(s).map_err(|e| match e.unit {
+        // Worded as before the units were unified (tests pin it); `K`, `M`
+        // and `G` are accepted too, see docs/units.md.
+        Some(unit) => {
+            format!("`{s}` has an unknown size unit `{unit}` (use B, KB, MB, GB, KiB, MiB or GiB)")
         }
-    };
-    Ok(value * scale)
+        None => format!("`{s}` is not a size in bytes"),
+    })
 }
 
 /// Largest message body bench will generate; beyond this it is a typo.
@@ -245,6 +233,9 @@ mod tests {
             .contains("unknown size unit"));
         assert_eq!(parse_bytes("2KiB"), Ok(2048.0));
         assert_eq!(parse_bytes("1.5MB"), Ok(1.5e6));
+        // The one rule (docs/units.md): K = KiB = 1024, KB = 1000.
+        assert_eq!(parse_bytes("64K"), Ok(65536.0));
+        assert_eq!(parse_bytes("64KB"), Ok(64_000.0));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Human-written quantities shared by server flags and scenario files:
 //! durations like `30s`, `250ms`, `1.5m`, `5us`, and byte sizes like `64KiB`.
-//! One parser each, so a quantity means the same thing everywhere.
+//! One parser each, so a quantity means the same thing everywhere; the
+//! units are documented once, in `docs/units.md`.
 
 use std::time::Duration;
 
@@ -62,35 +63,57 @@ pub fn format_duration(d: Duration) -> String {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid size `{input}`: {why} (write e.g. `65536`, `64KiB`, `1MiB`)")]
+#[error("invalid size `{input}`: {why} (write e.g. `65536`, `64KiB`, `64KB`, `1MiB`)")]
 pub struct SizeError {
     pub input: String,
     pub why: &'static str,
+    /// The unit as written, when it was the problem.
+    pub unit: Option<String>,
 }
 
-/// Parses a byte count: a bare integer, or a number with `B`, `KiB`, `MiB`
-/// or `GiB` (binary units; `K`/`M`/`G` are accepted as the same).
-pub fn parse_size(input: &str) -> Result<u64, SizeError> {
+/// Parses a byte quantity, `<number>[unit]`, possibly fractional (`1.5KB`
+/// = 1500): `B`; `K`, `KiB` = 1024; `KB` = 1000; likewise `M`/`MiB`/`MB` and
+/// `G`/`GiB`/`GB`. Lower-case `k`, `kib`, `kB`, `mib`, `gib` are accepted.
+pub fn parse_bytes(input: &str) -> Result<f64, SizeError> {
     let s = input.trim();
-    let err = |why| SizeError {
+    let err = |why, unit: Option<&str>| SizeError {
         input: input.to_owned(),
         why,
+        unit: unit.map(str::to_owned),
     };
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let value: f64 = num.parse().map_err(|_| err("not a number"))?;
+    let value: f64 = num
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite())
+        .ok_or_else(|| err("not a number", None))?;
+    const KIB: f64 = 1024.0;
     let multiplier = match unit.trim() {
         "" | "B" => 1.0,
-        "K" | "KiB" | "k" | "kib" => 1024.0,
-        "M" | "MiB" | "mib" => 1024.0 * 1024.0,
-        "G" | "GiB" | "gib" => 1024.0 * 1024.0 * 1024.0,
-        _ => return Err(err("unknown unit")),
+        "K" | "KiB" | "k" | "kib" => KIB,
+        "M" | "MiB" | "mib" => KIB * KIB,
+        "G" | "GiB" | "gib" => KIB * KIB * KIB,
+        "KB" | "kB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        other => return Err(err("unknown unit", Some(other))),
     };
-    let bytes = value * multiplier;
-    if !bytes.is_finite() || bytes > 1e15 || bytes.fract() != 0.0 {
-        return Err(err("out of range or not a whole number of bytes"));
+    Ok(value * multiplier)
+}
+
+/// Parses a whole byte count (flags such as `--max-message-size`) with the
+/// units of [`parse_bytes`].
+pub fn parse_size(input: &str) -> Result<u64, SizeError> {
+    let bytes = parse_bytes(input)?;
+    if bytes > 1e15 || bytes.fract() != 0.0 {
+        return Err(SizeError {
+            input: input.to_owned(),
+            why: "out of range or not a whole number of bytes",
+            unit: None,
+        });
     }
     Ok(bytes as u64)
 }
@@ -133,6 +156,15 @@ mod tests {
         assert_eq!(parse_size("1.5KiB"), Ok(1536));
         assert_eq!(parse_size("1MiB"), Ok(1 << 20));
         assert_eq!(parse_size("3 parsecs").unwrap_err().why, "unknown unit");
+        // One meaning everywhere: binary K/KiB, decimal KB.
+        assert_eq!(parse_size("64K"), Ok(65536));
+        assert_eq!(parse_size("64KB"), Ok(64_000));
+        assert_eq!(parse_size("64kB"), Ok(64_000));
+        assert_eq!(parse_size("2MB"), Ok(2_000_000));
+        assert_eq!(parse_size("2M"), Ok(2 << 20));
+        assert_eq!(parse_size("1GB"), Ok(1_000_000_000));
+        assert_eq!(parse_bytes("1.5KB"), Ok(1500.0));
+        assert_eq!(parse_size("64kb").unwrap_err().unit.as_deref(), Some("kb"));
         assert_eq!(
             parse_size("0.5").unwrap_err().why,
             "out of range or not a whole number of bytes"

@@ -20,8 +20,9 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::engineio::{EnginePacket, Handshake};
-use super::options::{fill, SocketIoOptions, Vars};
 use super::packet::{placeholder, Packet, PacketType, Reassembler};
+use super::template::{fill, Vars};
+use super::SocketIoOptions;
 use crate::dialect::{parse_ts_us, Action, DecodeError, Event, Outbox};
 
 /// Where encoded Engine.IO packets go: WebSocket frames or a polling batch.

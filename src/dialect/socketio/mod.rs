@@ -2,12 +2,14 @@
 //!
 //! - [`engineio`]: Engine.IO packets, the open handshake, polling payloads;
 //! - [`packet`]: Socket.IO packets, acks, binary attachments;
-//! - [`options`]: namespace, auth, event names and payload templates;
-//! - [`toml_options`]: `[target.socketio]` → options, with located errors;
+//! - options (namespace, auth, event names, payload templates) are part of
+//!   the plan and live in [`crate::scenario::socketio`], re-exported here;
+//! - [`template`]: those templates filled with an action's values;
 //! - [`core`]: the transport-independent client state machine;
 //! - [`session`]: the [`Dialect`](crate::dialect::Dialect) over WebSocket;
-//! - [`polling`]: the HTTP long-polling transport (used by `engine::link`);
-//! - [`client`]: a standalone client on any transport (tests, polling).
+//!
+//! The transports (HTTP long polling, and the standalone test client on
+//! any transport) touch sockets, so they live in `engine::link`.
 //!
 //! Heartbeat: in Engine.IO v4 the *server* pings and the client pongs, so a
 //! client cannot time that exchange. The pong is sent at once (counted as
@@ -15,14 +17,13 @@
 //! `Action::Ping` emits the `ping` event with an ack whose argument echoes
 //! the timestamp, and the ack becomes `Event::Pong`. See `docs/socketio.md`.
 
-pub mod client;
 pub mod core;
 pub mod engineio;
-pub mod options;
 pub mod packet;
-pub mod polling;
 pub mod session;
-pub mod toml_options;
+pub mod template;
 
-pub use options::{EventNames, Fields, OptionError, SocketIoOptions, Templates, Transport};
+pub use crate::scenario::socketio::{
+    EventNames, Fields, OptionError, SocketIoOptions, Templates, Transport,
+};
 pub use session::{SocketIo, SocketIoSession};

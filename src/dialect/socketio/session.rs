@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::core::SioCore;
 use super::engineio::request_target;
-use super::options::SocketIoOptions;
+use super::SocketIoOptions;
 use crate::dialect::{Action, DecodeError, Dialect, Event, Incoming, Outbox, Session};
 
 /// Engine.IO v4 + Socket.IO v5, shared by every connection of a run.

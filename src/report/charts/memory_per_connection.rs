@@ -66,30 +66,7 @@ fn samples(results: &RunResults) -> impl Iterator<Item = (f64, f64)> + '_ {
 
 /// Least-squares fit, for results that carry samples but no stored fit.
 fn fit(points: &[(f64, f64)]) -> Option<LinearFit> {
-    let n = points.len() as f64;
-    if points.len() < 2 {
-        return None;
-    }
-    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
-    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
-    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
-    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
-    let syy: f64 = points.iter().map(|p| (p.1 - my).powi(2)).sum();
-    if sxx <= 0.0 {
-        return None;
-    }
-    let slope = sxy / sxx;
-    let r2 = if syy > 0.0 {
-        (sxy * sxy) / (sxx * syy)
-    } else {
-        1.0
-    };
-    Some(LinearFit {
-        slope,
-        intercept: my - slope * mx,
-        r2,
-        points: points.len(),
-    })
+    LinearFit::least_squares(points)
 }
 
 #[cfg(test)]

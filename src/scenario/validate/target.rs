@@ -4,7 +4,7 @@
 
 use reference_server::config::Config as ServerConfig;
 
-use crate::dialect::socketio::SocketIoOptions;
+use crate::scenario::socketio::SocketIoOptions;
 
 use super::*;
 
@@ -191,7 +191,7 @@ impl Validator<'_> {
         if deflate.is_some()
             && socketio
                 .as_ref()
-                .is_some_and(|o| o.transport == crate::dialect::socketio::Transport::Polling)
+                .is_some_and(|o| o.transport == crate::scenario::socketio::Transport::Polling)
         {
             return Err(self.at_key(
                 "target.deflate",

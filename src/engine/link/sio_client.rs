@@ -3,6 +3,11 @@
 //! real Node servers with it. `bench run` does not use it: the engine drives
 //! every transport through the [`Dialect`](crate::dialect::Dialect) over
 //! `engine::link`.
+//!
+//! Known duplication (#16, left open): its polling → WebSocket upgrade
+//! repeats the one in `engine::link`. Folding it into `Link` needs a
+//! `RunCtx`-free link constructor, i.e. changes to the engine's client
+//! loop, which is being reworked (#17).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,11 +19,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use wire::ws::{client_frame, handshake::client_handshake, Decoder, Message, OpCode, Role};
 
-use super::core::SioCore;
-use super::engineio::{request_target, EnginePacket};
-use super::options::{SocketIoOptions, Transport};
-use super::packet::Packet;
 use super::polling::PollingConn;
+use crate::dialect::socketio::core::SioCore;
+use crate::dialect::socketio::engineio::{request_target, EnginePacket};
+use crate::dialect::socketio::packet::Packet;
+use crate::dialect::socketio::{SocketIoOptions, Transport};
 use crate::dialect::{Action, Event, Outbox};
 
 const MAX_MESSAGE: usize = 16 << 20;

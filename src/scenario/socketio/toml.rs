@@ -7,7 +7,7 @@
 use serde_json::Value as Json;
 use toml::Value;
 
-use super::options::{OptionError, SocketIoOptions, Transport};
+use super::{OptionError, SocketIoOptions, Transport};
 
 /// `; did you mean `x`?` for the closest candidate (as the scenario loader words it).
 fn suggestion(wrong: &str, candidates: &[&str]) -> String {

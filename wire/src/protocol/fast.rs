@@ -1,5 +1,6 @@
-//! Fast path for the hottest v1 server frames: `chat` deliveries, their
-//! `ack`s and `presence` (join storms), alone or in a `batch`. A full serde parse into `RawFrame` (19 optional fields,
+//! Fast path of [`super::decode_server_message`] for the hottest v1 server
+//! frames: `chat` deliveries, their `ack`s and `presence` (join storms),
+//! alone or in a `batch`. A full serde parse into `RawFrame` (19 optional fields,
 //! and every batch element scanned twice) was ~55 % of the generator's CPU
 //! in a fan-out run; this scanner reads the compact JSON the reference
 //! server writes in one pass, borrowing every string.
@@ -13,7 +14,7 @@
 
 use std::borrow::Cow;
 
-use super::Event;
+use super::Received;
 
 /// The fields of one chat or presence frame, borrowed from the message.
 #[derive(Debug, Default)]
@@ -114,7 +115,7 @@ impl<'a> Scan<'a> {
     }
 
     /// One flat `chat`, `presence` or `ack` object, `{` next; None for anything else.
-    fn frame(&mut self) -> Option<Event<'a>> {
+    fn frame(&mut self) -> Option<Received<'a>> {
         self.eat(b'{')?;
         let mut f = Fields::default();
         loop {
@@ -141,7 +142,7 @@ impl<'a> Scan<'a> {
             self.eat(b',')?;
         }
         match f.kind? {
-            "chat" => Some(Event::Chat {
+            "chat" => Some(Received::Chat {
                 room: Cow::Borrowed(f.room?),
                 seq: f.seq?,
                 from: Cow::Borrowed(f.from.unwrap_or_default()),
@@ -150,7 +151,7 @@ impl<'a> Scan<'a> {
             }),
             // Every join sends one to each other member: a 10,000-client
             // ramp into rooms of 100 is ~1 M of them.
-            "presence" => Some(Event::Presence {
+            "presence" => Some(Received::Presence {
                 room: Cow::Borrowed(f.room?),
                 user: Cow::Borrowed(f.user.unwrap_or_default()),
                 online: match f.status {
@@ -161,7 +162,7 @@ impl<'a> Scan<'a> {
                 },
             }),
             // One per chat sent, often batched with deliveries.
-            "ack" => Some(Event::Ack {
+            "ack" => Some(Received::Ack {
                 id: Cow::Borrowed(f.id?),
                 seq: f.seq?,
             }),
@@ -177,7 +178,7 @@ const BATCH_HEAD: &[u8] = br#"{"type":"batch","messages":["#;
 /// emitted every frame, `Some(k)` when it emitted the first `k` (k may be
 /// 0) and the caller must parse the message with serde and skip the first
 /// `k` frames. One pass; a declined frame costs only the serde parse.
-pub fn decode(text: &[u8], sink: &mut dyn FnMut(Event<'_>)) -> Option<usize> {
+pub(crate) fn decode<'a>(text: &'a [u8], mut sink: impl FnMut(Received<'a>)) -> Option<usize> {
     let Ok(text) = std::str::from_utf8(text) else {
         return Some(0);
     };
@@ -213,7 +214,7 @@ pub fn decode(text: &[u8], sink: &mut dyn FnMut(Event<'_>)) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wire::protocol::batch_payload;
+    use crate::protocol::batch_payload;
 
     /// (all emitted, events).
     fn fast(text: &[u8]) -> (bool, Vec<String>) {

@@ -1,7 +1,13 @@
-//! Human formatting of metric values and comparison rows, shared by the
-//! terminal table, the Markdown table and the JUnit messages.
+//! Human formatting of numbers, shared by every output: the terminal
+//! summary (`summary.rs`), the HTML report and capacity page (`report::html`
+//! re-exports the primitives), and the comparison's terminal table,
+//! Markdown and JUnit messages (metric values and comparison rows).
+//!
+//! Where outputs differ on purpose, the variant is named here rather than
+//! copied: the terminal summary is terser (`ms_terse`, `percent_terse`), and
+//! comparison rows show bytes with two decimals (`bytes_with(v, 2)`).
 
-use super::verdict::{Evidence, MetricComparison, Verdict};
+use crate::results::verdict::{Evidence, MetricComparison, Verdict};
 
 /// What kind of quantity a metric path holds, for display.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +38,7 @@ fn kind_of(metric: &str) -> Kind {
 pub fn value(metric: &str, v: f64) -> String {
     match kind_of(metric) {
         Kind::Millis => format!("{v:.2} ms"),
-        Kind::Bytes => bytes(v),
+        Kind::Bytes => bytes_with(v, 2),
         Kind::Fraction => format!("{:.3} %", v * 100.0),
         Kind::PerSecond => format!("{v:.1}/s"),
         Kind::Percent => format!("{v:.1} %"),
@@ -59,17 +65,6 @@ fn signed(metric: &str, v: f64) -> String {
         "-"
     };
     format!("{sign}{magnitude}")
-}
-
-fn bytes(v: f64) -> String {
-    let a = v.abs();
-    if a >= 1024.0 * 1024.0 {
-        format!("{:.2} MiB", v / (1024.0 * 1024.0))
-    } else if a >= 1024.0 {
-        format!("{:.2} KiB", v / 1024.0)
-    } else {
-        format!("{v:.0} B")
-    }
 }
 
 /// `+12.3 %`, `-4.0 %`, or `new` when the baseline was zero.
@@ -126,6 +121,112 @@ pub fn sentence(row: &MetricComparison) -> String {
     )
 }
 
+/// Milliseconds with sensible precision: `0.412`, `12.3`, `1,204`.
+pub fn ms(v: f64) -> String {
+    if !v.is_finite() {
+        return "–".into();
+    }
+    if v.abs() >= 1000.0 {
+        grouped(v.round() as i64)
+    } else if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// An integer with thousands separators: `1,234,567`, `-1,000`.
+pub fn grouped(n: i64) -> String {
+    let digits = thousands(n.unsigned_abs());
+    if n < 0 {
+        format!("-{digits}")
+    } else {
+        digits
+    }
+}
+
+/// A count with thousands separators: `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// Bytes in binary units: `8.0 KiB`, `212.4 MiB`.
+pub fn bytes(v: f64) -> String {
+    bytes_with(v, 1)
+}
+
+/// Bytes in binary units with `decimals` digits after the point (whole bytes stay whole).
+pub fn bytes_with(v: f64, decimals: usize) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = v;
+    let mut unit = 0;
+    while v.abs() >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{v:.0} B")
+    } else {
+        format!("{v:.decimals$} {}", UNITS[unit])
+    }
+}
+
+/// A rate such as messages/s: `12,345/s`, `3.50/s`.
+pub fn per_second(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{}/s", grouped(v.round() as i64))
+    } else {
+        format!("{v:.2}/s")
+    }
+}
+
+/// A fraction as a percentage: `0.012 %`.
+pub fn percent(fraction: f64) -> String {
+    let p = fraction * 100.0;
+    if p == 0.0 {
+        "0 %".into()
+    } else if p < 0.01 {
+        format!("{p:.4} %")
+    } else {
+        format!("{p:.2} %")
+    }
+}
+
+/// Milliseconds for the terminal summary: `0.41`, `12.3`, `1204`.
+pub fn ms_terse(v: f64) -> String {
+    if v < 10.0 {
+        format!("{v:.2}")
+    } else if v < 100.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+/// A fraction as a percentage without the space, for the terminal summary: `0.012%`.
+pub fn percent_terse(fraction: f64) -> String {
+    let p = fraction * 100.0;
+    if p == 0.0 {
+        "0%".into()
+    } else if p < 0.01 {
+        format!("{p:.4}%")
+    } else {
+        format!("{p:.2}%")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,5 +241,33 @@ mod tests {
         assert_eq!(value("delivery.lost", 3.0), "3");
         assert_eq!(signed("delivery_latency.p99", -1.5), "-1.50 ms");
         assert_eq!(signed("delivery_latency.p99", -0.001), "±0.00 ms");
+    }
+
+    #[test]
+    fn primitives_and_their_terse_variants() {
+        assert_eq!(
+            (ms(0.4123), ms(12.34), ms(1204.4)),
+            ("0.412".into(), "12.3".into(), "1,204".into())
+        );
+        assert_eq!(
+            (ms_terse(0.4123), ms_terse(12.34), ms_terse(1204.4)),
+            ("0.41".into(), "12.3".into(), "1204".into())
+        );
+        assert_eq!(
+            (percent(0.00005), percent_terse(0.00005)),
+            ("0.0050 %".into(), "0.0050%".into())
+        );
+        assert_eq!(
+            (bytes(2048.0), bytes_with(2048.0, 2), bytes(100.0)),
+            ("2.0 KiB".into(), "2.00 KiB".into(), "100 B".into())
+        );
+        assert_eq!(
+            (grouped(-1000), thousands(1_234_567)),
+            ("-1,000".into(), "1,234,567".into())
+        );
+        assert_eq!(
+            (per_second(12_345.4), per_second(3.5)),
+            ("12,345/s".into(), "3.50/s".into())
+        );
     }
 }

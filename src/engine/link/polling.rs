@@ -1,4 +1,6 @@
-//! Engine.IO over HTTP long polling, with a real HTTP client (`reqwest`).
+//! Engine.IO over HTTP long polling, with a real HTTP client (`reqwest`):
+//! a transport, so it lives with the engine's links (`engine::link`) and
+//! not in the dialect, which never touches a socket.
 //!
 //! One task keeps a GET outstanding (the server answers when it has packets
 //! or a ping is due); another POSTs outgoing packets, one request at a time
@@ -15,7 +17,7 @@ use anyhow::{bail, Context as _};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::engineio::{
+use crate::dialect::socketio::engineio::{
     decode_polling_payload, encode_polling_payload, request_target, EnginePacket, Handshake,
 };
 
