@@ -3,8 +3,11 @@
 //!
 //! ```sh
 //! kosoku -m fuzzingserver 127.0.0.1:9001 &
-//! cargo run -p wire --example autobahn_client -- ws://127.0.0.1:9001
+//! cargo run -p wire --example autobahn_client -- ws://127.0.0.1:9001 [--deflate]
 //! ```
+//!
+//! `--deflate` offers permessage-deflate (`wire::ws::deflate`, as the
+//! generator's `[target] deflate = true` does) for Autobahn's cases 12 and 13.
 //!
 //! Follows Autobahn's client protocol: `/getCaseCount` (one text message),
 //! then `/runCase?case=N&agent=A` for every case (echo every text and
@@ -13,8 +16,10 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::net::TcpStream;
-use wire::ws::handshake::client_handshake;
+use wire::ws::deflate::{Deflater, Offer};
+use wire::ws::handshake::client_handshake_ext;
 use wire::ws::{client_frame, close_payload, Fill, Message, OpCode, Role, WsIo};
 
 const AGENT: &str = "bench-wire";
@@ -30,8 +35,12 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    let url = std::env::args()
-        .nth(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let deflate = args.iter().any(|a| a == "--deflate");
+    let url = args
+        .iter()
+        .find(|a| !a.starts_with("--"))
+        .cloned()
         .unwrap_or_else(|| "ws://127.0.0.1:9001".into());
     let Some(host) = url.strip_prefix("ws://").map(|h| h.trim_end_matches('/')) else {
         eprintln!("usage: autobahn_client ws://HOST:PORT");
@@ -41,34 +50,58 @@ async fn main() -> Result<(), Error> {
     eprintln!("{count} cases");
     for case in 1..=count {
         let target = format!("/runCase?case={case}&agent={AGENT}");
-        match tokio::time::timeout(CASE_TIMEOUT, run_case(host, &target)).await {
+        match tokio::time::timeout(CASE_TIMEOUT, run_case(host, &target, deflate)).await {
             Ok(Ok(())) => {}
             // A failed case is the suite's to judge; keep going.
             Ok(Err(e)) => eprintln!("case {case}: {e}"),
             Err(_) => eprintln!("case {case}: timed out"),
         }
     }
-    let mut io = connect(host, &format!("/updateReports?agent={AGENT}")).await?;
+    let (mut io, _) = connect(host, &format!("/updateReports?agent={AGENT}"), false).await?;
     close_and_wait(&mut io, 1000).await;
     eprintln!("reports updated");
     Ok(())
 }
 
-async fn connect(host: &str, target: &str) -> Result<WsIo, Error> {
+/// Connects, offering permessage-deflate when asked; returns the
+/// compressor for our messages when the server accepted it.
+async fn connect(
+    host: &str,
+    target: &str,
+    deflate: bool,
+) -> Result<(WsIo, Option<Deflater>), Error> {
     let mut stream = TcpStream::connect(host).await?;
     let _ = stream.set_nodelay(true);
-    let leftover = client_handshake(&mut stream, host, target, &[]).await?;
-    Ok(WsIo::new(
-        stream,
-        Role::Client,
-        MAX_MESSAGE,
-        READ_CHUNK,
-        leftover,
-    ))
+    let offer = Offer::default();
+    let headers = if deflate {
+        vec![("Sec-WebSocket-Extensions".to_owned(), offer.header_value())]
+    } else {
+        Vec::new()
+    };
+    let (leftover, ext) = client_handshake_ext(&mut stream, host, target, &headers).await?;
+    let ext: Vec<&str> = ext.iter().map(String::as_str).collect();
+    if !deflate && !ext.is_empty() {
+        return Err(format!("server accepted extensions that were not offered: {ext:?}").into());
+    }
+    let agreed = offer.check_response(&ext)?;
+    let mut io = WsIo::new(stream, Role::Client, MAX_MESSAGE, READ_CHUNK, leftover);
+    let deflater = agreed.map(|a| {
+        io.set_inflater(Some(a.inflater(false)));
+        a.deflater(false)
+    });
+    Ok((io, deflater))
+}
+
+/// A data frame, compressed when deflate was agreed.
+fn data_frame(deflater: &mut Option<Deflater>, op: OpCode, payload: &[u8]) -> Bytes {
+    match deflater {
+        Some(d) => d.frame(op, payload, Some(rand::random())),
+        None => client_frame(op, payload),
+    }
 }
 
 async fn case_count(host: &str) -> Result<u32, Error> {
-    let mut io = connect(host, "/getCaseCount").await?;
+    let (mut io, _) = connect(host, "/getCaseCount", false).await?;
     loop {
         match next(&mut io).await? {
             Some(Message::Text(t)) => {
@@ -97,8 +130,8 @@ async fn next(io: &mut WsIo) -> Result<Option<Message>, Error> {
 }
 
 /// One case: an echo client until the connection closes.
-async fn run_case(host: &str, target: &str) -> Result<(), Error> {
-    let mut io = connect(host, target).await?;
+async fn run_case(host: &str, target: &str, deflate: bool) -> Result<(), Error> {
+    let (mut io, mut deflater) = connect(host, target, deflate).await?;
     loop {
         loop {
             let msg = match io.decode() {
@@ -111,8 +144,8 @@ async fn run_case(host: &str, target: &str) -> Result<(), Error> {
                 }
             };
             match msg {
-                Message::Text(p) => io.queue(client_frame(OpCode::Text, &p)),
-                Message::Binary(p) => io.queue(client_frame(OpCode::Binary, &p)),
+                Message::Text(p) => io.queue(data_frame(&mut deflater, OpCode::Text, &p)),
+                Message::Binary(p) => io.queue(data_frame(&mut deflater, OpCode::Binary, &p)),
                 Message::Ping(p) => io.queue(client_frame(OpCode::Pong, &p)),
                 Message::Pong(_) => {}
                 Message::Close(c) => {
