@@ -3,11 +3,12 @@
 //!
 //! ```sh
 //! kosoku -m fuzzingserver 127.0.0.1:9001 &
-//! cargo run -p wire --example autobahn_client -- ws://127.0.0.1:9001 [--deflate]
+//! cargo run -p wire --example autobahn_client -- ws://127.0.0.1:9001 [--deflate | --deflate-no-takeover]
 //! ```
 //!
 //! `--deflate` offers permessage-deflate (`wire::ws::deflate`, as the
-//! generator's `[target] deflate = true` does) for Autobahn's cases 12 and 13.
+//! generator's `[target] deflate = true` does) for Autobahn's cases 12 and
+//! 13; `--deflate-no-takeover` also offers `client_no_context_takeover`.
 //!
 //! Follows Autobahn's client protocol: `/getCaseCount` (one text message),
 //! then `/runCase?case=N&agent=A` for every case (echo every text and
@@ -36,7 +37,16 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let deflate = args.iter().any(|a| a == "--deflate");
+    // `--deflate-no-takeover` adds `client_no_context_takeover` to the
+    // offer: Autobahn's cases 13.2, 13.5 and 13.6 accept only such an offer.
+    let deflate = if args.iter().any(|a| a == "--deflate-no-takeover") {
+        Some(Offer {
+            client_no_context_takeover: true,
+            ..Offer::default()
+        })
+    } else {
+        args.iter().any(|a| a == "--deflate").then(Offer::default)
+    };
     let url = args
         .iter()
         .find(|a| !a.starts_with("--"))
@@ -57,7 +67,7 @@ async fn main() -> Result<(), Error> {
             Err(_) => eprintln!("case {case}: timed out"),
         }
     }
-    let (mut io, _) = connect(host, &format!("/updateReports?agent={AGENT}"), false).await?;
+    let (mut io, _) = connect(host, &format!("/updateReports?agent={AGENT}"), None).await?;
     close_and_wait(&mut io, 1000).await;
     eprintln!("reports updated");
     Ok(())
@@ -68,19 +78,19 @@ async fn main() -> Result<(), Error> {
 async fn connect(
     host: &str,
     target: &str,
-    deflate: bool,
+    deflate: Option<Offer>,
 ) -> Result<(WsIo, Option<Deflater>), Error> {
     let mut stream = TcpStream::connect(host).await?;
     let _ = stream.set_nodelay(true);
-    let offer = Offer::default();
-    let headers = if deflate {
+    let offer = deflate.unwrap_or_default();
+    let headers = if deflate.is_some() {
         vec![("Sec-WebSocket-Extensions".to_owned(), offer.header_value())]
     } else {
         Vec::new()
     };
     let (leftover, ext) = client_handshake_ext(&mut stream, host, target, &headers).await?;
     let ext: Vec<&str> = ext.iter().map(String::as_str).collect();
-    if !deflate && !ext.is_empty() {
+    if deflate.is_none() && !ext.is_empty() {
         return Err(format!("server accepted extensions that were not offered: {ext:?}").into());
     }
     let agreed = offer.check_response(&ext)?;
@@ -101,7 +111,7 @@ fn data_frame(deflater: &mut Option<Deflater>, op: OpCode, payload: &[u8]) -> By
 }
 
 async fn case_count(host: &str) -> Result<u32, Error> {
-    let (mut io, _) = connect(host, "/getCaseCount", false).await?;
+    let (mut io, _) = connect(host, "/getCaseCount", None).await?;
     loop {
         match next(&mut io).await? {
             Some(Message::Text(t)) => {
@@ -130,7 +140,7 @@ async fn next(io: &mut WsIo) -> Result<Option<Message>, Error> {
 }
 
 /// One case: an echo client until the connection closes.
-async fn run_case(host: &str, target: &str, deflate: bool) -> Result<(), Error> {
+async fn run_case(host: &str, target: &str, deflate: Option<Offer>) -> Result<(), Error> {
     let (mut io, mut deflater) = connect(host, target, deflate).await?;
     loop {
         loop {
