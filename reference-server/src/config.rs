@@ -10,6 +10,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The handshake budget never defaults below this, however small the
+/// connection cap: idle sockets must not lock a small server's clients out.
+const MIN_HANDSHAKES: usize = 1024;
+
 use serde::Deserialize;
 
 use crate::chaos::{ChaosConfig, Overload, Stall};
@@ -101,7 +105,7 @@ pub struct ServerArgs {
     /// Time allowed for the HTTP request head; slower clients get 408 [default: 10s]
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub handshake_timeout: Option<Duration>,
-    /// Most sockets still in the HTTP handshake (not counted in --max-connections); more get 503 at once [default: 1024]
+    /// Most sockets still in the HTTP handshake (not counted in --max-connections); more get 503 at once; defaults to --max-connections (at least 1024), so a connect storm up to the cap is never refused [default: 10000]
     #[arg(long, value_name = "N")]
     pub max_handshakes: Option<usize>,
     /// How long a closing connection waits to deliver its close frame and read the peer's [default: 5s]
@@ -227,7 +231,7 @@ impl Default for Config {
             room_ttl: Duration::from_secs(300),
             allowed_origins: Vec::new(),
             handshake_timeout: Duration::from_secs(10),
-            max_handshakes: 1024,
+            max_handshakes: 10_000,
             close_timeout: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(5),
             echo: false,
@@ -429,7 +433,12 @@ impl ServerArgs {
                 .filter(|o| !o.is_empty())
                 .collect(),
             handshake_timeout: self.handshake_timeout.unwrap_or(d.handshake_timeout),
-            max_handshakes: self.max_handshakes.unwrap_or(d.max_handshakes),
+            // A storm as large as the connection cap must not be refused;
+            // slow heads still time out and never hold connection slots.
+            max_handshakes: self.max_handshakes.unwrap_or_else(|| {
+                self.max_connections
+                    .map_or(d.max_handshakes, |n| n.max(MIN_HANDSHAKES))
+            }),
             close_timeout: self.close_timeout.unwrap_or(d.close_timeout),
             drain_timeout: self.drain_timeout.unwrap_or(d.drain_timeout),
             echo: self.echo,
