@@ -286,12 +286,7 @@ impl Metrics {
                 g(&self.deflate_connections_total),
             ),
         ];
-        for (name, kind, help, value) in rows {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-            );
-        }
+        write_rows(&mut out, &rows);
         let _ = writeln!(
             out,
             "# HELP deliveries_per_second Chat deliveries per second over the last second.\n# TYPE deliveries_per_second gauge\ndeliveries_per_second {:.1}",
@@ -404,12 +399,7 @@ impl Metrics {
                 g(&self.bus_rtt_count),
             ),
         ];
-        for (name, kind, help, value) in rows {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-            );
-        }
+        write_rows(out, &rows);
         let _ = writeln!(
             out,
             "# HELP bus_rtt_seconds_sum Total time of publish pipeline round trips (divide by the count for the mean).\n# TYPE bus_rtt_seconds_sum counter\nbus_rtt_seconds_sum {:.6}",
@@ -425,6 +415,16 @@ pub fn process_rss_bytes() -> Option<u64> {
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     Some(pages * u64::try_from(page).ok().filter(|&p| p > 0).unwrap_or(4096))
+}
+
+/// Prometheus text for plain series: `(name, type, help, value)` each.
+fn write_rows(out: &mut String, rows: &[(&str, &str, &str, u64)]) {
+    for (name, kind, help, value) in rows {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    }
 }
 
 #[cfg(test)]
