@@ -98,16 +98,7 @@ fn header(w: &mut String, r: &RunResults, paint: Paint) {
             let _ = writeln!(w, "  - {reason}");
         }
     }
-    let rules: Vec<&str> = r
-        .validity
-        .reasons
-        .iter()
-        .map(String::as_str)
-        .filter(|w| {
-            !w.starts_with("the run was interrupted")
-                && !w.starts_with("the load generator was saturated")
-        })
-        .collect();
+    let rules = r.rule_reasons();
     if !rules.is_empty() {
         let _ = writeln!(
             w,

@@ -137,16 +137,7 @@ fn verdict(r: &RunResults) -> anyhow::Result<String> {
         )?);
     }
     // The validity rules beyond interruption and saturation (shown above).
-    let rules: Vec<&str> = r
-        .validity
-        .reasons
-        .iter()
-        .map(String::as_str)
-        .filter(|w| {
-            !w.starts_with("the run was interrupted")
-                && !w.starts_with("the load generator was saturated")
-        })
-        .collect();
+    let rules = r.rule_reasons();
     if !rules.is_empty() {
         flags.push_str(&html::flag("fail", "Invalid run.", rules.join("; "))?);
     }

@@ -365,6 +365,12 @@ pub struct Environment {
     pub kernel: String,
 }
 
+/// How `invalid_reasons` words the two reasons that outputs show on their
+/// own lines (interruption, saturation), so they can leave them out of the
+/// one-line rule summary.
+const INTERRUPTED: &str = "the run was interrupted";
+const SATURATED: &str = "the load generator was saturated";
+
 impl RunResults {
     /// Every reason this run cannot be trusted (empty when it can):
     /// interrupted, generator saturated, and the validity rules.
@@ -372,16 +378,16 @@ impl RunResults {
         let mut reasons = Vec::new();
         if self.interrupted {
             reasons.push(match &self.interrupt_reason {
-                Some(why) => format!("the run was interrupted: {why}"),
-                None => "the run was interrupted".to_string(),
+                Some(why) => format!("{INTERRUPTED}: {why}"),
+                None => INTERRUPTED.to_string(),
             });
         }
         if self.generator.saturated {
             let why = self.generator.saturation_reasons.join("; ");
             reasons.push(if why.is_empty() {
-                "the load generator was saturated".to_string()
+                SATURATED.to_string()
             } else {
-                format!("the load generator was saturated: {why}")
+                format!("{SATURATED}: {why}")
             });
         }
         for r in &self.validity.reasons {
@@ -390,6 +396,17 @@ impl RunResults {
             }
         }
         reasons
+    }
+
+    /// The validity rules beyond interruption and saturation, which the
+    /// terminal summary and the report show on lines of their own.
+    pub fn rule_reasons(&self) -> Vec<&str> {
+        self.validity
+            .reasons
+            .iter()
+            .map(String::as_str)
+            .filter(|w| !w.starts_with(INTERRUPTED) && !w.starts_with(SATURATED))
+            .collect()
     }
 
     pub fn is_invalid(&self) -> bool {
