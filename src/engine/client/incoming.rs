@@ -42,7 +42,8 @@ impl Client {
         sess: &mut dyn Session,
         io: &mut Link,
         ob: &mut Outbox,
-        msg: Message,
+        // The message and the bytes its frames took on the wire.
+        (msg, wire_len): (Message, usize),
         now_us: u64,
         follow: &mut Follow,
     ) {
@@ -82,8 +83,11 @@ impl Client {
             }
         };
         let mut rec = ws.rec.borrow_mut();
-        rec.counters().frames_received += 1;
-        rec.counters().bytes_received += payload_len(data.len());
+        let c = rec.counters();
+        c.frames_received += 1;
+        c.bytes_received += payload_len(data.len());
+        c.payload_bytes_received += data.len() as u64;
+        c.wire_bytes_received += wire_len as u64;
         let resume = self.pop(ctx).resume;
         let me = self.i;
         let tracks = &mut self.tracks;

@@ -194,15 +194,7 @@ impl Client {
             let now_us = ctx.clock.now_epoch_us();
             loop {
                 let msg = match io.decode() {
-                    Ok(Some((m, wire))) => {
-                        if let wire::ws::Message::Text(b) | wire::ws::Message::Binary(b) = &m {
-                            let mut rec = ws.rec.borrow_mut();
-                            let c = rec.counters();
-                            c.payload_bytes_received += b.len() as u64;
-                            c.wire_bytes_received += wire as u64;
-                        }
-                        m
-                    }
+                    Ok(Some(m)) => m,
                     Ok(None) => break,
                     Err(e) => {
                         io.abort(e.close_code(), "");
