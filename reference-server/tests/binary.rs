@@ -3,29 +3,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use common::*;
 
-/// Starts the binary and reads its one `listening on HOST:PORT` line;
-/// returns the child and the `/ws` URL on that port.
-fn spawn_listening(server: &mut Command) -> (Child, String) {
-    let mut child = server
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("piped stdout"))
-        .read_line(&mut line)
-        .expect("read the listening line");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-    let url = format!("ws://{addr}/ws");
-    (child, url)
+/// Starts the binary; returns the child and the `/ws` URL on its port.
+fn spawn_ws(server: &mut Command) -> (Child, String) {
+    let (child, addr) = spawn_listening(server);
+    (child, format!("ws://{addr}/ws"))
 }
 
 #[tokio::test]
@@ -34,7 +19,7 @@ async fn prints_listening_line_reads_env_secret_and_drains_on_sigterm() {
     server
         .args(["--listen", "127.0.0.1:0", "--drain-timeout", "3s"])
         .env("BENCH_JWT_SECRET", SECRET);
-    let (mut child, url) = spawn_listening(&mut server);
+    let (mut child, url) = spawn_ws(&mut server);
     // The secret came from the environment: no token means first-frame auth,
     // a bad one is refused.
     assert_eq!(refused(&format!("{url}?token=bad"), &[]).await.0, 401);
@@ -82,7 +67,7 @@ async fn config_file_is_read_and_flags_win() {
             "127.0.0.1:0",
         ])
         .env_remove("BENCH_JWT_SECRET");
-    let (mut child, url) = spawn_listening(&mut server);
+    let (mut child, url) = spawn_ws(&mut server);
     assert_eq!(
         refused(&url, &[("Origin", "https://bad.example")]).await.0,
         403

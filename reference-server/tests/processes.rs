@@ -12,24 +12,11 @@ use std::time::{Duration, Instant};
 use common::*;
 
 fn spawn_supervisor(extra: &[&str]) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_reference-server"))
-        .args(["--listen", "127.0.0.1:0", "--drain-timeout", "3s"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("piped stdout"))
-        .read_line(&mut line)
-        .expect("read the listening line");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .expect("an address");
-    (child, addr)
+    spawn_listening(
+        Command::new(env!("CARGO_BIN_EXE_reference-server"))
+            .args(["--listen", "127.0.0.1:0", "--drain-timeout", "3s"])
+            .args(extra),
+    )
 }
 
 /// `(process index, pid)` of whichever process answered this scrape.

@@ -432,3 +432,26 @@ impl RawClient {
         panic!("connection ended without a close frame");
     }
 }
+
+/// Starts a server binary and reads its one `listening on HOST:PORT` line;
+/// returns the child and that address.
+pub fn spawn_listening(server: &mut std::process::Command) -> (std::process::Child, SocketAddr) {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = server
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped stdout"))
+        .read_line(&mut line)
+        .expect("read the listening line");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .expect("an address");
+    (child, addr)
+}
