@@ -36,6 +36,13 @@ pub fn index_of(pid: u32) -> Option<u32> {
         .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
 }
 
+/// True when `pid` runs redis-server (a server's own Redis, e.g. one a
+/// Node peer starts as its child: sampled apart, not as the server).
+pub fn is_redis(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .is_ok_and(|c| c.trim_end().starts_with("redis-server"))
+}
+
 /// The child of `supervisor` whose index is `index`.
 pub fn child_with_index(supervisor: u32, index: u32) -> Option<u32> {
     children(supervisor)

@@ -164,7 +164,8 @@ impl Sampler {
     }
 
     /// The server's processes now, each with its role: a root with
-    /// children is a supervisor, its children are processes.
+    /// children is a supervisor, its children are processes, except a
+    /// redis-server child (a peer's own Redis), which is `redis`.
     fn server_members(&self) -> Vec<(Pid, &'static str)> {
         let mut out = Vec::new();
         for root in &self.server {
@@ -176,9 +177,14 @@ impl Sampler {
             };
             out.push((*root, role));
             for k in kids {
+                let role = if super::procs::is_redis(k) {
+                    "redis"
+                } else {
+                    "process"
+                };
                 let k = Pid::from_u32(k);
                 if k != self.own && !self.server.contains(&k) {
-                    out.push((k, "process"));
+                    out.push((k, role));
                 }
             }
         }
@@ -230,7 +236,10 @@ impl Sampler {
         let mut out = Sample::default();
         let mut alive = Vec::new();
         for (pid, role) in members {
-            alive.extend(self.record(pid, role, in_window));
+            let seen = self.record(pid, role, in_window);
+            if role != "redis" {
+                alive.extend(seen);
+            }
         }
         if !alive.is_empty() {
             out.server_rss = Some(alive.iter().map(|(r, _)| r).sum());
