@@ -28,7 +28,9 @@ pub fn children(pid: u32) -> Vec<u32> {
     out
 }
 
-/// The `BENCH_SERVER_PROCESS` index of `pid`, if it has one.
+/// The `BENCH_SERVER_PROCESS` index of `pid`, if it has one. `None` also
+/// for a child that has not exec'd yet (it still shows its parent's
+/// environment): callers ask again later.
 pub fn index_of(pid: u32) -> Option<u32> {
     let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
     env.split(|b| *b == 0)
@@ -63,7 +65,15 @@ mod tests {
             .unwrap();
         let me = std::process::id();
         let found = children(me).contains(&child.id());
-        let index = index_of(child.id());
+        // Until the child has exec'd, /proc shows the parent's environment.
+        let mut index = None;
+        for _ in 0..500 {
+            index = index_of(child.id());
+            if index.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         let by_index = child_with_index(me, 3);
         let _ = child.kill();
         let _ = child.wait();

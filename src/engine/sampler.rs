@@ -210,7 +210,7 @@ impl Sampler {
         let p = self.sys.process(pid)?;
         let (rss, cpu) = (p.memory(), f64::from(p.cpu_usage()));
         let a = self.procs.entry(pid.as_u32()).or_default();
-        if a.seen == 0 && role == "process" {
+        if a.index.is_none() && role == "process" {
             a.index = super::procs::index_of(pid.as_u32());
         }
         // A root's role can change (its children appear after it starts).
