@@ -515,6 +515,7 @@ mod tests {
             }),
             cpu_percent_mean: Some(41.6),
             cpu_percent_peak: Some(88.0),
+            processes: Vec::new(),
         };
         r.generator = GeneratorStats {
             cpu_percent_mean: 35.0,

@@ -396,3 +396,76 @@ fn rooms_keep_a_constant_size_unless_asked_for_a_fixed_count() {
     );
     assert!((fan_out(&r.steps[0]) - 19.0).abs() < 2.0, "{stdout}");
 }
+
+/// `--nodes` needs a server bench can scale out: against a URL it is a
+/// usage error (exit 2) before any step runs.
+#[test]
+fn nodes_without_a_server_that_scales_out_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("url.toml");
+    std::fs::write(
+        &path,
+        "[target]\nurl = \"ws://127.0.0.1:9/ws\"\n[[stages]]\nduration = \"5s\"\ntarget = 20\n[[clients]]\n",
+    )
+    .unwrap();
+    let child = Command::new(BENCH)
+        .arg("capacity")
+        .arg(&path)
+        .args(["--slo", "errors.rate<1%", "--nodes", "1,2"])
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = wait_bounded(child, Duration::from_secs(30), "bench capacity --nodes");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--nodes needs a server that can scale out"),
+        "{stderr}"
+    );
+}
+
+/// `--nodes 1,2`: after a one-step search, the scenario runs at one load
+/// against 1 and 2 server processes over a fresh redis-server each; every
+/// size records the server CPU summed over its processes and Redis's CPU,
+/// and with both sizes valid the projection uses the fitted bus overhead.
+#[test]
+fn nodes_measure_every_cluster_size_over_redis() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, stdout) = one_step_chat_search(
+        dir.path(),
+        &[
+            "--nodes",
+            "1,2",
+            "--nodes-load",
+            "20",
+            "--target-users",
+            "1000",
+        ],
+    );
+    let m = r.scale_out.as_ref().expect("scale_out recorded");
+    assert_eq!(m.load, 20, "{stdout}");
+    let sizes: Vec<u32> = m.steps.iter().map(|s| s.nodes).collect();
+    assert_eq!(sizes, [1, 2], "{stdout}");
+    for s in &m.steps {
+        assert!(s.work_per_s > 0.0, "{s:?}");
+        assert!(s.server_cpu_us_per_work.is_some(), "{s:?}");
+        assert!(s.redis_cpu_percent_mean.is_some(), "{s:?}");
+        assert_eq!((s.lost, s.duplicates, s.out_of_order), (0, 0, 0), "{s:?}");
+        assert!(s.results_file.is_some(), "{s:?}");
+    }
+    if m.steps.iter().all(|s| s.valid) {
+        assert!(m.fit.is_some(), "{m:?}");
+        let p = r.projection.as_ref().expect("projection");
+        assert!(
+            matches!(
+                p.scale_out,
+                bench::capacity::projection::ScaleOut::Measured { .. }
+            ),
+            "{p:?}"
+        );
+    }
+    assert!(stdout.contains("node(s): work"), "{stdout}");
+}

@@ -136,6 +136,28 @@ fn full() -> RunResults {
             }),
             cpu_percent_mean: Some(45.0),
             cpu_percent_peak: Some(90.0),
+            processes: vec![
+                ProcessStats {
+                    pid: 4242,
+                    role: "supervisor".into(),
+                    index: None,
+                    rss_peak_bytes: 9_000_000,
+                    rss_last_bytes: 8_000_000,
+                    cpu_percent_mean: Some(0.5),
+                    cpu_percent_peak: 1.0,
+                    samples: 60,
+                },
+                ProcessStats {
+                    pid: 4243,
+                    role: "process".into(),
+                    index: Some(0),
+                    rss_peak_bytes: 40_000_000,
+                    rss_last_bytes: 39_000_000,
+                    cpu_percent_mean: None,
+                    cpu_percent_peak: 0.0,
+                    samples: 1,
+                },
+            ],
         },
         generator: GeneratorStats {
             cpu_percent_mean: 30.0,

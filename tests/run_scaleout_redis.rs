@@ -108,3 +108,119 @@ drain = "2s"
     assert_eq!((c.lost, c.duplicates, c.out_of_order), (0, 0, 0), "{c:?}");
     common::assert_accounting(&r);
 }
+
+/// Clients, rooms and a fault list for the `[[faults]]` tests below; bench
+/// starts redis-server itself (`[target.redis]`) and the bundled server as
+/// two processes over it.
+fn scaleout_toml(name: &str, hold: &str, faults: &str) -> String {
+    format!(
+        r#"
+name = "{name}"
+seed = 33
+[target]
+protocol = "chat"
+[target.server]
+processes = 2
+args = ["--rate-limit", "0"]
+[target.redis]
+[[stages]]
+duration = "500ms"
+target = 30
+[[stages]]
+duration = "{hold}"
+target = 30
+[rooms]
+count = 3
+per_client = 1
+[[clients]]
+name = "member"
+chat_rate = "4/s"
+reconnect_backoff = {{ initial = "50ms", max = "300ms", jitter = 0.5 }}
+resume = true
+[run]
+drain = "2s"
+{faults}
+"#
+    )
+}
+
+#[test]
+fn kill_process_faults_lose_nothing_and_every_process_is_sampled() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = r#"
+[[faults]]
+at = "2s"
+action = "kill_process"
+process = 0
+[[faults]]
+at = "4s"
+action = "kill_process"
+process = 1
+"#;
+    let plan = common::plan(&scaleout_toml("kill-process", "6s", faults), dir.path());
+    let r = common::run(&plan).results;
+    let c = &r.counters;
+    eprintln!("counters: {c:?}\nprocesses: {:?}", r.server.processes);
+    assert!(!r.interrupted, "{:?}", r.interrupt_reason);
+    // Both processes were killed once: at least one client was on one of them.
+    assert!(c.reconnects >= 1, "{c:?}");
+    assert!(c.deliveries_received > 500, "{c:?}");
+    assert_eq!((c.lost, c.duplicates, c.out_of_order), (0, 0, 0), "{c:?}");
+    // One chat service over Redis: a reconnect to the other process is no
+    // server restart, so nothing is written off as lost at a restart.
+    assert_eq!((c.server_restarts, c.lost_at_restart), (0, 0), "{c:?}");
+    common::assert_accounting(&r);
+    // The supervisor, both original children, their two replacements, and Redis.
+    let procs = &r.server.processes;
+    let roles = |role: &str| procs.iter().filter(|p| p.role == role).count();
+    assert_eq!(roles("supervisor"), 1, "{procs:?}");
+    assert_eq!(roles("redis"), 1, "{procs:?}");
+    assert!(roles("process") >= 4, "{procs:?}");
+    for index in [0, 1] {
+        assert!(
+            procs
+                .iter()
+                .any(|p| p.index == Some(index) && p.rss_peak_bytes > 0),
+            "{procs:?}"
+        );
+    }
+    // The summed RSS covers the children, not the supervisor alone.
+    let supervisor = procs.iter().find(|p| p.role == "supervisor").unwrap();
+    assert!(r.server.rss_peak_bytes.unwrap() > supervisor.rss_peak_bytes);
+    common::assert_schema_valid(dir.path());
+}
+
+#[test]
+fn a_redis_restart_is_counted_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = r#"
+[[faults]]
+at = "2s"
+action = "restart_redis"
+restart_after = "1500ms"
+"#;
+    let plan = common::plan(&scaleout_toml("redis-restart", "6s", faults), dir.path());
+    let r = common::run(&plan).results;
+    let c = &r.counters;
+    eprintln!("counters: {c:?}");
+    assert!(!r.interrupted, "{:?}", r.interrupt_reason);
+    let refused = c.errors.get("UNAVAILABLE").copied().unwrap_or(0);
+    // Chats sent while Redis was down were refused, each one answered.
+    assert!(refused > 0, "{c:?}");
+    assert_eq!(c.acks_received + refused, c.chat_sent, "{c:?}");
+    // What was sequenced reached everyone, once and in order.
+    assert_eq!((c.lost, c.duplicates, c.out_of_order), (0, 0, 0), "{c:?}");
+    assert!(c.deliveries_received > 300, "{c:?}");
+    common::assert_accounting(&r);
+    let redis: Vec<_> = r
+        .server
+        .processes
+        .iter()
+        .filter(|p| p.role == "redis")
+        .collect();
+    assert_eq!(
+        redis.len(),
+        2,
+        "the first redis-server and the restarted one: {redis:?}"
+    );
+}

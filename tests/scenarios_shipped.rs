@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use bench::scenario::{self, Endpoint, PlanOverrides, RoomDistribution};
+use bench::scenario::{self, Endpoint, FaultAction, PlanOverrides, RoomDistribution};
 
 fn shipped() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
@@ -78,6 +78,24 @@ fn shipped_scenarios_have_the_promised_shape() {
         spike.rooms.distribution,
         RoomDistribution::Zipf { .. }
     ));
+
+    // Issue #12's target: ten node kills in a 60 s run, over Redis, with resume.
+    let kills = load("fault-node-kill.toml");
+    assert_eq!(kills.duration().as_secs(), 60);
+    assert!(kills.target.redis.is_some());
+    let killed: Vec<_> = kills
+        .faults
+        .iter()
+        .filter(|f| f.action == FaultAction::KillProcess)
+        .collect();
+    assert_eq!(killed.len(), 10);
+    assert!(kills.populations.iter().all(|p| p.resume));
+    let restart = load("fault-redis-restart.toml");
+    assert!(restart.target.redis.is_some());
+    assert!(restart
+        .faults
+        .iter()
+        .any(|f| f.action == FaultAction::RestartRedis && f.restart_after.is_some()));
 }
 
 #[test]

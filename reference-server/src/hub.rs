@@ -161,6 +161,23 @@ impl Hub {
         peer.push(Outgoing::now(frame), &self.limits, true, &self.metrics);
     }
 
+    /// Chats the bus did not publish: counted, and each sender told with
+    /// `UNAVAILABLE` (its id echoed) instead of an ack, so the client knows
+    /// it was not sent. They got no seq, so no member misses them.
+    pub fn bus_refuse(&self, cmds: &[crate::bus::ChatCmd]) {
+        metrics::add(&self.metrics.bus_publish_failures_total, cmds.len() as u64);
+        for cmd in cmds {
+            metrics::inc(&self.metrics.error_frames_total);
+            let id = Some(&*cmd.id).filter(|v| wire::protocol::echoable_id(v));
+            let frame = encode(&ServerFrame::Error {
+                code: wire::protocol::ErrorCode::Unavailable,
+                message: "the message bus (Redis) is unreachable; not sent".into(),
+                id,
+            });
+            self.reply(&cmd.peer, frame);
+        }
+    }
+
     /// Adds `peer` (user `user`) to `name`, replies `joined`, and tells the
     /// others `online` when this is the user's first connection there.
     /// Joining a room twice only repeats the `joined` reply.
@@ -312,12 +329,16 @@ impl Hub {
                 x: text.into(),
                 t: ts,
             });
-            return bus.chat(ChatCmd {
+            let cmd = ChatCmd {
                 peer: self.peer_arc(room, peer.id),
                 room: room.name.clone(),
                 id: id.to_owned(),
                 body,
-            });
+            };
+            if let Err(cmd) = bus.chat(cmd) {
+                self.bus_refuse(std::slice::from_ref(&cmd));
+            }
+            return;
         }
         let mut st = room.lock();
         st.seq += 1;

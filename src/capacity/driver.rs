@@ -70,7 +70,7 @@ pub struct DriverConfig {
 }
 
 impl DriverConfig {
-    fn spec(&self, index: usize, load: u32) -> StepSpec {
+    pub fn spec(&self, index: usize, load: u32) -> StepSpec {
         let (clients, chat_rate_scale) = match self.vary {
             Vary::Clients => (load, 1.0),
             Vary::ChatRate => (self.base_clients, f64::from(load) / 100.0),
@@ -317,10 +317,17 @@ fn conclude(cfg: &DriverConfig, search: &Search, results: &mut CapacityResults) 
     results.limit = attribute_limit(&results.steps, cores, cfg.machine_memory_bytes);
     results.usl = usl::fit(&results.usl_points());
     results.memory_fit = LinearFit::least_squares(&results.memory_points());
+    reproject(cfg, results);
+}
+
+/// The projection from the capacity, the memory fit and, once `--nodes`
+/// measured it, the bus overhead.
+pub fn reproject(cfg: &DriverConfig, results: &mut CapacityResults) {
     let conservative = matches!(
         results.end,
         Some(SearchEnd::GeneratorLimited | SearchEnd::AtLeastMax | SearchEnd::OutOfBudget) | None
     );
+    let bus = results.scale_out.as_ref().and_then(|s| s.fit.clone());
     results.projection = match (cfg.target_users, cfg.vary, results.capacity) {
         (Some(users), Vary::Clients, Some(capacity)) => {
             // Work per user at the capacity step, for the bus's projected load.
@@ -336,8 +343,7 @@ fn conclude(cfg: &DriverConfig, search: &Search, results: &mut CapacityResults) 
                 memory: results.memory_fit.as_ref(),
                 machine_memory_bytes: cfg.machine_memory_bytes,
                 conservative,
-                // No measured bus overhead in this build (no multi-node server yet).
-                bus: None,
+                bus: bus.as_ref(),
                 work_per_user,
             })
         }

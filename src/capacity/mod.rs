@@ -10,6 +10,7 @@
 pub mod charts;
 pub mod driver;
 pub mod model;
+pub mod nodes;
 pub mod page;
 pub mod projection;
 pub mod rooms;
@@ -77,11 +78,14 @@ pub struct CapacityArgs {
     /// Most steps the search may run.
     #[arg(long, value_name = "N", default_value_t = 30)]
     pub max_steps: usize,
-    /// Cluster sizes to measure the cross-node fan-out cost at (e.g. 1,2,3).
-    /// Needs a server that scales out over a bus; not available in this
-    /// build, so it is rejected (exit 2).
+    /// Cluster sizes to measure the cross-node fan-out cost at (e.g. 1,2,3),
+    /// after the search: the bundled server as N processes over a
+    /// redis-server bench starts, at one fixed load (docs/capacity.md).
     #[arg(long, value_name = "N,N,...", value_delimiter = ',')]
     pub nodes: Vec<u32>,
+    /// The fixed load of the `--nodes` runs [default: half the capacity found].
+    #[arg(long, value_name = "N")]
+    pub nodes_load: Option<u32>,
     /// Target URL (overrides `[target] url`; disables the bundled server).
     #[arg(long)]
     pub url: Option<String>,
@@ -141,12 +145,11 @@ fn search_config(args: &CapacityArgs) -> anyhow::Result<SearchConfig> {
             wire::units::format_duration(args.budget)
         )));
     }
-    if !args.nodes.is_empty() {
-        // The measurement (bench capacity --nodes) needs the reference server's
-        // multi-process mode over Redis, which this build does not have.
-        return Err(usage(
-            "--nodes: measuring the cross-node fan-out cost needs a server that scales out over a message bus (the reference server's multi-process mode over Redis), which this build does not have; without it the projection assumes linear scale-out and says so (docs/capacity.md)",
-        ));
+    if args.nodes.is_empty() && args.nodes_load.is_some() {
+        return Err(usage("--nodes-load applies only with --nodes"));
+    }
+    if args.nodes_load == Some(0) {
+        return Err(usage("--nodes-load must be at least 1"));
     }
     if args.target_users.is_some() && args.vary != Vary::Clients {
         return Err(usage(
@@ -244,6 +247,12 @@ pub fn execute(args: CapacityArgs) -> anyhow::Result<Outcome> {
     let mut rooms = rooms::apply(&mut plan, args.vary, args.rooms)?;
     let search_cfg = fit_min_to_rooms(search_cfg, &args, rooms.as_mut());
     let slos = parse_slos(&args.slos, &plan)?;
+    let bundled_args = if args.nodes.is_empty() {
+        None
+    } else {
+        Some(nodes::check(&args.nodes, &plan).map_err(usage)?)
+    };
+    let node_base = bundled_args.as_ref().map(|_| plan.clone());
     if args.vary == Vary::ChatRate && mean_chat_rate(&plan) <= 0.0 {
         return Err(usage(format!(
             "--vary chat_rate: every client in {} is a lurker (chat_rate 0); there is no rate to scale",
@@ -286,7 +295,7 @@ pub fn execute(args: CapacityArgs) -> anyhow::Result<Outcome> {
     results.write(&out_dir)?;
 
     let stop = runner::stop_flag()?;
-    let mut steps = runner::EngineStepRunner::new(plan, slos, out_dir.clone(), stop)?;
+    let mut steps = runner::EngineStepRunner::new(plan, slos, out_dir.clone(), stop.clone())?;
     if !args.quiet {
         terminal::header(&results, &cfg, steps.server().as_ref(), &out_dir);
     }
@@ -304,7 +313,35 @@ pub fn execute(args: CapacityArgs) -> anyhow::Result<Outcome> {
     };
     let outcome = driver::drive(&cfg, &mut search, &mut steps, results, &mut on_step);
     drop(steps); // stops the server bench started
-    let results = outcome?;
+    let mut results = outcome?;
+    if let (Some(bundled_args), Some(base)) = (&bundled_args, &node_base) {
+        if !results.interrupted {
+            let load = nodes::fixed_load(args.nodes_load, results.capacity, search_cfg.min);
+            let spec = cfg.spec(0, load);
+            if !args.quiet {
+                println!(
+                    "scale-out: {} cluster size(s) at load {load} over a fresh redis-server each, about {} s",
+                    args.nodes.len(),
+                    nodes::duration(&args.nodes, &spec, base.run.drain).as_secs()
+                );
+            }
+            let stop_flag = stop.clone();
+            let measured = nodes::measure(&nodes::NodesRun {
+                base,
+                bundled_args,
+                sizes: &args.nodes,
+                spec,
+                out_dir: &out_dir,
+                stop: &move || stop_flag.load(std::sync::atomic::Ordering::SeqCst),
+            })?;
+            results.scale_out = Some(measured);
+            driver::reproject(&cfg, &mut results);
+            results.write(&out_dir)?;
+            if !args.quiet {
+                terminal::scale_out(&results);
+            }
+        }
+    }
     let page = write_page(&results, &cfg, &out_dir);
     if !args.quiet {
         terminal::summary(&results, &out_dir);
@@ -372,7 +409,7 @@ mod tests {
             usage_message(&["--vary", "chat-rate", "--target-users", "9"])
                 .contains("--target-users")
         );
-        assert!(usage_message(&["--nodes", "1,2,3"]).contains("scales out"));
+        assert!(usage_message(&["--nodes-load", "10"]).contains("only with --nodes"));
     }
 
     #[test]

@@ -110,6 +110,9 @@ pub struct CapacityResults {
     /// Server RSS against connected clients, over every step.
     pub memory_fit: Option<LinearFit>,
     pub projection: Option<Projection>,
+    /// `--nodes`: the measured scale-out at one fixed load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_out: Option<super::nodes::ScaleOutMeasurement>,
     pub interrupted: bool,
     pub environment: Environment,
 }
@@ -139,6 +142,7 @@ impl CapacityResults {
             usl: None,
             memory_fit: None,
             projection: None,
+            scale_out: None,
             interrupted: false,
             environment,
         }

@@ -16,13 +16,14 @@ const PAGE: &str = include_str!("templates/capacity.html");
 
 /// Renders the whole page; `slos` draws the SLO lines on the latency chart.
 pub fn render_page(r: &CapacityResults, slos: &[Threshold]) -> anyhow::Result<String> {
-    let charts = vec![
+    let mut charts = vec![
         charts::latency_against_load(r, slos),
         charts::throughput_against_load(r),
         charts::usl_residuals(r),
         charts::cpu_per_work(r),
         charts::memory_against_connections(r),
     ];
+    charts.extend(charts::scale_out(r));
     let subtitle = format!(
         "Started {} · {} step(s) · varying {} · SLOs: {}",
         r.started_at,
@@ -40,7 +41,10 @@ pub fn render_page(r: &CapacityResults, slos: &[Threshold]) -> anyhow::Result<St
             ("toc", trusted(html::toc(&charts))),
             ("charts", trusted(html::charts(&charts)?)),
             ("model", trusted(model(r)?)),
-            ("projection", trusted(projection(r)?)),
+            (
+                "projection",
+                trusted(format!("{}\n{}", scale_out(r)?, projection(r)?)),
+            ),
             ("environment", trusted(html::environment(&r.environment))),
         ],
     )?;
@@ -306,6 +310,72 @@ fn model(r: &CapacityResults) -> anyhow::Result<String> {
     html::key_value_table("model", "Fitted models", ["parameter", "value"], rows)
 }
 
+/// The `--nodes` measurement: one row per cluster size.
+fn scale_out(r: &CapacityResults) -> anyhow::Result<String> {
+    let Some(m) = &r.scale_out else {
+        return Ok(String::new());
+    };
+    let num = |v: Option<f64>, d: usize| v.map_or("n/a".to_owned(), |v| format!("{v:.d$}"));
+    let rows: Vec<html::Row> = m
+        .steps
+        .iter()
+        .map(|s| html::Row {
+            class: if s.valid { "" } else { "fail" },
+            cells: vec![
+                html::cell(s.nodes.to_string()),
+                html::cell(html::grouped(s.work_per_s.round() as i64)),
+                html::cell(num(s.server_cpu_percent_mean, 0)),
+                html::cell(num(s.server_cpu_us_per_work, 2)),
+                html::cell(num(s.redis_cpu_percent_mean, 0)),
+                html::cell(num(s.redis_cpu_us_per_work, 2)),
+                html::cell(num(s.delivery_p99_ms, 1)),
+                html::cell(format!(
+                    "{} / {} / {}",
+                    s.lost, s.duplicates, s.out_of_order
+                )),
+                html::cell(format!("{:.0}", s.machine_cpu_percent_mean)),
+                html::cell(if s.valid {
+                    "yes".to_owned()
+                } else {
+                    "no: left out of the fit".to_owned()
+                }),
+            ],
+        })
+        .collect();
+    let table = html::table(
+        "scale-out",
+        &format!(
+            "Measured scale-out (--nodes) at load {}: the bundled server as N processes over a fresh redis-server per size; CPU in % of one core, summed over the nodes.",
+            m.load
+        ),
+        &[
+            "nodes",
+            "work/s",
+            "server CPU %",
+            "server µs / unit",
+            "Redis CPU %",
+            "Redis µs / unit",
+            "delivery p99 (ms)",
+            "lost / dup / out of order",
+            "machine CPU %",
+            "valid",
+        ],
+        &[7, 9],
+        &rows,
+    )?;
+    let holdout = m.holdout.as_ref().map_or(String::new(), |h| {
+        format!(
+            "<p>{} nodes predicted from {:?}: {:.2} µs per unit, measured {:.2} µs ({:+.1}%).</p>",
+            h.nodes,
+            h.fitted_from,
+            h.predicted_us,
+            h.measured_us,
+            h.relative_error * 100.0
+        )
+    });
+    Ok(format!("{table}\n{holdout}"))
+}
+
 fn projection(r: &CapacityResults) -> anyhow::Result<String> {
     let Some(p) = &r.projection else {
         return Ok("<p class=\"hint\">No projection: pass --target-users N with --vary clients, and the search needs a passing load.</p>".into());
@@ -330,9 +400,8 @@ fn projection(r: &CapacityResults) -> anyhow::Result<String> {
         ),
         (
             "bus (Redis) CPU at the target",
-            p.bus_cores_at_target.map_or(
-                "not measured (needs --nodes and a server that scales out)".into(),
-                |c| {
+            p.bus_cores_at_target
+                .map_or("not measured (run with --nodes)".into(), |c| {
                     format!(
                         "{c:.2} cores{}",
                         if c > 1.0 {
@@ -341,8 +410,7 @@ fn projection(r: &CapacityResults) -> anyhow::Result<String> {
                             ""
                         }
                     )
-                },
-            ),
+                }),
         ),
         (
             "conservative",

@@ -145,6 +145,14 @@ pub fn project(inp: &ProjectionInputs) -> Option<Projection> {
         ),
         "no headroom for failover or traffic peaks is added".to_owned(),
     ];
+    if inp.bus.is_some() {
+        assumptions.push(
+            "one node holds the search's capacity (one process without Redis); the bus overhead β is relative to one node over Redis, so the Redis round trip of a single node is not charged to it".to_owned(),
+        );
+        assumptions.push(
+            "nodes were measured as processes sharing this machine's cores and one local redis-server; across machines the network adds latency, not CPU, and Redis's CPU per unit of work is assumed to stay constant (one Redis uses at most one core)".to_owned(),
+        );
+    }
     if inp.conservative {
         assumptions.push(
             "the measured capacity is a lower bound (the generator or the search range limited it), so this count may be too high".to_owned(),

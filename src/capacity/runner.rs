@@ -21,12 +21,12 @@ use crate::engine::EngineOptions;
 use crate::scenario::{Endpoint, Format, Plan, Stage, Threshold};
 
 /// Directory of step `index` under the capacity output directory.
-fn step_dir(out_dir: &Path, index: usize) -> PathBuf {
+pub(super) fn step_dir(out_dir: &Path, index: usize) -> PathBuf {
     out_dir.join("steps").join(format!("step-{:02}", index + 1))
 }
 
 /// Builds the plan of one step from the scenario's plan.
-fn step_plan(base: &Plan, spec: &StepSpec, slos: &[Threshold], out_dir: &Path) -> Plan {
+pub(super) fn step_plan(base: &Plan, spec: &StepSpec, slos: &[Threshold], out_dir: &Path) -> Plan {
     let mut plan = base.clone();
     // Whole seconds: the engine's metric intervals are one second long.
     let warmup = Duration::from_secs(spec.warmup.as_secs_f64().ceil() as u64);

@@ -9,10 +9,10 @@
 //! that, adding nodes cannot reach the target.
 //!
 //! The inputs are measurements at a fixed load and several cluster sizes
-//! (`bench capacity --nodes 1,2,3`). That measurement needs a reference
-//! server that scales out over Redis, which this build does not have yet;
-//! until it does, no [`BusOverhead`] is ever built from a run and the
-//! projection says it assumes linear scale-out (see docs/capacity.md).
+//! (`bench capacity --nodes 1,2,3`, run by [`super::nodes`]: the bundled
+//! server as N processes over a redis-server bench starts). Without
+//! `--nodes` the projection says it assumes linear scale-out (see
+//! docs/capacity.md).
 
 use serde::{Deserialize, Serialize};
 

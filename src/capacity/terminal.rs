@@ -181,3 +181,47 @@ pub fn summary(r: &CapacityResults, out: &Path) {
         out.join(super::PAGE_FILE).display()
     );
 }
+
+/// The `--nodes` measurement: one line per cluster size, the fit and the
+/// holdout check.
+pub fn scale_out(r: &CapacityResults) {
+    let Some(m) = &r.scale_out else {
+        return;
+    };
+    let us = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.2}"));
+    for s in &m.steps {
+        println!(
+            "  {} node(s): work {}/s · server CPU {} µs/unit (summed over nodes) · Redis {} µs/unit · p99 {} ms · lost {} dup {} ooo {} · machine CPU {:.0}%{}",
+            s.nodes,
+            grouped(s.work_per_s.round() as i64),
+            us(s.server_cpu_us_per_work),
+            us(s.redis_cpu_us_per_work),
+            us(s.delivery_p99_ms),
+            s.lost,
+            s.duplicates,
+            s.out_of_order,
+            s.machine_cpu_percent_mean,
+            if s.valid { "" } else { " · INVALID (left out of the fit)" }
+        );
+    }
+    match &m.fit {
+        Some(f) => println!(
+            "  bus overhead: c₁ {:.2} µs/unit, β {:.3} per extra node (R² {:.3} over {} sizes)",
+            f.single_node_us,
+            f.beta,
+            f.r2,
+            f.measured.len()
+        ),
+        None => println!("  bus overhead: not fitted (needs two valid cluster sizes)"),
+    }
+    if let Some(h) = &m.holdout {
+        println!(
+            "  {} nodes predicted from {:?}: {:.2} µs/unit, measured {:.2} ({:+.1}%)",
+            h.nodes,
+            h.fitted_from,
+            h.predicted_us,
+            h.measured_us,
+            h.relative_error * 100.0
+        );
+    }
+}

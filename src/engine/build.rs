@@ -60,6 +60,8 @@ pub struct Collected {
     pub seconds: Vec<Second>,
     pub rooms: RoomTotals,
     pub server_pids: Vec<u32>,
+    /// Every sampled process ([`ServerStats::processes`]).
+    pub processes: Vec<crate::results::ProcessStats>,
     pub ready: ReadyBook,
     pub panics: PanicLog,
     /// Distinct server instance ids seen.
@@ -323,6 +325,7 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
             memory_fit: server_fit,
             cpu_percent_mean: mean(server_cpu.iter().copied()),
             cpu_percent_peak: server_cpu.iter().copied().reduce(f64::max),
+            processes: col.processes,
         },
         generator: GeneratorStats {
             cpu_percent_mean: gen_cpu_mean,

@@ -1,13 +1,12 @@
-//! `[[faults]]`: what bench does to the server it started, on the run's
-//! clock. Each fault is a stop (SIGKILL for `kill`; SIGTERM for
-//! `restart_graceful`, on which the bundled server closes every connection
-//! with 1012) and, with `restart_after`, a start of the same server with the
-//! same flags on the same address. A stopped server's exit is planned, so
-//! it does not stop the run; the clients' reconnects and the validity rules
-//! (`max_unreachable`, `max_not_ready`) judge what follows.
-//!
-//! Later fault kinds (killing one node of a multi-process server) add
-//! actions here; the event list stays the same shape.
+//! `[[faults]]`: what bench does to the servers it started, on the run's
+//! clock. `kill` and `restart_graceful` stop the server (SIGKILL; SIGTERM,
+//! on which the bundled server closes every connection with 1012) and, with
+//! `restart_after`, start it again with the same flags on the same address.
+//! `kill_process` SIGKILLs one child of a multi-process server, which its
+//! supervisor starts again. `restart_redis` stops the `[target.redis]`
+//! redis-server and starts it again after `restart_after`. A stop bench
+//! planned does not stop the run; the clients' reconnects and the validity
+//! rules (`max_unreachable`, `max_not_ready`) judge what follows.
 
 use std::time::Instant;
 
@@ -23,6 +22,8 @@ const START_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 enum Event {
     Stop(FaultAction),
     Start,
+    KillProcess(u32),
+    RedisStart,
 }
 
 /// The run's fault events in time order, and how far it has got.
@@ -42,9 +43,21 @@ impl Faults {
     pub fn new(plan: &Plan, start: Instant) -> Self {
         let mut events = Vec::new();
         for f in &plan.faults {
-            events.push((start + f.at, Event::Stop(f.action)));
-            if let Some(after) = f.restart_after {
-                events.push((start + f.at + after, Event::Start));
+            let at = start + f.at;
+            match f.action {
+                FaultAction::KillProcess => {
+                    events.push((at, Event::KillProcess(f.process.unwrap_or(0))));
+                }
+                FaultAction::RestartRedis => {
+                    events.push((at, Event::Stop(f.action)));
+                    events.push((at + f.restart_after.unwrap_or_default(), Event::RedisStart));
+                }
+                FaultAction::Kill | FaultAction::RestartGraceful => {
+                    events.push((at, Event::Stop(f.action)));
+                    if let Some(after) = f.restart_after {
+                        events.push((at + after, Event::Start));
+                    }
+                }
             }
         }
         events.sort_by_key(|(t, _)| *t);
@@ -84,33 +97,74 @@ impl Faults {
                 break;
             }
             self.next += 1;
-            match ev {
-                Event::Stop(action) => {
-                    let graceful = action == FaultAction::RestartGraceful;
-                    target.fault_stop(graceful);
-                    out.push(Fired::Note(format!(
-                        "fault: server stopped ({})",
-                        if graceful { "SIGTERM" } else { "SIGKILL" }
-                    )));
-                }
-                Event::Start => {
-                    let old = target.pid();
-                    let t0 = Instant::now();
-                    match target.fault_restart() {
-                        Ok(pid) => {
-                            sampler.replace_pid(old, pid);
-                            out.push(Fired::Note(format!(
-                                "fault: server started again (pid {pid}, {} ms)",
-                                t0.elapsed().as_millis()
-                            )));
-                        }
-                        Err(e) => out.push(Fired::Failed(format!(
-                            "the server could not be restarted after a fault: {e:#}"
-                        ))),
-                    }
-                }
-            }
+            out.push(fire_one(ev, target, sampler));
         }
         out
+    }
+}
+
+fn fire_one(ev: Event, target: &mut Target, sampler: &mut Sampler) -> Fired {
+    match ev {
+        Event::Stop(FaultAction::RestartRedis) => {
+            let Some(redis) = target.redis.as_mut() else {
+                return Fired::Note("fault: no redis-server to stop".into());
+            };
+            let t0 = Instant::now();
+            redis.stop();
+            Fired::Note(format!(
+                "fault: redis-server stopped (SIGTERM, {} ms)",
+                t0.elapsed().as_millis()
+            ))
+        }
+        Event::Stop(action) => {
+            let graceful = action == FaultAction::RestartGraceful;
+            target.fault_stop(graceful);
+            Fired::Note(format!(
+                "fault: server stopped ({})",
+                if graceful { "SIGTERM" } else { "SIGKILL" }
+            ))
+        }
+        Event::KillProcess(index) => match target.kill_process(index) {
+            Ok(pid) => Fired::Note(format!(
+                "fault: server process {index} killed (SIGKILL, pid {pid})"
+            )),
+            // The supervisor may be restarting it from an earlier kill.
+            Err(why) => Fired::Note(format!("fault: cannot kill process {index}: {why}")),
+        },
+        Event::RedisStart => {
+            let Some(redis) = target.redis.as_mut() else {
+                return Fired::Note("fault: no redis-server to start".into());
+            };
+            let old = redis.pid();
+            let t0 = Instant::now();
+            match redis.restart() {
+                Ok(pid) => {
+                    sampler.replace_redis_pid(old, pid);
+                    Fired::Note(format!(
+                        "fault: redis-server started again (pid {pid}, {} ms)",
+                        t0.elapsed().as_millis()
+                    ))
+                }
+                Err(e) => Fired::Failed(format!(
+                    "redis-server could not be restarted after a fault: {e:#}"
+                )),
+            }
+        }
+        Event::Start => {
+            let old = target.pid();
+            let t0 = Instant::now();
+            match target.fault_restart() {
+                Ok(pid) => {
+                    sampler.replace_pid(old, pid);
+                    Fired::Note(format!(
+                        "fault: server started again (pid {pid}, {} ms)",
+                        t0.elapsed().as_millis()
+                    ))
+                }
+                Err(e) => Fired::Failed(format!(
+                    "the server could not be restarted after a fault: {e:#}"
+                )),
+            }
+        }
     }
 }

@@ -20,7 +20,9 @@ pub mod live;
 pub mod metrics;
 pub mod pacing;
 pub mod panic;
+pub mod procs;
 pub mod readiness;
+pub mod redis;
 pub mod rng;
 pub mod sampler;
 pub mod schedule;
@@ -83,12 +85,15 @@ async fn run(
 ) -> anyhow::Result<RunResults> {
     panic::quiet_hook();
     let mut live = live::LiveView::new(opts.quiet);
-    let mut target = target::start(&plan.target.endpoint)?;
+    let mut target = target::start_plan(&plan.target)?;
     let mut pids = plan.target.server_pids.clone();
     pids.extend(target.pid());
     let mut sampler = sampler::Sampler::new(pids, plan.target.server_process.as_deref());
+    sampler.add_redis(plan.target.redis_pids.iter().copied());
+    sampler.add_redis(target.redis.as_ref().and_then(|r| r.pid()));
 
     let clock = clock::Clock::start_now();
+    sampler.window_from(clock.start + Duration::from_secs(build::measure_after_s(plan)));
     let started_at = chrono::Utc::now().to_rfc3339();
     let host = format!("{}:{}", target.url.host, target.url.port);
     let ctx = Arc::new(ctx::RunCtx::new(
@@ -236,6 +241,7 @@ async fn run(
         }
     }
     let server_pids = sampler.server_pids();
+    let processes = sampler.processes();
     Ok(build::results(
         plan,
         Collected {
@@ -249,6 +255,7 @@ async fn run(
             panics: agg.panics,
             instances: agg.instances.len(),
             server_pids,
+            processes,
         },
     ))
 }

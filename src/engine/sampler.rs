@@ -2,8 +2,19 @@
 //! and of the generator itself (sysinfo), and whole-machine CPU from
 //! `/proc/stat`, including softirq time, which loopback TCP burns without
 //! charging it to any process.
+//!
+//! The server is every sampled PID plus its children, found again at every
+//! sample (a supervisor's restarted child has a new PID): the summed figures
+//! cover a whole `--processes N` server, and each process is also kept
+//! apart for `server.processes` in results.json. A redis-server bench
+//! started is sampled the same way but never summed into the server.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
 
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+
+use crate::results::ProcessStats;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Sample {
@@ -21,9 +32,31 @@ pub struct Sample {
 
 pub struct Sampler {
     sys: System,
+    /// The server PIDs bench was given or started (roots; their children
+    /// are found at each sample).
     server: Vec<Pid>,
+    redis: Vec<Pid>,
     own: Pid,
     prev_stat: Option<[u64; 3]>,
+    /// Every process sampled so far, by PID.
+    procs: BTreeMap<u32, ProcAcc>,
+    /// Per-process CPU means count samples from here on (the warm-up is out).
+    window_from: Option<Instant>,
+}
+
+/// One process's figures over the run.
+#[derive(Debug, Clone, Default)]
+struct ProcAcc {
+    role: &'static str,
+    index: Option<u32>,
+    /// sysinfo's first CPU figure of a PID has no previous one to differ
+    /// from; it is skipped.
+    seen: u32,
+    rss_peak: u64,
+    rss_last: u64,
+    cpu_sum: f64,
+    cpu_n: u32,
+    cpu_peak: f64,
 }
 
 /// (total, idle incl. iowait, softirq) jiffies from the first line of /proc/stat.
@@ -63,10 +96,14 @@ impl Sampler {
         let mut s = Self {
             sys,
             server: pids.into_iter().map(Pid::from_u32).collect(),
+            redis: Vec::new(),
             own: Pid::from_u32(std::process::id()),
             prev_stat: read_proc_stat(),
+            procs: BTreeMap::new(),
+            window_from: None,
         };
-        s.refresh();
+        let members = s.server_members();
+        s.refresh(&members);
         s
     }
 
@@ -81,16 +118,86 @@ impl Sampler {
         }
     }
 
+    /// Samples these redis-server PIDs too, apart from the server.
+    pub fn add_redis(&mut self, pids: impl IntoIterator<Item = u32>) {
+        for p in pids {
+            let p = Pid::from_u32(p);
+            if !self.redis.contains(&p) {
+                self.redis.push(p);
+            }
+        }
+    }
+
+    /// A restarted redis-server.
+    pub fn replace_redis_pid(&mut self, old: Option<u32>, new: u32) {
+        if let Some(old) = old {
+            self.redis.retain(|p| p.as_u32() != old);
+        }
+        self.add_redis([new]);
+    }
+
+    /// Per-process CPU means start here (the end of the warm-up).
+    pub fn window_from(&mut self, t: Instant) {
+        self.window_from = Some(t);
+    }
+
     pub fn server_pids(&self) -> Vec<u32> {
         self.server.iter().map(|p| p.as_u32()).collect()
     }
 
-    fn refresh(&mut self) {
-        // No duplicates: sysinfo drops a pid refreshed twice in one call as dead.
-        let mut all = self.server.clone();
-        if !all.contains(&self.own) {
-            all.push(self.own);
+    /// Every process sampled, by PID: the server's (roots and children)
+    /// and Redis.
+    pub fn processes(&self) -> Vec<ProcessStats> {
+        self.procs
+            .iter()
+            .map(|(pid, a)| ProcessStats {
+                pid: *pid,
+                role: a.role.to_owned(),
+                index: a.index,
+                rss_peak_bytes: a.rss_peak,
+                rss_last_bytes: a.rss_last,
+                cpu_percent_mean: (a.cpu_n > 0).then(|| a.cpu_sum / f64::from(a.cpu_n)),
+                cpu_percent_peak: a.cpu_peak,
+                samples: a.seen,
+            })
+            .collect()
+    }
+
+    /// The server's processes now, each with its role: a root with
+    /// children is a supervisor, its children are processes, except a
+    /// redis-server child (a peer's own Redis), which is `redis`.
+    fn server_members(&self) -> Vec<(Pid, &'static str)> {
+        let mut out = Vec::new();
+        for root in &self.server {
+            let kids = super::procs::children(root.as_u32());
+            let role = if kids.is_empty() {
+                "server"
+            } else {
+                "supervisor"
+            };
+            out.push((*root, role));
+            for k in kids {
+                let role = if super::procs::is_redis(k) {
+                    "redis"
+                } else {
+                    "process"
+                };
+                let k = Pid::from_u32(k);
+                if k != self.own && !self.server.contains(&k) {
+                    out.push((k, role));
+                }
+            }
         }
+        out
+    }
+
+    fn refresh(&mut self, members: &[(Pid, &'static str)]) {
+        // No duplicates: sysinfo drops a pid refreshed twice in one call as dead.
+        let mut all: Vec<Pid> = members.iter().map(|(p, _)| *p).collect();
+        all.extend(self.redis.iter().copied());
+        all.push(self.own);
+        all.sort_unstable();
+        all.dedup();
         self.sys.refresh_processes_specifics(
             ProcessesToUpdate::Some(&all),
             true,
@@ -98,20 +205,48 @@ impl Sampler {
         );
     }
 
+    /// Records one process's sample; returns (rss, cpu) when it is alive.
+    fn record(&mut self, pid: Pid, role: &'static str, in_window: bool) -> Option<(u64, f64)> {
+        let p = self.sys.process(pid)?;
+        let (rss, cpu) = (p.memory(), f64::from(p.cpu_usage()));
+        let a = self.procs.entry(pid.as_u32()).or_default();
+        if a.index.is_none() && role == "process" {
+            a.index = super::procs::index_of(pid.as_u32());
+        }
+        // A root's role can change (its children appear after it starts).
+        if a.role != "supervisor" {
+            a.role = role;
+        }
+        a.seen += 1;
+        a.rss_peak = a.rss_peak.max(rss);
+        a.rss_last = rss;
+        if a.seen > 1 && in_window {
+            a.cpu_sum += cpu;
+            a.cpu_n += 1;
+            a.cpu_peak = a.cpu_peak.max(cpu);
+        }
+        Some((rss, cpu))
+    }
+
     /// Takes one sample (CPU figures cover the time since the previous one).
     pub fn sample(&mut self) -> Sample {
-        self.refresh();
+        let members = self.server_members();
+        self.refresh(&members);
+        let in_window = self.window_from.is_none_or(|t| Instant::now() >= t);
         let mut out = Sample::default();
-        if !self.server.is_empty() {
-            let procs: Vec<_> = self
-                .server
-                .iter()
-                .filter_map(|p| self.sys.process(*p))
-                .collect();
-            if !procs.is_empty() {
-                out.server_rss = Some(procs.iter().map(|p| p.memory()).sum());
-                out.server_cpu = Some(procs.iter().map(|p| f64::from(p.cpu_usage())).sum());
+        let mut alive = Vec::new();
+        for (pid, role) in members {
+            let seen = self.record(pid, role, in_window);
+            if role != "redis" {
+                alive.extend(seen);
             }
+        }
+        if !alive.is_empty() {
+            out.server_rss = Some(alive.iter().map(|(r, _)| r).sum());
+            out.server_cpu = Some(alive.iter().map(|(_, c)| c).sum());
+        }
+        for pid in self.redis.clone() {
+            self.record(pid, "redis", in_window);
         }
         if let Some(p) = self.sys.process(self.own) {
             out.generator_rss = p.memory();

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use crate::scenario::{Endpoint, WsUrl};
+use super::redis::RedisProc;
+use crate::scenario::{Endpoint, TargetPlan, WsUrl};
 
 /// Environment variable naming the `bench` executable used for the bundled
 /// server (tests run inside the test harness, whose `current_exe` is not bench).
@@ -28,6 +29,8 @@ pub struct Target {
     spec: Option<Endpoint>,
     /// Stopped on purpose by a `[[faults]]` entry: its exit is no failure.
     planned_down: bool,
+    /// `[target.redis]`: stopped after the server (fields drop after `drop`).
+    pub redis: Option<RedisProc>,
 }
 
 impl Target {
@@ -67,6 +70,21 @@ impl Target {
         unsafe {
             libc::kill(child.id() as libc::pid_t, sig);
         }
+    }
+
+    /// A fault: SIGKILL to the server process with index `index`, a child
+    /// of the supervisor bench started (`bench serve --processes N`).
+    /// Returns its pid.
+    pub fn kill_process(&mut self, index: u32) -> Result<u32, String> {
+        let sup = self.pid().ok_or("no server process bench started")?;
+        let pid = super::procs::child_with_index(sup, index).ok_or_else(|| {
+            format!("the server (pid {sup}) has no process {index} now (is it a `--processes` supervisor?)")
+        })?;
+        // SAFETY: kill(2) on a child of our own child; no memory is involved.
+        unsafe {
+            libc::kill(pid as libc::pid_t, libc::SIGKILL);
+        }
+        Ok(pid)
     }
 
     /// Waits up to `limit` for a stopped child to exit.
@@ -142,7 +160,7 @@ impl Drop for Target {
 /// server itself (a server told to shut down by the same Ctrl-C would send
 /// 1012 closes that the results would count as errors). If bench dies
 /// without stopping it, the kernel sends the server SIGTERM.
-fn detached(cmd: &mut Command) -> &mut Command {
+pub(super) fn detached(cmd: &mut Command) -> &mut Command {
     use std::os::unix::process::CommandExt;
     cmd.process_group(0);
     // SAFETY: prctl is async-signal-safe and touches no memory of ours.
@@ -189,6 +207,26 @@ fn watch_stdout(child: &mut Child) -> mpsc::Receiver<SocketAddr> {
     rx
 }
 
+/// Starts `[target.redis]` (if any) and then the server, giving the
+/// bundled server `--redis URL`.
+pub fn start_plan(plan: &TargetPlan) -> anyhow::Result<Target> {
+    let Some(rp) = &plan.redis else {
+        return start(&plan.endpoint);
+    };
+    let redis = RedisProc::start(rp).context("starting [target.redis]")?;
+    let endpoint = match &plan.endpoint {
+        Endpoint::Bundled { args } => {
+            let mut args = args.clone();
+            args.extend(["--redis".to_owned(), redis.url.clone()]);
+            Endpoint::Bundled { args }
+        }
+        other => other.clone(),
+    };
+    let mut target = start(&endpoint)?;
+    target.redis = Some(redis);
+    Ok(target)
+}
+
 /// Brings the target up (or just resolves it) and returns where to connect.
 pub fn start(endpoint: &Endpoint) -> anyhow::Result<Target> {
     match endpoint {
@@ -198,6 +236,7 @@ pub fn start(endpoint: &Endpoint) -> anyhow::Result<Target> {
             child: None,
             spec: None,
             planned_down: false,
+            redis: None,
         }),
         Endpoint::Bundled { args } => spawn_bundled(args, "127.0.0.1:0"),
         Endpoint::Command {
@@ -220,6 +259,7 @@ pub fn start(endpoint: &Endpoint) -> anyhow::Result<Target> {
                 child: Some(child),
                 spec: Some(endpoint.clone()),
                 planned_down: false,
+                redis: None,
             };
             let deadline = Instant::now() + *ready_timeout;
             loop {
@@ -267,6 +307,7 @@ fn spawn_bundled(args: &[String], listen: &str) -> anyhow::Result<Target> {
             args: args.to_vec(),
         }),
         planned_down: false,
+        redis: None,
     };
     let deadline = Instant::now() + BUNDLED_READY_TIMEOUT;
     loop {

@@ -346,7 +346,7 @@ fn counter_rows(r: &RunResults) -> Vec<(&'static str, String)> {
 fn resource_rows(r: &RunResults) -> Vec<(&'static str, String)> {
     let opt_bytes = |v: Option<f64>| v.map_or("not sampled".into(), html::bytes);
     let opt_pct = |v: Option<f64>| v.map_or("not sampled".into(), |p| format!("{p:.1} %"));
-    vec![
+    let mut rows = vec![
         (
             "messages sent",
             html::per_second(r.throughput.chat_sent_per_s),
@@ -393,7 +393,32 @@ fn resource_rows(r: &RunResults) -> Vec<(&'static str, String)> {
                 r.machine.cpu_percent_mean, r.machine.cores, r.machine.softirq_percent_mean
             ),
         ),
-    ]
+    ];
+    // Several processes (a supervisor and its children, Redis): each one.
+    if r.server.processes.len() > 1 {
+        let text: Vec<String> = r
+            .server
+            .processes
+            .iter()
+            .map(|p| {
+                let who = match p.index {
+                    Some(i) => format!("{} {i}", p.role),
+                    None => p.role.clone(),
+                };
+                format!(
+                    "{who} (pid {}): {}, {}",
+                    p.pid,
+                    html::bytes(p.rss_peak_bytes as f64),
+                    opt_pct(p.cpu_percent_mean)
+                )
+            })
+            .collect();
+        rows.push((
+            "processes (RSS peak, CPU mean; Redis not in the server sums)",
+            text.join("; "),
+        ));
+    }
+    rows
 }
 
 /// permessage-deflate figures, when the run offered it.

@@ -268,6 +268,44 @@ pub struct ServerStats {
     pub memory_fit: Option<LinearFit>,
     pub cpu_percent_mean: Option<f64>,
     pub cpu_percent_peak: Option<f64>,
+    /// Every process sampled, by PID: the server's (a supervisor and its
+    /// children count in the figures above) and a redis-server bench
+    /// started (`role = "redis"`, not in the figures above).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub processes: Vec<ProcessStats>,
+}
+
+/// One sampled process over the run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ProcessStats {
+    pub pid: u32,
+    /// `server` (one process), `supervisor` (`--processes N`), `process`
+    /// (one of its children), `redis`.
+    pub role: String,
+    /// A supervisor child's index (`BENCH_SERVER_PROCESS`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
+    pub rss_peak_bytes: u64,
+    pub rss_last_bytes: u64,
+    /// % of one core over the measurement window; `None` when the process
+    /// was not alive for two samples in it.
+    pub cpu_percent_mean: Option<f64>,
+    pub cpu_percent_peak: f64,
+    /// Seconds it was sampled in (a killed process has fewer).
+    pub samples: u32,
+}
+
+impl ServerStats {
+    /// The mean CPU of the sampled redis-server(s), summed (% of one core).
+    pub fn redis_cpu_percent_mean(&self) -> Option<f64> {
+        let v: Vec<f64> = self
+            .processes
+            .iter()
+            .filter(|p| p.role == "redis")
+            .filter_map(|p| p.cpu_percent_mean)
+            .collect();
+        (!v.is_empty()).then(|| v.iter().sum())
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]

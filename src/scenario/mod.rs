@@ -432,6 +432,50 @@ abort_on_connect_failure_share = "25%"
     }
 
     #[test]
+    fn node_and_redis_faults_need_what_they_act_on() {
+        let err = |extra: &str| {
+            let text = format!("{MINIMAL}{extra}");
+            format!(
+                "{:#}",
+                parse(&text, "f.toml", None, &PlanOverrides::default()).unwrap_err()
+            )
+        };
+        let two = "[target.server]\nprocesses = 2\n";
+        let kill = |p: &str| format!("[[faults]]\nat = \"1s\"\naction = \"kill_process\"\n{p}");
+        let e = err(&kill(""));
+        assert!(e.contains("several processes"), "{e}");
+        let e = err(&format!("{two}{}", kill("process = 2\n")));
+        assert!(
+            e.contains("`process` in [[faults]]") && e.contains("0 to 1"),
+            "{e}"
+        );
+        let e = err(&format!("{two}{}", kill("restart_after = \"1s\"\n")));
+        assert!(e.contains("supervisor starts"), "{e}");
+        let e = err("[[faults]]\nat = \"1s\"\naction = \"restart_redis\"\n");
+        assert!(e.contains("[target.redis]"), "{e}");
+        let e = err("[[faults]]\nat = \"1s\"\naction = \"kill\"\nprocess = 1\n");
+        assert!(e.contains("only with action = \"kill_process\""), "{e}");
+        let e = err("[target]\nurl = \"ws://127.0.0.1:9/ws\"\n[target.redis]\n");
+        assert!(e.contains("nothing is started"), "{e}");
+        let e = err("[target.server]\nargs = [\"--redis\", \"redis://x:1\"]\n[target.redis]\n");
+        assert!(e.contains("remove `--redis`"), "{e}");
+        let e = err("[target.redis]\ncommand = [\"redis-server\"]\n");
+        assert!(e.contains("url"), "{e}");
+        let text = format!(
+            "{MINIMAL}{two}[target.redis]\n{}[[faults]]\nat = \"2s\"\naction = \"restart_redis\"\n",
+            kill("process = 1\n")
+        );
+        let plan = parse(&text, "f.toml", None, &PlanOverrides::default()).unwrap();
+        assert_eq!(plan.faults[0].process, Some(1));
+        assert_eq!(plan.faults[1].action, FaultAction::RestartRedis);
+        assert_eq!(
+            plan.faults[1].restart_after,
+            Some(std::time::Duration::from_secs(1))
+        );
+        assert!(plan.target.redis.is_some());
+    }
+
+    #[test]
     fn friendly_messages() {
         assert_eq!(
             friendly_type_message("invalid type: string \"x\", expected u32"),

@@ -35,9 +35,13 @@ pub struct Fault {
     #[serde(serialize_with = "human_duration")]
     pub at: Duration,
     pub action: FaultAction,
-    /// Start the server again (same port, same flags) this long after.
+    /// Start the server again (same port, same flags) this long after;
+    /// for `restart_redis`, start Redis again this long after.
     #[serde(serialize_with = "human_duration_opt")]
     pub restart_after: Option<Duration>,
+    /// `kill_process`: the index of the server process to kill.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -47,6 +51,11 @@ pub enum FaultAction {
     Kill,
     /// SIGTERM: the bundled server closes every connection with 1012 first.
     RestartGraceful,
+    /// SIGKILL to one process of a multi-process server (a child of the
+    /// supervisor bench started); the supervisor starts it again.
+    KillProcess,
+    /// SIGTERM to the redis-server bench started, then a start again.
+    RestartRedis,
 }
 
 impl Plan {
@@ -85,6 +94,24 @@ pub struct TargetPlan {
     /// `[target] deflate`: offer permessage-deflate with these parameters.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deflate: Option<DeflatePlan>,
+    /// `[target.redis]`: a redis-server bench starts before the server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<RedisPlan>,
+    /// redis-server processes to sample apart from the server (set by
+    /// `bench capacity` for the Redis it started).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub redis_pids: Vec<u32>,
+}
+
+/// A redis-server bench starts: its own invocation (`redis-server` on a
+/// free loopback port, AOF on, in a temporary directory) or a command
+/// listening at a known URL. The bundled server gets `--redis URL`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RedisPlan {
+    /// `None`: bench's own invocation.
+    pub command: Option<Vec<String>>,
+    /// Where `command` listens (`redis://HOST:PORT`); `None` with bench's own.
+    pub url: Option<String>,
 }
 
 /// The permessage-deflate offer (RFC 7692 §7.1) every client makes.

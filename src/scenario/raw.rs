@@ -33,6 +33,8 @@ pub struct RawFault {
     pub at: Option<String>,
     pub action: Option<String>,
     pub restart_after: Option<String>,
+    /// `kill_process`: which server process (its index under the supervisor).
+    pub process: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -49,6 +51,16 @@ pub struct RawTarget {
     /// `[target.socketio]`: checked key by key by
     /// `SocketIoOptions::from_toml`, so kept as TOML here.
     pub socketio: Option<toml::Value>,
+    /// `[target.redis]`: a redis-server bench starts for the server's bus.
+    pub redis: Option<RawRedis>,
+}
+
+/// `[target.redis]`: bench starts a redis-server (its own invocation on a
+/// free port, or `command` listening at `url`) before the server.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawRedis {
+    pub command: Option<Vec<String>>,
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

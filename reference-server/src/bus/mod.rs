@@ -26,7 +26,7 @@ use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::metrics::{self, Metrics};
+use crate::metrics::Metrics;
 use crate::peer::Peer;
 use crate::server::Shared;
 
@@ -79,10 +79,10 @@ impl Bus {
         &self.node
     }
 
-    pub fn chat(&self, cmd: ChatCmd) {
-        if self.chats.try_send(cmd).is_err() {
-            metrics::inc(&self.metrics.bus_publish_failures_total);
-        }
+    /// Queues a chat for the publisher; gives it back when 65,536 wait
+    /// already (the caller refuses it with `UNAVAILABLE`).
+    pub fn chat(&self, cmd: ChatCmd) -> Result<(), ChatCmd> {
+        self.chats.try_send(cmd).map_err(|e| e.into_inner())
     }
 
     pub fn ctl(&self, c: Ctl) {
@@ -96,13 +96,31 @@ impl Bus {
     }
 }
 
+/// The chat service's instance id (see [`probe`]).
+const INSTANCE_KEY: &str = "bench:instance";
+
 /// Connects once and PINGs: the start-up check behind "Redis down at start
 /// is an error unless `--redis-optional`".
 pub async fn probe(url: &str) -> anyhow::Result<()> {
     let client = redis::Client::open(url).with_context(|| format!("bad --redis URL {url}"))?;
     let check = async {
         let mut c = client.get_multiplexed_async_connection().await?;
-        redis::cmd("PING").query_async::<String>(&mut c).await
+        redis::cmd("PING").query_async::<String>(&mut c).await?;
+        // One instance id for every node on this Redis: they are one chat
+        // service with one seq per room, so a client that reconnects to
+        // another node must not take it for a restarted server.
+        let _: Option<String> = redis::cmd("SET")
+            .arg(INSTANCE_KEY)
+            .arg(crate::instance::id())
+            .arg("NX")
+            .query_async(&mut c)
+            .await?;
+        let id: String = redis::cmd("GET")
+            .arg(INSTANCE_KEY)
+            .query_async(&mut c)
+            .await?;
+        crate::instance::adopt(id);
+        Ok::<_, redis::RedisError>(())
     };
     match tokio::time::timeout(PROBE_TIMEOUT, check).await {
         Ok(Ok(_)) => Ok(()),

@@ -4,8 +4,9 @@
 //! goes out in one pipeline of `EVALSHA` calls, one batch in flight at a
 //! time, so a connection's chats are sequenced in the order it sent them.
 //! Each pipeline starts with `SCRIPT LOAD`, so a restarted (empty) Redis
-//! never answers NOSCRIPT. A failed batch is counted and not acked: those
-//! chats never got a seq, so no member can miss them.
+//! never answers NOSCRIPT. A failed batch is counted and each sender gets
+//! `UNAVAILABLE` instead of an ack: those chats never got a seq, so no
+//! member can miss them.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,7 +59,7 @@ pub async fn run(client: redis::Client, mut rx: mpsc::Receiver<ChatCmd>, shared:
             }
         }
         let Some(c) = conn.as_mut() else {
-            metrics::add(&m.bus_publish_failures_total, batch.len() as u64);
+            shared.hub.bus_refuse(&batch);
             batch.clear();
             continue;
         };
@@ -96,11 +97,11 @@ pub async fn run(client: redis::Client, mut rx: mpsc::Receiver<ChatCmd>, shared:
                     sent = batch.len(),
                     "bus: short pipeline reply"
                 );
-                metrics::add(&m.bus_publish_failures_total, batch.len() as u64);
+                shared.hub.bus_refuse(&batch);
             }
             Err(e) => {
                 tracing::warn!("bus publish failed: {e}");
-                metrics::add(&m.bus_publish_failures_total, batch.len() as u64);
+                shared.hub.bus_refuse(&batch);
                 conn = None;
                 down_since = Some(Instant::now());
             }

@@ -21,7 +21,7 @@ pub fn cpu_per_work(r: &CapacityResults) -> Chart {
             .map(|s| (f64::from(s.load), s.server_cpu_us_per_work)),
     ));
     let note = Some(
-        "Mean server CPU over the measurement window (the server process only, as sampled) divided by its work per second. Includes the per-message cost of acks and typing frames; on a shared machine it also includes time the server lost to other processes' cache and scheduler effects."
+        "Mean server CPU over the measurement window (every sampled server process: a supervisor and its children are summed; a redis-server is not) divided by its work per second. Includes the per-message cost of acks and typing frames; on a shared machine it also includes time the server lost to other processes' cache and scheduler effects."
             .to_string(),
     );
     Chart::from_xy("capacity-cpu-per-work", &xy, note)

@@ -6,12 +6,14 @@ mod cpu_per_work;
 mod latency;
 mod memory;
 mod residuals;
+mod scale_out;
 mod throughput;
 
 pub use cpu_per_work::cpu_per_work;
 pub use latency::latency_against_load;
 pub use memory::memory_against_connections;
 pub use residuals::usl_residuals;
+pub use scale_out::scale_out;
 pub use throughput::throughput_against_load;
 
 pub use crate::report::charts::Chart;

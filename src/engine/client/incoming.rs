@@ -206,7 +206,17 @@ impl Client {
             Event::Pong { ts_us: Some(ts) } => {
                 rec.record(MetricId::PingRtt, now_us.saturating_sub(ts));
             }
-            Event::Error { code, .. } => Recorder::count_in(&mut rec.counters().errors, &code),
+            Event::Error { code, id } => {
+                Recorder::count_in(&mut rec.counters().errors, &code);
+                // A refused chat (RATE_LIMITED, UNAVAILABLE, ...) gets no ack:
+                // it is answered, so the drain does not wait for it.
+                let n = id
+                    .as_deref()
+                    .and_then(|id| id.split('.').nth(1)?.parse::<u64>().ok());
+                if let Some(n) = n {
+                    pending_acks.retain(|&(m, _, _)| m != n);
+                }
+            }
             Event::Rejected { reason } => follow.rejected = Some(reason.into_owned()),
             Event::Close { code, .. } => follow.closed = Some(code),
             Event::Left { room } => {

@@ -50,7 +50,7 @@ const PROTOCOLS: &[&str] = &["chat", "socketio"];
 const AUTH_MODES: &[&str] = &["query", "header", "first_message"];
 const DISTRIBUTIONS: &[&str] = &["uniform", "zipf"];
 const FORMATS: &[&str] = &["json", "html", "junit", "markdown"];
-const FAULT_ACTIONS: &[&str] = &["kill", "restart_graceful"];
+const FAULT_ACTIONS: &[&str] = &["kill", "restart_graceful", "kill_process", "restart_redis"];
 
 pub struct Validator<'a> {
     pub src: &'a Source<'a>,
@@ -118,12 +118,13 @@ impl Validator<'_> {
         let populations = self.populations(raw.clients)?;
         let output = self.output(raw.output.unwrap_or_default(), &name, overrides)?;
         let run = self.run(raw.run.unwrap_or_default())?;
+        let processes = bundled.as_ref().map(|c| c.processes);
         if let Some(config) = bundled {
             self.fits_bundled_server(&config, &target, &stages, &rooms, &populations)?;
         }
         self.source_addrs_reach(&target.endpoint, &run.source_addrs)?;
         let total: Duration = stages.iter().map(|s| s.duration).sum();
-        let faults = self.faults(raw.faults.unwrap_or_default(), &target, total)?;
+        let faults = self.faults(raw.faults.unwrap_or_default(), &target, total, processes)?;
         Ok(Plan {
             name,
             seed,
@@ -146,6 +147,7 @@ impl Validator<'_> {
         raw: Vec<RawFault>,
         target: &TargetPlan,
         total: Duration,
+        processes: Option<usize>,
     ) -> Result<Vec<Fault>> {
         let mut out = Vec::new();
         for (i, f) in raw.into_iter().enumerate() {
@@ -168,27 +170,90 @@ impl Validator<'_> {
                 return Err(self.missing(
                     &format!("faults[{i}]"),
                     "action",
-                    " (\"kill\" or \"restart_graceful\")",
+                    " (\"kill\", \"restart_graceful\", \"kill_process\" or \"restart_redis\")",
                 ));
             };
             let action = match self.choice(&action_path, action_raw, FAULT_ACTIONS)? {
                 "kill" => FaultAction::Kill,
+                "kill_process" => FaultAction::KillProcess,
+                "restart_redis" => FaultAction::RestartRedis,
                 _ => FaultAction::RestartGraceful,
             };
-            let restart_after = match &f.restart_after {
+            let restart_path = format!("faults[{i}].restart_after");
+            let mut restart_after = match &f.restart_after {
                 None => None,
-                Some(r) => {
-                    Some(self.duration(&format!("faults[{i}].restart_after"), Some(r), "0s")?)
-                }
+                Some(r) => Some(self.duration(&restart_path, Some(r), "0s")?),
             };
+            let process = self.fault_process(i, &f, action, target, processes)?;
+            match action {
+                FaultAction::KillProcess if restart_after.is_some() => {
+                    return Err(self.at_key(
+                        &restart_path,
+                        "the supervisor starts a killed process again itself; `restart_after` does not apply to kill_process",
+                    ))
+                }
+                FaultAction::RestartRedis => {
+                    if target.redis.is_none() {
+                        return Err(self.bad(
+                            &action_path,
+                            "restart_redis needs a redis-server bench starts: add [target.redis]",
+                        ));
+                    }
+                    restart_after.get_or_insert(Duration::from_secs(1));
+                }
+                _ => {}
+            }
             out.push(Fault {
                 at,
                 action,
                 restart_after,
+                process,
             });
         }
         out.sort_by_key(|f| f.at);
         Ok(out)
+    }
+
+    /// `process` of a fault: only with `kill_process` (default 0), and below
+    /// the bundled server's process count. A command is not checked: its
+    /// processes are found at run time.
+    fn fault_process(
+        &self,
+        i: usize,
+        f: &RawFault,
+        action: FaultAction,
+        target: &TargetPlan,
+        processes: Option<usize>,
+    ) -> Result<Option<u32>> {
+        let path = format!("faults[{i}].process");
+        if action != FaultAction::KillProcess {
+            if f.process.is_some() {
+                return Err(self.at_key(
+                    &path,
+                    "`process` applies only with action = \"kill_process\"",
+                ));
+            }
+            return Ok(None);
+        }
+        let index = f.process.unwrap_or(0);
+        if matches!(target.endpoint, Endpoint::Bundled { .. }) {
+            let n = processes.unwrap_or(1);
+            if n < 2 {
+                return Err(self.bad(
+                    &format!("faults[{i}].action"),
+                    "kill_process needs a server of several processes: set [target.server] processes = 2 or more",
+                ));
+            }
+            if index < 0 || index >= n as i64 {
+                return Err(self.bad(
+                    &path,
+                    format!("must be 0 to {} (the server has {n} processes)", n - 1),
+                ));
+            }
+        } else if index < 0 || index >= i64::from(u16::MAX) {
+            return Err(self.bad(&path, "must be a process index, 0 or more"));
+        }
+        Ok(Some(index as u32))
     }
 
     /// A socket bound to an IPv6 source cannot connect to an IPv4 target,

@@ -187,6 +187,7 @@ impl Validator<'_> {
                 }
             })?),
         };
+        let redis = t.redis.map(|r| self.redis(r, &endpoint)).transpose()?;
         let deflate = t.deflate.map(|d| self.deflate(d)).transpose()?.flatten();
         if deflate.is_some()
             && socketio
@@ -207,9 +208,65 @@ impl Validator<'_> {
                 server_process,
                 socketio,
                 deflate,
+                redis,
+                redis_pids: Vec::new(),
             },
             bundled,
         ))
+    }
+
+    /// `[target.redis]`: only where bench starts the server too; with the
+    /// bundled server bench adds `--redis URL` itself.
+    fn redis(&self, r: RawRedis, endpoint: &Endpoint) -> Result<RedisPlan> {
+        match endpoint {
+            Endpoint::Url(_) => {
+                return Err(self.at_key(
+                    "target.redis",
+                    "[target.redis] starts a redis-server for a server bench starts; with [target] url nothing is started",
+                ))
+            }
+            Endpoint::Bundled { args } => {
+                if args.iter().any(|a| a == "--redis" || a.starts_with("--redis=")) {
+                    return Err(self.at_key(
+                        "target.redis",
+                        "[target.redis] gives the bundled server `--redis URL` itself; remove `--redis` from [target.server] args",
+                    ));
+                }
+            }
+            Endpoint::Command { .. } => {}
+        }
+        let url = match (&r.command, r.url) {
+            (Some(argv), _) if argv.is_empty() || argv[0].trim().is_empty() => {
+                return Err(self.bad(
+                    "target.redis.command",
+                    "the command is empty; write e.g. [\"redis-server\", \"--port\", \"6390\"]",
+                ))
+            }
+            (Some(_), None) => {
+                return Err(self.missing(
+                    "target.redis",
+                    "url",
+                    " (where `command` listens, e.g. \"redis://127.0.0.1:6390\")",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(self.at_key(
+                    "target.redis.url",
+                    "`url` in [target.redis] needs `command`; without it bench starts redis-server on a free port itself",
+                ))
+            }
+            (Some(_), Some(u)) => {
+                if !u.starts_with("redis://") {
+                    return Err(self.bad("target.redis.url", "must be redis://HOST:PORT"));
+                }
+                Some(u)
+            }
+            (None, None) => None,
+        };
+        Ok(RedisPlan {
+            command: r.command,
+            url,
+        })
     }
 
     /// `deflate = true | false | { ... }`.

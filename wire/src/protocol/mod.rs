@@ -42,10 +42,13 @@ pub enum ErrorCode {
     NotInRoom,
     RateLimited,
     TooLarge,
+    /// The chat could not be sequenced (the server's message bus is down);
+    /// it got no seq, so no member misses it.
+    Unavailable,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 7] = [
+    pub const ALL: [ErrorCode; 8] = [
         Self::ParseError,
         Self::InvalidMessage,
         Self::Unauthorized,
@@ -53,6 +56,7 @@ impl ErrorCode {
         Self::NotInRoom,
         Self::RateLimited,
         Self::TooLarge,
+        Self::Unavailable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +68,7 @@ impl ErrorCode {
             Self::NotInRoom => "NOT_IN_ROOM",
             Self::RateLimited => "RATE_LIMITED",
             Self::TooLarge => "TOO_LARGE",
+            Self::Unavailable => "UNAVAILABLE",
         }
     }
 
