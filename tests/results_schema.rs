@@ -145,6 +145,7 @@ fn full() -> RunResults {
             saturated: true,
             saturation_reasons: vec!["schedule lag p99 above 10ms".into()],
             recording_cpu_share: Some(0.03),
+            pacing: None,
         },
         machine: MachineStats {
             cpu_percent_mean: 75.0,
