@@ -393,7 +393,7 @@ abort_on_connect_failure_share = "25%"
         let e = parse(&bad, "a.toml", None, &PlanOverrides::default()).unwrap_err();
         let msg = format!("{e:#}");
         assert!(
-            msg.contains("run.pacing") && msg.contains("a.toml:"),
+            msg.contains("`pacing` in [run]") && msg.contains("a.toml:"),
             "{msg}"
         );
     }
