@@ -153,6 +153,7 @@ fn full() -> RunResults {
                 timer_expiries_per_s: 140.0,
                 timer_arms_per_s: 141.0,
                 timer_wakes_per_s: 260.0,
+                timer_inline_wakes_per_s: 20.0,
             }),
         },
         machine: MachineStats {

@@ -315,6 +315,10 @@ pub struct PacingStats {
     pub timer_arms_per_s: f64,
     /// Sessions woken by the timerfd per second, all workers.
     pub timer_wakes_per_s: f64,
+    /// Of those, woken early by another session's poll on a busy worker
+    /// (before the fd's expiry came round the run queue).
+    #[serde(default)]
+    pub timer_inline_wakes_per_s: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
