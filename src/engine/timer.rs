@@ -178,7 +178,7 @@ impl Inner {
         let now = self.ns(now);
         let mut wakers = {
             let mut q = self.queue.borrow_mut();
-            if !q.earliest().is_some_and(|e| e <= now) {
+            if q.earliest().is_none_or(|e| e > now) {
                 return;
             }
             let mut w = std::mem::take(&mut *self.scratch.borrow_mut());
