@@ -297,9 +297,10 @@ impl WorkerTimer {
                     buf.len(),
                 )
             };
+            // Drained (or EAGAIN: re-armed meanwhile). Cleared before
+            // re-arming below, so an expiry due at once is not missed.
+            guard.clear_ready();
             if n < 0 {
-                // EAGAIN: woken without an expiry (re-armed meanwhile).
-                guard.clear_ready();
                 continue;
             }
             inner.armed.set(None);
