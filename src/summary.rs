@@ -525,6 +525,7 @@ mod tests {
             saturated: true,
             saturation_reasons: vec!["schedule lag p99 24ms > 10ms".into()],
             recording_cpu_share: None,
+            pacing: None,
         };
         r.machine = MachineStats {
             cpu_percent_mean: 80.0,

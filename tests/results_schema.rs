@@ -167,6 +167,16 @@ fn full() -> RunResults {
             saturated: true,
             saturation_reasons: vec!["schedule lag p99 above 10ms".into()],
             recording_cpu_share: Some(0.03),
+            pacing: Some(PacingStats {
+                requested: "timerfd".into(),
+                mode: "timerfd".into(),
+                resolution_us: 1.0,
+                spin_budget_us_per_s: 0.0,
+                timer_expiries_per_s: 140.0,
+                timer_arms_per_s: 141.0,
+                timer_wakes_per_s: 260.0,
+                timer_inline_wakes_per_s: 20.0,
+            }),
         },
         machine: MachineStats {
             cpu_percent_mean: 75.0,
@@ -283,6 +293,7 @@ fn a_fully_populated_result_validates() {
     }
     assert!(value["metrics"]["delivery_latency"].get("hdr").is_some());
     assert!(value["generator"].get("recording_cpu_share").is_some());
+    assert_eq!(value["generator"]["pacing"]["mode"], "timerfd");
     assert_eq!(value["scenario"]["target"]["socketio"]["namespace"], "/");
     assert_eq!(errors(&value), Vec::<String>::new());
     // And it reads back into the model.
@@ -334,6 +345,10 @@ fn broken_results_are_rejected() {
         (
             "unknown top-level field",
             broken(&|v| v["extra"] = json!(1)),
+        ),
+        (
+            "unknown pacing mode",
+            broken(&|v| v["generator"]["pacing"]["mode"] = json!("spin")),
         ),
         (
             "newer schema version",

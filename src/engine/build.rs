@@ -342,6 +342,7 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
             saturated: !reasons.is_empty(),
             saturation_reasons: reasons,
             recording_cpu_share: None,
+            pacing: None,
         },
         machine: MachineStats {
             cpu_percent_mean: machine_cpu_mean,

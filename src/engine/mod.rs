@@ -27,6 +27,7 @@ pub mod rng;
 pub mod sampler;
 pub mod schedule;
 pub mod target;
+pub mod timer;
 pub mod tracker;
 pub mod worker;
 
@@ -242,7 +243,8 @@ async fn run(
     }
     let server_pids = sampler.server_pids();
     let processes = sampler.processes();
-    Ok(build::results(
+    let pacing = timer::pacing_stats(plan.run.pacing, &agg.pacing, duration_s);
+    let mut results = build::results(
         plan,
         Collected {
             started_at,
@@ -257,7 +259,9 @@ async fn run(
             server_pids,
             processes,
         },
-    ))
+    );
+    results.generator.pacing = Some(pacing);
+    Ok(results)
 }
 
 /// Merges worker intervals by second and into whole-run totals.
@@ -280,6 +284,8 @@ struct Aggregator {
     /// Server instance ids seen in `welcome`, over all workers.
     instances: std::collections::BTreeSet<String>,
     drain: drain::DrainCoord,
+    /// Each finished worker's pacing mode and timer counts.
+    pacing: Vec<(timer::PacingMode, timer::TimerStats)>,
 }
 
 impl Aggregator {
@@ -300,6 +306,7 @@ impl Aggregator {
             panics: panic::PanicLog::default(),
             instances: Default::default(),
             drain,
+            pacing: Vec::new(),
         }
     }
 
@@ -329,6 +336,7 @@ impl Aggregator {
                 self.ready.merge(&end.ready);
                 self.panics.merge(&end.panics);
                 self.instances.extend(end.instances);
+                self.pacing.push(end.pacing);
                 self.done += 1;
             }
         }

@@ -20,6 +20,7 @@ use super::drain::{DrainBook, DrainGoal, DrainReport, PROBE};
 use super::metrics::{Interval, Recorder};
 use super::panic::PanicLog;
 use super::readiness::ReadyBook;
+use super::timer::{PacingMode, TimerStats, WorkerTimer};
 
 /// Per-room numbers for tail-loss accounting; merged by elementwise sum/max.
 #[derive(Debug, Clone, Default)]
@@ -140,6 +141,8 @@ pub struct WorkerState {
     pub panics: RefCell<PanicLog>,
     /// Server instance ids seen in `welcome` (bounded; see `MAX_INSTANCES`).
     pub instances: RefCell<BTreeSet<String>>,
+    /// Session timers (the send schedule), see `engine::timer`.
+    pub timer: WorkerTimer,
 }
 
 /// Distinct server instance ids a worker remembers.
@@ -159,6 +162,8 @@ pub struct WorkerEnd {
     pub ready: ReadyBook,
     pub panics: PanicLog,
     pub instances: BTreeSet<String>,
+    /// The pacing mode this worker ran in and what its timer did.
+    pub pacing: (PacingMode, TimerStats),
 }
 
 /// Starts worker `w` of `n` on its own thread.
@@ -198,6 +203,13 @@ async fn run(
 ) {
     let peak = ctx.plan.peak_clients();
     let local_clients = (peak as usize).div_ceil(n.max(1));
+    let timer = WorkerTimer::new(ctx.plan.run.pacing);
+    if timer.mode() != ctx.plan.run.pacing {
+        eprintln!(
+            "warning: worker {w} cannot create a timerfd; pacing falls back to tokio timers (1 ms)"
+        );
+    }
+    tokio::task::spawn_local(timer.clone().drive());
     let state = Rc::new(WorkerState {
         rec: RefCell::new(Recorder::new()),
         rooms: RefCell::new(RoomTotals::new(ctx.room_names.len())),
@@ -207,6 +219,7 @@ async fn run(
         ready: RefCell::new(ReadyBook::new(ctx.plan.stages.len())),
         panics: RefCell::new(PanicLog::default()),
         instances: RefCell::new(BTreeSet::new()),
+        timer,
     });
     let shared = Rc::new(RunCtxRef(ctx.clone()));
     let mut clients = tokio::task::JoinSet::new();
@@ -262,6 +275,7 @@ async fn run(
         ready: state.ready.borrow().clone(),
         panics: state.panics.borrow().clone(),
         instances: state.instances.borrow().clone(),
+        pacing: (state.timer.mode(), state.timer.stats()),
     };
     let _ = tx.send(WorkerMsg::Done(Box::new(end)));
 }

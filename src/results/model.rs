@@ -328,6 +328,35 @@ pub struct GeneratorStats {
     /// Share of generator CPU spent recording metrics, when measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recording_cpu_share: Option<f64>,
+    /// How the send schedule was timed (`[run] pacing`). Absent in older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pacing: Option<PacingStats>,
+}
+
+/// The timer behind the send schedule and what it cost (docs/metrics.md).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PacingStats {
+    /// `[run] pacing` as asked for: "timerfd" or "tokio".
+    pub requested: String,
+    /// The mode every worker ran in; "mixed" when some fell back to tokio.
+    pub mode: String,
+    /// Timer granularity in µs: 1000 for tokio's wheel (deadlines rounded
+    /// up to the next ms), 1 for a timerfd (ns resolution, recorded in µs).
+    pub resolution_us: f64,
+    /// CPU a worker may burn waiting for a deadline, µs per second: 0, no
+    /// mode spins (waits are in epoll).
+    pub spin_budget_us_per_s: f64,
+    /// timerfd expiries per second of the run, all workers (each wakes a
+    /// worker thread at most once; 0 in tokio mode).
+    pub timer_expiries_per_s: f64,
+    /// `timerfd_settime` calls per second of the run, all workers.
+    pub timer_arms_per_s: f64,
+    /// Sessions woken by the timerfd per second, all workers.
+    pub timer_wakes_per_s: f64,
+    /// Of those, woken early by another session's poll on a busy worker
+    /// (before the fd's expiry came round the run queue).
+    #[serde(default)]
+    pub timer_inline_wakes_per_s: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

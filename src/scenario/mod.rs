@@ -383,6 +383,22 @@ abort_on_connect_failure_share = "25%"
     }
 
     #[test]
+    fn pacing_defaults_to_timerfd_and_rejects_unknown_modes() {
+        let plan = parse(MINIMAL, "a.toml", None, &PlanOverrides::default()).unwrap();
+        assert_eq!(plan.run.pacing, PacingMode::Timerfd);
+        let text = format!("{MINIMAL}[run]\npacing = \"tokio\"\n");
+        let plan = parse(&text, "a.toml", None, &PlanOverrides::default()).unwrap();
+        assert_eq!(plan.run.pacing, PacingMode::Tokio);
+        let bad = format!("{MINIMAL}[run]\npacing = \"spin\"\n");
+        let e = parse(&bad, "a.toml", None, &PlanOverrides::default()).unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(
+            msg.contains("`pacing` in [run]") && msg.contains("a.toml:"),
+            "{msg}"
+        );
+    }
+
+    #[test]
     fn faults_are_checked_and_sorted() {
         use std::time::Duration;
         let text = format!(

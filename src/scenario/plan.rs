@@ -326,6 +326,26 @@ pub struct OutputPlan {
     pub formats: Vec<Format>,
 }
 
+/// How the generator's session timers fire (`[run] pacing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PacingMode {
+    /// A per-worker `timerfd` with absolute deadlines: µs precision.
+    #[default]
+    Timerfd,
+    /// tokio's timer wheel: 1 ms granularity, deadlines rounded up.
+    Tokio,
+}
+
+impl PacingMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            PacingMode::Timerfd => "timerfd",
+            PacingMode::Tokio => "tokio",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RunOptions {
     /// Worker tasks/threads that own shards of the clients.
@@ -355,6 +375,8 @@ pub struct RunOptions {
         skip_serializing_if = "Duration::is_zero"
     )]
     pub measure_after: Duration,
+    /// How session timers (the send schedule) are driven.
+    pub pacing: PacingMode,
 }
 
 /// Durations serialize as the scenario file writes them (`"30s"`,

@@ -154,6 +154,8 @@ pub struct RawRun {
     pub max_not_ready: Option<toml::Value>,
     /// A duration, or `false` for no bound.
     pub max_unreachable: Option<toml::Value>,
+    /// `"timerfd"` or `"tokio"`.
+    pub pacing: Option<String>,
 }
 
 /// The field names serde expects for `T`, read from its derived

@@ -10,7 +10,6 @@
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
-use tokio::time::sleep_until;
 use wire::ws::Fill;
 
 use super::incoming::Follow;
@@ -97,22 +96,26 @@ impl Client {
         };
         // Bytes read past the handshake head are already buffered.
         let mut buffered = true;
+        // One timer and one stop watch for the whole session, not one per
+        // wake-up: a received frame then costs no timer or waiter-list work.
+        let mut timer = ws.timer.sleep();
+        let stopped = stop.changed();
+        tokio::pin!(stopped);
 
         loop {
             if io.pending_bytes() > 0 && io.try_flush().is_err() {
                 return self.dropped(ctx, ws, "abnormal");
             }
-            let now = Instant::now();
-            let deadline = self.next_deadline(ctx, &st, a.end);
+            timer.reset(self.next_deadline(ctx, &st, a.end));
             let want_write = io.pending_bytes() > 0;
             let wake = if std::mem::take(&mut buffered) {
                 Wake::Readable
             } else {
                 tokio::select! {
                     biased;
-                    _ = stop.changed() => Wake::Stop,
+                    _ = &mut stopped => Wake::Stop,
                     // Timers first: sends keep their schedule under a flood of input.
-                    _ = sleep_until(deadline.max(now).into()) => Wake::Timer,
+                    _ = &mut timer => Wake::Timer,
                     r = io.ready(want_write) => match r {
                         Ready::Readable => Wake::Readable,
                         Ready::Writable => Wake::Writable,

@@ -617,8 +617,19 @@ impl Validator<'_> {
                 ))
             }
         };
+        let pacing = match r.pacing.as_deref().map(str::trim) {
+            None | Some("timerfd") => PacingMode::Timerfd,
+            Some("tokio") => PacingMode::Tokio,
+            Some(other) => {
+                return Err(self.bad(
+                    "run.pacing",
+                    format!("\"{other}\" is not a pacing mode (\"timerfd\" or \"tokio\")"),
+                ))
+            }
+        };
         Ok(RunOptions {
             workers,
+            pacing,
             source_addrs,
             connect_timeout,
             drain,
