@@ -5,7 +5,7 @@
 
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 pub struct Sample {
     /// Summed over the sampled server processes; None when there are none.
     pub server_rss: Option<u64>,
@@ -19,10 +19,33 @@ pub struct Sample {
     pub softirq: f64,
 }
 
+impl Sample {
+    /// Samples of several shards taken in the same second: generator
+    /// figures add up (they are different processes), the server's are the
+    /// highest any shard saw (shards on one host sample the same server),
+    /// machine figures are the mean (shards may be on different machines).
+    pub fn combine(parts: &[Sample]) -> Sample {
+        let n = parts.len().max(1) as f64;
+        let max_opt = |f: fn(&Sample) -> Option<f64>| {
+            parts.iter().filter_map(f).reduce(f64::max)
+        };
+        Sample {
+            server_rss: parts.iter().filter_map(|s| s.server_rss).max(),
+            server_cpu: max_opt(|s| s.server_cpu),
+            generator_rss: parts.iter().map(|s| s.generator_rss).sum(),
+            generator_cpu: parts.iter().map(|s| s.generator_cpu).sum(),
+            machine_cpu: parts.iter().map(|s| s.machine_cpu).sum::<f64>() / n,
+            softirq: parts.iter().map(|s| s.softirq).sum::<f64>() / n,
+        }
+    }
+}
+
 pub struct Sampler {
     sys: System,
     server: Vec<Pid>,
     own: Pid,
+    /// Worker processes (`--processes`): their RSS and CPU count as the generator's.
+    generators: Vec<Pid>,
     prev_stat: Option<[u64; 3]>,
 }
 
@@ -64,6 +87,7 @@ impl Sampler {
             sys,
             server: pids.into_iter().map(Pid::from_u32).collect(),
             own: Pid::from_u32(std::process::id()),
+            generators: Vec::new(),
             prev_stat: read_proc_stat(),
         };
         s.refresh();
@@ -81,6 +105,12 @@ impl Sampler {
         }
     }
 
+    /// Worker processes whose RSS and CPU add to the generator's own.
+    pub fn add_generators(&mut self, pids: Vec<u32>) {
+        self.generators.extend(pids.into_iter().map(Pid::from_u32));
+        self.refresh();
+    }
+
     pub fn server_pids(&self) -> Vec<u32> {
         self.server.iter().map(|p| p.as_u32()).collect()
     }
@@ -88,8 +118,10 @@ impl Sampler {
     fn refresh(&mut self) {
         // No duplicates: sysinfo drops a pid refreshed twice in one call as dead.
         let mut all = self.server.clone();
-        if !all.contains(&self.own) {
-            all.push(self.own);
+        for p in std::iter::once(&self.own).chain(&self.generators) {
+            if !all.contains(p) {
+                all.push(*p);
+            }
         }
         self.sys.refresh_processes_specifics(
             ProcessesToUpdate::Some(&all),
@@ -113,9 +145,11 @@ impl Sampler {
                 out.server_cpu = Some(procs.iter().map(|p| f64::from(p.cpu_usage())).sum());
             }
         }
-        if let Some(p) = self.sys.process(self.own) {
-            out.generator_rss = p.memory();
-            out.generator_cpu = f64::from(p.cpu_usage());
+        for pid in std::iter::once(&self.own).chain(&self.generators) {
+            if let Some(p) = self.sys.process(*pid) {
+                out.generator_rss += p.memory();
+                out.generator_cpu += f64::from(p.cpu_usage());
+            }
         }
         if let (Some(prev), Some(cur)) = (self.prev_stat, read_proc_stat()) {
             let dt = cur[0].saturating_sub(prev[0]).max(1) as f64;

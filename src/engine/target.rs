@@ -155,7 +155,7 @@ fn detached(cmd: &mut Command) -> &mut Command {
     cmd
 }
 
-fn bench_exe() -> anyhow::Result<PathBuf> {
+pub fn bench_exe() -> anyhow::Result<PathBuf> {
     match std::env::var_os(BENCH_EXE_ENV) {
         Some(p) => Ok(PathBuf::from(p)),
         None => std::env::current_exe().context("cannot find the bench executable"),

@@ -22,7 +22,7 @@ use super::panic::PanicLog;
 use super::readiness::ReadyBook;
 
 /// Per-room numbers for tail-loss accounting; merged by elementwise sum/max.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct RoomTotals {
     /// Highest seq any of our senders got acked, per room.
     pub max_acked: Vec<u64>,
@@ -133,7 +133,8 @@ pub struct WorkerState {
     pub drain: RefCell<DrainBook>,
     /// The aggregator's current drain goal.
     pub goal: watch::Receiver<DrainGoal>,
-    /// Workers in the run: client `i` is local index `i / workers` here.
+    /// Client stride of this worker (workers × shards): client `i` is
+    /// local index `i / workers` here.
     pub workers: u32,
     /// Readiness of this worker's clients, recorded as each one finishes.
     pub ready: RefCell<ReadyBook>,
@@ -150,6 +151,8 @@ pub enum WorkerMsg {
     /// After the last stage: this worker's drain state (worker index, report).
     Drain(usize, DrainReport),
     Done(Box<WorkerEnd>),
+    /// From worker process (or merged shard) `i`: see `procs`.
+    Part(usize, super::procs::PartEvent),
 }
 
 /// What a worker reports once all its clients have finished.
@@ -197,20 +200,22 @@ async fn run(
     tx: mpsc::UnboundedSender<WorkerMsg>,
 ) {
     let peak = ctx.plan.peak_clients();
-    let local_clients = (peak as usize).div_ceil(n.max(1));
+    // This worker's clients within this process's shard (see `shard`).
+    let (first, stride) = ctx.shard.worker_slice(w, n);
+    let local_clients = (peak as usize).div_ceil(stride as usize);
     let state = Rc::new(WorkerState {
         rec: RefCell::new(Recorder::new()),
         rooms: RefCell::new(RoomTotals::new(ctx.room_names.len())),
         drain: RefCell::new(DrainBook::new(local_clients, ctx.room_names.len())),
         goal,
-        workers: n.max(1) as u32,
+        workers: stride,
         ready: RefCell::new(ReadyBook::new(ctx.plan.stages.len())),
         panics: RefCell::new(PanicLog::default()),
         instances: RefCell::new(BTreeSet::new()),
     });
     let shared = Rc::new(RunCtxRef(ctx.clone()));
     let mut clients = tokio::task::JoinSet::new();
-    for i in (w as u32..peak).step_by(n.max(1)) {
+    for i in (first..peak).step_by(stride as usize) {
         clients.spawn_local(client::run(shared.clone(), state.clone(), i, stop.clone()));
     }
     // Per-second intervals, aligned with the run start.

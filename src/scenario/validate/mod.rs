@@ -6,6 +6,7 @@
 //! client populations have their own files.
 
 mod clients;
+mod sources;
 mod target;
 
 use std::net::IpAddr;
@@ -121,7 +122,7 @@ impl Validator<'_> {
         if let Some(config) = bundled {
             self.fits_bundled_server(&config, &target, &stages, &rooms, &populations)?;
         }
-        self.source_addrs_reach(&target.endpoint, &run.source_addrs)?;
+        self.source_addrs_reach(&target.endpoint, &run.source_addrs, run.source_key)?;
         let total: Duration = stages.iter().map(|s| s.duration).sum();
         let faults = self.faults(raw.faults.unwrap_or_default(), &target, total)?;
         Ok(Plan {
@@ -194,7 +195,12 @@ impl Validator<'_> {
     /// A socket bound to an IPv6 source cannot connect to an IPv4 target,
     /// nor a non-loopback source to a loopback target (and the reverses):
     /// catch it now rather than as connect failures.
-    fn source_addrs_reach(&self, endpoint: &Endpoint, sources: &[IpAddr]) -> Result<()> {
+    fn source_addrs_reach(
+        &self,
+        endpoint: &Endpoint,
+        sources: &[IpAddr],
+        key: &str,
+    ) -> Result<()> {
         let target_ip: Option<IpAddr> = match endpoint {
             // The bundled server listens on 127.0.0.1.
             Endpoint::Bundled { .. } => Some(IpAddr::from([127, 0, 0, 1])),
@@ -212,8 +218,8 @@ impl Validator<'_> {
                 continue;
             };
             return Err(self.bad(
-                &format!("run.source_addrs[{i}]"),
-                format!("{source} cannot reach the target {target_ip}: {why}"),
+                &format!("run.{key}"),
+                format!("{source} (entry {i}) cannot reach the target {target_ip}: {why}"),
             ));
         }
         Ok(())
@@ -496,23 +502,16 @@ impl Validator<'_> {
             Some(n) => n as usize,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
-        let mut source_addrs: Vec<IpAddr> = Vec::new();
-        for (i, a) in r.source_addrs.unwrap_or_default().iter().enumerate() {
-            let at = format!("run.source_addrs[{i}]");
-            let ip: IpAddr = a.trim().parse().map_err(|_| {
-                self.bad(
-                    &at,
-                    format!("\"{a}\" is not an IP address (e.g. \"127.0.0.2\")"),
-                )
-            })?;
-            if ip.is_unspecified() || ip.is_multicast() {
-                return Err(self.bad(&at, format!("{ip} cannot be a source address")));
+        let (source_addrs, source_key) = self.source_addresses(&r)?;
+        let processes = match r.processes {
+            Some(0) => {
+                return Err(self.bad(
+                    "run.processes",
+                    "there must be at least 1 process (leave it out for automatic)",
+                ))
             }
-            if source_addrs.contains(&ip) {
-                return Err(self.bad(&at, format!("{ip} is listed twice")));
-            }
-            source_addrs.push(ip);
-        }
+            other => other,
+        };
         let connect_timeout = self.duration(
             "run.connect_timeout",
             r.connect_timeout.as_ref(),
@@ -555,6 +554,8 @@ impl Validator<'_> {
         Ok(RunOptions {
             workers,
             source_addrs,
+            source_key,
+            processes,
             connect_timeout,
             drain,
             abort_on_connect_failure_share,
