@@ -132,7 +132,11 @@ fn run_plan_with(
 
 /// Thresholds, export, summary and outcome of finished results (a run or
 /// a `bench merge`).
-pub fn finish_results(plan: &Plan, mut results: RunResults, quiet: bool) -> anyhow::Result<RunReport> {
+pub fn finish_results(
+    plan: &Plan,
+    mut results: RunResults,
+    quiet: bool,
+) -> anyhow::Result<RunReport> {
     results.thresholds = crate::thresholds::evaluate(&plan.thresholds, &results);
     // Repeats may have combined interrupted / saturated flags: fold them in.
     results.seal_validity();

@@ -50,7 +50,8 @@ pub fn run_shard(args: &RunArgs, spec: &str) -> anyhow::Result<Outcome> {
     let mut plan = scenario::parse(&text, &name, Some(&args.scenario), &overrides)?;
     if let Some(u) = &args.worker_url {
         // A worker process: the coordinator owns the server and its faults.
-        let url = scenario::units::parse_ws_url(u).map_err(|e| usage(format!("--worker-url: {e}")))?;
+        let url =
+            scenario::units::parse_ws_url(u).map_err(|e| usage(format!("--worker-url: {e}")))?;
         plan.target.endpoint = Endpoint::Url(url);
         plan.faults.clear();
         plan.target.server_pids.clear();
@@ -192,7 +193,10 @@ fn read_shard(path: &Path) -> anyhow::Result<ShardFile> {
             }
             Ok(r) => records.push(r),
             Err(e) => {
-                eprintln!("warning: {}: stops at an unreadable record ({e})", path.display());
+                eprintln!(
+                    "warning: {}: stops at an unreadable record ({e})",
+                    path.display()
+                );
                 break;
             }
         }

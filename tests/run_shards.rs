@@ -81,7 +81,8 @@ impl Drop for Server {
 
 fn bench(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(common::BENCH);
-    cmd.args(args).env(bench::engine::target::BENCH_EXE_ENV, common::BENCH);
+    cmd.args(args)
+        .env(bench::engine::target::BENCH_EXE_ENV, common::BENCH);
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -164,7 +165,10 @@ fn indexed_job_emulation_merges_exactly() {
     assert!(files.iter().all(|f| f.exists()), "shard files written");
 
     let merged = dir.path().join("merged");
-    let o = bench(&["merge", &shared_s, "--out", &merged.to_string_lossy(), "-q"], &[]);
+    let o = bench(
+        &["merge", &shared_s, "--out", &merged.to_string_lossy(), "-q"],
+        &[],
+    );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let r = read(&merged);
     assert!(r.validity.valid, "{:?}", r.validity.reasons);
@@ -205,7 +209,17 @@ fn indexed_job_emulation_merges_exactly() {
     // What the scenario fixes equals a one-process run with the same seed.
     let one = dir.path().join("one");
     let o = bench(
-        &["run", &scenario, "--url", &server.url, "--out", &one.to_string_lossy(), "-q", "--processes", "1"],
+        &[
+            "run",
+            &scenario,
+            "--url",
+            &server.url,
+            "--out",
+            &one.to_string_lossy(),
+            "-q",
+            "--processes",
+            "1",
+        ],
         &[],
     );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -217,35 +231,80 @@ fn indexed_job_emulation_merges_exactly() {
 
     // Thresholds and `bench compare` work on the merged result.
     let o = bench(
-        &["merge", &files[0].to_string_lossy(), &files[1].to_string_lossy(), "--out",
-          &dir.path().join("gated").to_string_lossy(), "-q", "--threshold", "delivery_latency.count<1"],
+        &[
+            "merge",
+            &files[0].to_string_lossy(),
+            &files[1].to_string_lossy(),
+            "--out",
+            &dir.path().join("gated").to_string_lossy(),
+            "-q",
+            "--threshold",
+            "delivery_latency.count<1",
+        ],
         &[],
     );
     assert_eq!(code(&o), 3, "a failed threshold: {}", stderr(&o));
     let o = bench(
-        &["compare", &one.join("results.json").to_string_lossy(), &merged.join("results.json").to_string_lossy()],
+        &[
+            "compare",
+            &one.join("results.json").to_string_lossy(),
+            &merged.join("results.json").to_string_lossy(),
+        ],
         &[],
     );
     assert!(matches!(code(&o), 0 | 4), "compare runs: {}", stderr(&o));
 
     // One shard alone: the other is missing, the run invalid.
-    let o = bench(&["merge", &files[0].to_string_lossy(), "--out", &dir.path().join("half").to_string_lossy(), "-q"], &[]);
+    let o = bench(
+        &[
+            "merge",
+            &files[0].to_string_lossy(),
+            "--out",
+            &dir.path().join("half").to_string_lossy(),
+            "-q",
+        ],
+        &[],
+    );
     assert_eq!(code(&o), 5, "{}", stderr(&o));
     let half = read(&dir.path().join("half"));
-    assert!(half.validity.reasons.iter().any(|r| r.contains("shard 1/2 is missing")), "{:?}", half.validity.reasons);
+    assert!(
+        half.validity
+            .reasons
+            .iter()
+            .any(|r| r.contains("shard 1/2 is missing")),
+        "{:?}",
+        half.validity.reasons
+    );
 
     // The same shard twice: refused.
     let copy = dir.path().join("shard-0-copy.jsonl");
     std::fs::copy(&files[0], &copy).unwrap();
-    let o = bench(&["merge", &files[0].to_string_lossy(), &copy.to_string_lossy()], &[]);
+    let o = bench(
+        &[
+            "merge",
+            &files[0].to_string_lossy(),
+            &copy.to_string_lossy(),
+        ],
+        &[],
+    );
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("duplicate shard 0/2"), "{}", stderr(&o));
 
     // A different seed: refused.
     let other = dir.path().join("shard-1-other-seed.jsonl");
-    let text = std::fs::read_to_string(&files[1]).unwrap().replacen("\"seed\":11,", "\"seed\":12,", 1);
+    let text =
+        std::fs::read_to_string(&files[1])
+            .unwrap()
+            .replacen("\"seed\":11,", "\"seed\":12,", 1);
     std::fs::write(&other, text).unwrap();
-    let o = bench(&["merge", &files[0].to_string_lossy(), &other.to_string_lossy()], &[]);
+    let o = bench(
+        &[
+            "merge",
+            &files[0].to_string_lossy(),
+            &other.to_string_lossy(),
+        ],
+        &[],
+    );
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("seed differs"), "{}", stderr(&o));
 
@@ -253,14 +312,31 @@ fn indexed_job_emulation_merges_exactly() {
     let skewed_dir = dir.path().join("skewed");
     std::fs::create_dir_all(&skewed_dir).unwrap();
     std::fs::copy(&files[0], skewed_dir.join("shard-0-of-2.jsonl")).unwrap();
-    let text = std::fs::read_to_string(&files[1]).unwrap().replacen("\"offset_us\":1500,", "\"offset_us\":50000,", 1);
+    let text = std::fs::read_to_string(&files[1]).unwrap().replacen(
+        "\"offset_us\":1500,",
+        "\"offset_us\":50000,",
+        1,
+    );
     std::fs::write(skewed_dir.join("shard-1-of-2.jsonl"), text).unwrap();
     let out = dir.path().join("skewed-out");
-    let o = bench(&["merge", &skewed_dir.to_string_lossy(), "--out", &out.to_string_lossy(), "-q"], &[]);
+    let o = bench(
+        &[
+            "merge",
+            &skewed_dir.to_string_lossy(),
+            "--out",
+            &out.to_string_lossy(),
+            "-q",
+        ],
+        &[],
+    );
     assert_eq!(code(&o), 5, "{}", stderr(&o));
     let skewed = read(&out);
     assert!(
-        skewed.validity.reasons.iter().any(|r| r.contains("clock offsets to the target differ by 50.0 ms")),
+        skewed
+            .validity
+            .reasons
+            .iter()
+            .any(|r| r.contains("clock offsets to the target differ by 50.0 ms")),
         "{:?}",
         skewed.validity.reasons
     );
@@ -271,7 +347,18 @@ fn processes_run_as_one_and_a_dead_worker_invalidates_naming_its_shard() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = write_scenario(dir.path(), SCENARIO);
     let ok = dir.path().join("ok");
-    let o = bench(&["run", &scenario, "--processes", "2", "--out", &ok.to_string_lossy(), "-q"], &[]);
+    let o = bench(
+        &[
+            "run",
+            &scenario,
+            "--processes",
+            "2",
+            "--out",
+            &ok.to_string_lossy(),
+            "-q",
+        ],
+        &[],
+    );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let r = read(&ok);
     assert_eq!(r.shards.len(), 2);
@@ -285,13 +372,24 @@ fn processes_run_as_one_and_a_dead_worker_invalidates_naming_its_shard() {
 
     let dead = dir.path().join("dead");
     let o = bench(
-        &["run", &scenario, "--processes", "2", "--out", &dead.to_string_lossy(), "-q"],
+        &[
+            "run",
+            &scenario,
+            "--processes",
+            "2",
+            "--out",
+            &dead.to_string_lossy(),
+            "-q",
+        ],
         &[("BENCH_TEST_DIE_SHARD", "1")],
     );
     assert_eq!(code(&o), 5, "{}", stderr(&o));
     let r = read(&dead);
     assert!(
-        r.validity.reasons.iter().any(|x| x.contains("shard 1/2 died")),
+        r.validity
+            .reasons
+            .iter()
+            .any(|x| x.contains("shard 1/2 died")),
         "{:?}",
         r.validity.reasons
     );
@@ -311,7 +409,11 @@ fn bad_input_is_refused_with_exit_2() {
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     let o = bench(&["run", &scenario, "--shard", "auto"], &[]);
     assert_eq!(code(&o), 2);
-    assert!(stderr(&o).contains("JOB_COMPLETION_INDEX"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("JOB_COMPLETION_INDEX"),
+        "{}",
+        stderr(&o)
+    );
     // Sharding a bundled server would give every shard its own server.
     let o = bench(&["run", &scenario, "--shard", "0/2"], &[]);
     assert_eq!(code(&o), 2);
@@ -324,7 +426,11 @@ fn bad_input_is_refused_with_exit_2() {
     // TEST-NET-1 is nobody's address.
     let o = bench(&["run", &with("source_addresses = \"192.0.2.1\"")], &[]);
     assert_eq!(code(&o), 2);
-    assert!(stderr(&o).contains("not an address of this machine"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not an address of this machine"),
+        "{}",
+        stderr(&o)
+    );
     let o = bench(&["run", &with("source_addresses = \"127.0.0.0/8\"")], &[]);
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("at most"), "{}", stderr(&o));

@@ -66,7 +66,8 @@ impl MetricId {
 
 pub fn new_histogram() -> Histogram<u64> {
     // 3 significant digits over 1 µs ..= 10 min.
-    Histogram::new_with_bounds(LOWEST_US, MAX_TRACKABLE_US, SIGFIG).expect("constant bounds are valid")
+    Histogram::new_with_bounds(LOWEST_US, MAX_TRACKABLE_US, SIGFIG)
+        .expect("constant bounds are valid")
 }
 
 /// Counters plus histograms for one interval (normally one second) of one

@@ -300,20 +300,20 @@ async fn run(
     let (book, out) = (agg.parts.take(), agg.out.take());
     let instances: Vec<String> = agg.instances.iter().cloned().collect();
     let mut col = Collected {
-            started_at,
-            duration_s,
-            interrupted,
-            totals: agg.totals,
-            seconds: agg.seconds,
-            rooms: agg.rooms,
-            ready: agg.ready,
-            panics: agg.panics,
-            instances: agg.instances.len(),
-            server_pids,
-            shards: Vec::new(),
-            invalid: Vec::new(),
-            processes: 1,
-        };
+        started_at,
+        duration_s,
+        interrupted,
+        totals: agg.totals,
+        seconds: agg.seconds,
+        rooms: agg.rooms,
+        ready: agg.ready,
+        panics: agg.panics,
+        instances: agg.instances.len(),
+        server_pids,
+        shards: Vec::new(),
+        invalid: Vec::new(),
+        processes: 1,
+    };
     parts::finish(&mut col, book, out, instances)?;
     Ok(build::results(plan, col))
 }

@@ -428,7 +428,11 @@ impl Out {
             return;
         }
         let line = stream::encode(r);
-        if let Err(e) = self.w.write_all(line.as_bytes()).and_then(|_| self.w.flush()) {
+        if let Err(e) = self
+            .w
+            .write_all(line.as_bytes())
+            .and_then(|_| self.w.flush())
+        {
             self.failed = Some(e);
         }
     }
@@ -522,7 +526,9 @@ pub fn merge_files(plan: &Plan, count: u32, files: Vec<ShardFile>) -> Collected 
     let keys: Vec<u64> = agg.pending.keys().copied().collect();
     for k in keys {
         agg.next_second = k;
-        let sample = samples.get(&k).map_or_else(Sample::default, |s| Sample::combine(s));
+        let sample = samples
+            .get(&k)
+            .map_or_else(Sample::default, |s| Sample::combine(s));
         agg.finalize_next(sample, u64::MAX);
     }
     let instances = agg.instances.len();

@@ -78,6 +78,7 @@ pub fn raise_nofile() -> Option<u64> {
             }
         }
     }
+    #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 everywhere
     Some(lim.rlim_cur as u64)
 }
 

@@ -26,9 +26,7 @@ impl Sample {
     /// machine figures are the mean (shards may be on different machines).
     pub fn combine(parts: &[Sample]) -> Sample {
         let n = parts.len().max(1) as f64;
-        let max_opt = |f: fn(&Sample) -> Option<f64>| {
-            parts.iter().filter_map(f).reduce(f64::max)
-        };
+        let max_opt = |f: fn(&Sample) -> Option<f64>| parts.iter().filter_map(f).reduce(f64::max);
         Sample {
             server_rss: parts.iter().filter_map(|s| s.server_rss).max(),
             server_cpu: max_opt(|s| s.server_cpu),

@@ -101,7 +101,7 @@ struct WireInterval {
 enum WireRecord {
     Header(Box<Header>),
     Second {
-        interval: WireInterval,
+        interval: Box<WireInterval>,
         sample: Sample,
     },
     End(Box<WireEnd>),
@@ -213,7 +213,7 @@ pub fn encode(r: &Record) -> String {
     let wire = match r {
         Record::Header(h) => WireRecord::Header(h.clone()),
         Record::Second(iv, sample) => WireRecord::Second {
-            interval: encode_interval(iv),
+            interval: Box::new(encode_interval(iv)),
             sample: *sample,
         },
         Record::End(e) => WireRecord::End(Box::new(WireEnd {
@@ -245,7 +245,7 @@ pub fn decode(line: &str) -> Result<Record, StreamError> {
             Record::Header(h)
         }
         WireRecord::Second { interval, sample } => {
-            Record::Second(Box::new(decode_interval(interval)?), sample)
+            Record::Second(Box::new(decode_interval(*interval)?), sample)
         }
         WireRecord::End(e) => Record::End(Box::new(ShardEnd {
             totals: decode_interval(e.totals)?,

@@ -195,12 +195,7 @@ impl Validator<'_> {
     /// A socket bound to an IPv6 source cannot connect to an IPv4 target,
     /// nor a non-loopback source to a loopback target (and the reverses):
     /// catch it now rather than as connect failures.
-    fn source_addrs_reach(
-        &self,
-        endpoint: &Endpoint,
-        sources: &[IpAddr],
-        key: &str,
-    ) -> Result<()> {
+    fn source_addrs_reach(&self, endpoint: &Endpoint, sources: &[IpAddr], key: &str) -> Result<()> {
         let target_ip: Option<IpAddr> = match endpoint {
             // The bundled server listens on 127.0.0.1.
             Endpoint::Bundled { .. } => Some(IpAddr::from([127, 0, 0, 1])),

@@ -12,50 +12,48 @@ pub const MAX_SOURCES: usize = 65_536;
 
 impl Validator<'_> {
     /// The source addresses and the key they were given under.
-    pub(super) fn source_addresses(
-        &self,
-        r: &RawRun,
-    ) -> Result<(Vec<IpAddr>, &'static str)> {
-        let (key, items): (&'static str, Vec<(String, String)>) =
-            match (&r.source_addresses, &r.source_addrs) {
-                (Some(_), Some(_)) => {
-                    return Err(self.bad(
-                        "run.source_addrs",
-                        "give either `source_addresses` or its old name `source_addrs`, not both",
-                    ))
+    pub(super) fn source_addresses(&self, r: &RawRun) -> Result<(Vec<IpAddr>, &'static str)> {
+        let (key, items): (&'static str, Vec<(String, String)>) = match (
+            &r.source_addresses,
+            &r.source_addrs,
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(self.bad(
+                    "run.source_addrs",
+                    "give either `source_addresses` or its old name `source_addrs`, not both",
+                ))
+            }
+            (Some(toml::Value::String(s)), None) => (
+                "source_addresses",
+                vec![("run.source_addresses".into(), s.clone())],
+            ),
+            (Some(toml::Value::Array(a)), None) => {
+                let mut items = Vec::new();
+                for (i, v) in a.iter().enumerate() {
+                    let at = format!("run.source_addresses[{i}]");
+                    let Some(s) = v.as_str() else {
+                        return Err(self.bad(&at, "expected an address or CIDR string"));
+                    };
+                    items.push((at, s.to_owned()));
                 }
-                (Some(toml::Value::String(s)), None) => {
-                    ("source_addresses", vec![("run.source_addresses".into(), s.clone())])
-                }
-                (Some(toml::Value::Array(a)), None) => {
-                    let mut items = Vec::new();
-                    for (i, v) in a.iter().enumerate() {
-                        let at = format!("run.source_addresses[{i}]");
-                        let Some(s) = v.as_str() else {
-                            return Err(self.bad(&at, "expected an address or CIDR string"));
-                        };
-                        items.push((at, s.to_owned()));
-                    }
-                    ("source_addresses", items)
-                }
-                (Some(other), None) => {
-                    return Err(self.bad(
-                        "run.source_addresses",
-                        format!(
-                            "expected an address, a CIDR like \"127.0.0.0/24\" or a list of them, found {}",
-                            other.type_str()
-                        ),
-                    ))
-                }
-                (None, Some(list)) => (
-                    "source_addrs",
-                    list.iter()
-                        .enumerate()
-                        .map(|(i, s)| (format!("run.source_addrs[{i}]"), s.clone()))
-                        .collect(),
+                ("source_addresses", items)
+            }
+            (Some(other), None) => return Err(self.bad(
+                "run.source_addresses",
+                format!(
+                    "expected an address, a CIDR like \"127.0.0.0/24\" or a list of them, found {}",
+                    other.type_str()
                 ),
-                (None, None) => ("source_addresses", Vec::new()),
-            };
+            )),
+            (None, Some(list)) => (
+                "source_addrs",
+                list.iter()
+                    .enumerate()
+                    .map(|(i, s)| (format!("run.source_addrs[{i}]"), s.clone()))
+                    .collect(),
+            ),
+            (None, None) => ("source_addresses", Vec::new()),
+        };
         let mut out: Vec<IpAddr> = Vec::new();
         for (at, text) in items {
             let ips = expand(text.trim()).map_err(|why| self.bad(&at, why))?;
@@ -97,10 +95,11 @@ fn is_local(ip: IpAddr) -> bool {
 /// broadcast addresses of IPv4 blocks up to /30 are left out).
 pub fn expand(text: &str) -> std::result::Result<Vec<IpAddr>, String> {
     let Some((addr, bits)) = text.split_once('/') else {
-        return text
-            .parse::<IpAddr>()
-            .map(|ip| vec![ip])
-            .map_err(|_| format!("\"{text}\" is not an IP address or CIDR (e.g. \"127.0.0.2\" or \"127.0.0.0/24\")"));
+        return text.parse::<IpAddr>().map(|ip| vec![ip]).map_err(|_| {
+            format!(
+                "\"{text}\" is not an IP address or CIDR (e.g. \"127.0.0.2\" or \"127.0.0.0/24\")"
+            )
+        });
     };
     let ip: IpAddr = addr
         .trim()
