@@ -374,7 +374,7 @@ impl Aggregator {
     /// This process's finalized second goes into its own record stream.
     pub(super) fn emit(&mut self, iv: &Interval, sample: &Sample) {
         if let Some(out) = &mut self.out {
-            out.write(&Record::Second(Box::new(iv.clone()), *sample));
+            out.write_line(&stream::encode_second(iv, sample));
             out.seconds += 1;
             if out.die_after_first && out.seconds == 1 {
                 // The dead-worker test: a worker crashing mid-run.
@@ -424,10 +424,13 @@ impl Out {
     }
 
     fn write(&mut self, r: &Record) {
+        self.write_line(&stream::encode(r));
+    }
+
+    fn write_line(&mut self, line: &str) {
         if self.failed.is_some() {
             return;
         }
-        let line = stream::encode(r);
         if let Err(e) = self
             .w
             .write_all(line.as_bytes())

@@ -212,10 +212,7 @@ fn decode_interval(w: WireInterval) -> Result<Interval, StreamError> {
 pub fn encode(r: &Record) -> String {
     let wire = match r {
         Record::Header(h) => WireRecord::Header(h.clone()),
-        Record::Second(iv, sample) => WireRecord::Second {
-            interval: Box::new(encode_interval(iv)),
-            sample: *sample,
-        },
+        Record::Second(iv, sample) => return encode_second(iv, sample),
         Record::End(e) => WireRecord::End(Box::new(WireEnd {
             totals: encode_interval(&e.totals),
             rooms: e.rooms.clone(),
@@ -226,6 +223,17 @@ pub fn encode(r: &Record) -> String {
             duration_s: e.duration_s,
             started_at: e.started_at.clone(),
         })),
+    };
+    let mut line = serde_json::to_string(&wire).unwrap_or_default();
+    line.push('\n');
+    line
+}
+
+/// A `second` record as a line, without copying the interval.
+pub fn encode_second(iv: &Interval, sample: &Sample) -> String {
+    let wire = WireRecord::Second {
+        interval: Box::new(encode_interval(iv)),
+        sample: *sample,
     };
     let mut line = serde_json::to_string(&wire).unwrap_or_default();
     line.push('\n');

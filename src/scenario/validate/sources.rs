@@ -13,47 +13,47 @@ pub const MAX_SOURCES: usize = 65_536;
 impl Validator<'_> {
     /// The source addresses and the key they were given under.
     pub(super) fn source_addresses(&self, r: &RawRun) -> Result<(Vec<IpAddr>, &'static str)> {
-        let (key, items): (&'static str, Vec<(String, String)>) = match (
-            &r.source_addresses,
-            &r.source_addrs,
-        ) {
-            (Some(_), Some(_)) => {
-                return Err(self.bad(
-                    "run.source_addrs",
-                    "give either `source_addresses` or its old name `source_addrs`, not both",
-                ))
-            }
-            (Some(toml::Value::String(s)), None) => (
-                "source_addresses",
-                vec![("run.source_addresses".into(), s.clone())],
-            ),
-            (Some(toml::Value::Array(a)), None) => {
-                let mut items = Vec::new();
-                for (i, v) in a.iter().enumerate() {
-                    let at = format!("run.source_addresses[{i}]");
-                    let Some(s) = v.as_str() else {
-                        return Err(self.bad(&at, "expected an address or CIDR string"));
-                    };
-                    items.push((at, s.to_owned()));
+        let (key, items): (&'static str, Vec<(String, String)>) =
+            match (&r.source_addresses, &r.source_addrs) {
+                (Some(_), Some(_)) => {
+                    return Err(self.bad(
+                        "run.source_addrs",
+                        "give either `source_addresses` or its old name `source_addrs`, not both",
+                    ))
                 }
-                ("source_addresses", items)
-            }
-            (Some(other), None) => return Err(self.bad(
-                "run.source_addresses",
-                format!(
+                (Some(toml::Value::String(s)), None) => (
+                    "source_addresses",
+                    vec![("run.source_addresses".into(), s.clone())],
+                ),
+                (Some(toml::Value::Array(a)), None) => {
+                    let mut items = Vec::new();
+                    for (i, v) in a.iter().enumerate() {
+                        let at = format!("run.source_addresses[{i}]");
+                        let Some(s) = v.as_str() else {
+                            return Err(self.bad(&at, "expected an address or CIDR string"));
+                        };
+                        items.push((at, s.to_owned()));
+                    }
+                    ("source_addresses", items)
+                }
+                (Some(other), None) => {
+                    return Err(self.bad(
+                        "run.source_addresses",
+                        format!(
                     "expected an address, a CIDR like \"127.0.0.0/24\" or a list of them, found {}",
                     other.type_str()
                 ),
-            )),
-            (None, Some(list)) => (
-                "source_addrs",
-                list.iter()
-                    .enumerate()
-                    .map(|(i, s)| (format!("run.source_addrs[{i}]"), s.clone()))
-                    .collect(),
-            ),
-            (None, None) => ("source_addresses", Vec::new()),
-        };
+                    ))
+                }
+                (None, Some(list)) => (
+                    "source_addrs",
+                    list.iter()
+                        .enumerate()
+                        .map(|(i, s)| (format!("run.source_addrs[{i}]"), s.clone()))
+                        .collect(),
+                ),
+                (None, None) => ("source_addresses", Vec::new()),
+            };
         let mut out: Vec<IpAddr> = Vec::new();
         for (at, text) in items {
             let ips = expand(text.trim()).map_err(|why| self.bad(&at, why))?;
@@ -140,6 +140,34 @@ pub fn expand(text: &str) -> std::result::Result<Vec<IpAddr>, String> {
 #[cfg(test)]
 mod tests {
     use super::expand;
+    use crate::scenario::{parse, PlanOverrides};
+
+    fn plan_with(run: &str) -> anyhow::Result<crate::scenario::Plan> {
+        let text = format!(
+            "[[stages]]\nduration = \"1s\"\ntarget = 2\n[[clients]]\nchat_rate = 0\n[run]\n{run}\n"
+        );
+        parse(&text, "t.toml", None, &PlanOverrides::default())
+    }
+
+    #[test]
+    fn source_addresses_take_cidrs_lists_and_the_old_name() {
+        let p = plan_with("source_addresses = \"127.0.0.0/30\"").unwrap();
+        let got: Vec<String> = p.run.source_addrs.iter().map(|a| a.to_string()).collect();
+        assert_eq!(got, ["127.0.0.1", "127.0.0.2"]);
+        let p = plan_with("source_addresses = [\"127.0.0.9\", \"127.0.1.0/31\"]").unwrap();
+        assert_eq!(p.run.source_addrs.len(), 3);
+        let p = plan_with("source_addrs = [\"127.0.0.2\"]").unwrap();
+        assert_eq!(p.run.source_addrs.len(), 1);
+        let e = plan_with("source_addrs = [\"127.0.0.2\"]\nsource_addresses = \"127.0.0.3\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not both"), "{e}");
+        let e = plan_with("source_addresses = 5").unwrap_err().to_string();
+        assert!(e.contains("CIDR"), "{e}");
+        let e = plan_with("processes = 0").unwrap_err().to_string();
+        assert!(e.contains("at least 1 process"), "{e}");
+        assert_eq!(plan_with("processes = 3").unwrap().run.processes, Some(3));
+    }
 
     #[test]
     fn cidr_blocks_expand_to_their_hosts() {
