@@ -125,11 +125,11 @@ async fn run(
 
     let (tx, mut rx) = mpsc::unbounded_channel();
     // Worker processes start first and everybody starts clients together.
-    let start = parts::Start::prepare(&mode, &target, &tx)?;
+    let mut start = parts::Start::prepare(&mode, &target, &tx)?;
     if let Some(p) = &start.procs {
         sampler.add_generators(p.pids());
     }
-    start.wait().await;
+    start.wait(&target).await;
     let clock = clock::Clock::start_now();
     let started_at = chrono::Utc::now().to_rfc3339();
     let host = format!("{}:{}", target.url.host, target.url.port);

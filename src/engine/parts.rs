@@ -61,6 +61,8 @@ pub struct Start {
     pub procs: Option<Procs>,
     start_at_ms: Option<u64>,
     clock: Option<ClockEstimate>,
+    /// A shard estimates its clock offset to the target before starting.
+    probe_clock: bool,
 }
 
 impl Start {
@@ -74,11 +76,13 @@ impl Start {
                 procs: None,
                 start_at_ms: None,
                 clock: None,
+                probe_clock: false,
             },
             Mode::Shard(r) => Self {
                 procs: None,
                 start_at_ms: r.start_at_ms,
-                clock: super::offset::estimate(target),
+                clock: None,
+                probe_clock: true,
             },
             Mode::Coordinator(p) => {
                 let at = shard::now_ms() + super::procs::SPAWN_MARGIN.as_millis() as u64;
@@ -86,13 +90,18 @@ impl Start {
                     procs: Some(Procs::spawn(p, &target.url, at, tx)?),
                     start_at_ms: Some(at),
                     clock: None,
+                    probe_clock: false,
                 }
             }
         })
     }
 
-    /// Sleeps until the agreed start (if any, and not already past).
-    pub async fn wait(&self) {
+    /// A shard probes its clock offset, then everybody sleeps until the
+    /// agreed start (if any, and not already past).
+    pub async fn wait(&mut self, target: &Target) {
+        if self.probe_clock {
+            self.clock = super::offset::estimate(target).await;
+        }
         if let Some(at) = self.start_at_ms {
             let now = shard::now_ms();
             if at > now {
