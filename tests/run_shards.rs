@@ -337,7 +337,9 @@ fn indexed_job_emulation_merges_exactly() {
     // Shard 1's clock 50 ms off (injected into its header): flagged.
     let skewed_dir = dir.path().join("skewed");
     std::fs::create_dir_all(&skewed_dir).unwrap();
-    std::fs::copy(&files[0], skewed_dir.join("shard-0-of-2.jsonl")).unwrap();
+    // ... and shard 0 started 5 s after the agreed instant.
+    let text = set_late_ms(&std::fs::read_to_string(&files[0]).unwrap(), 5_000);
+    std::fs::write(skewed_dir.join("shard-0-of-2.jsonl"), text).unwrap();
     let text = std::fs::read_to_string(&files[1]).unwrap().replacen(
         "\"offset_us\":1500,",
         "\"offset_us\":50000,",
@@ -366,6 +368,23 @@ fn indexed_job_emulation_merges_exactly() {
         "{:?}",
         skewed.validity.reasons
     );
+    assert!(
+        skewed
+            .validity
+            .reasons
+            .iter()
+            .any(|r| r.contains("shard 0/2 started 5000 ms after the agreed --start-at")),
+        "{:?}",
+        skewed.validity.reasons
+    );
+}
+
+/// The shard file with its header's `late_ms` replaced.
+fn set_late_ms(text: &str, late: u64) -> String {
+    let key = "\"late_ms\":";
+    let at = text.find(key).expect("header has late_ms") + key.len();
+    let end = at + text[at..].find([',', '}']).unwrap();
+    format!("{}{late}{}", &text[..at], &text[end..])
 }
 
 #[test]
