@@ -66,6 +66,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<Outcome> {
     if let Some(spec) = &args.shard {
         return crate::shard_cmd::run_shard(&args, spec);
     }
+    let overrides_url = args.url.clone();
     let overrides = PlanOverrides {
         out_dir: args.out,
         thresholds: args.thresholds,
@@ -83,6 +84,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<Outcome> {
             count: processes,
             scenario: args.scenario.clone(),
             seed: plan.seed,
+            url: overrides_url,
         };
         if !args.quiet {
             eprintln!("running {processes} worker processes");

@@ -422,6 +422,35 @@ fn processes_run_as_one_and_a_dead_worker_invalidates_naming_its_shard() {
     }
     assert!(!r.timeseries.is_empty());
 
+    // With --url the workers validate as the coordinator did: the bundled
+    // server's limits (here too small) do not apply to a URL target.
+    let small = dir.path().join("small.toml");
+    std::fs::write(
+        &small,
+        format!("{SCENARIO}[target.server]\nargs = [\"--max-connections\", \"10\"]\n"),
+    )
+    .unwrap();
+    let small = small.to_string_lossy().into_owned();
+    let server = Server::start();
+    let by_url = dir.path().join("by-url");
+    let o = bench(
+        &[
+            "run",
+            &small,
+            "--processes",
+            "2",
+            "--url",
+            &server.url,
+            "--out",
+            &by_url.to_string_lossy(),
+            "-q",
+        ],
+        &[],
+    );
+    let r = read(&by_url);
+    assert_ok_or_saturated(&o, &r);
+    assert_eq!(r.counters.connections_opened, 30);
+
     let dead = dir.path().join("dead");
     let o = bench(
         &[

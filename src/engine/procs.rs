@@ -40,6 +40,9 @@ pub struct ProcsRun {
     /// The scenario file the workers load (the same one as the coordinator).
     pub scenario: PathBuf,
     pub seed: u64,
+    /// The coordinator's `--url`, so workers validate the scenario exactly
+    /// as it did (a URL target skips the bundled server's checks).
+    pub url: Option<String>,
 }
 
 /// An event of one worker process, as the aggregator receives it.
@@ -119,6 +122,7 @@ impl Procs {
                 .args(["--start-at", &start_at_ms.to_string()])
                 .args(["--seed", &run.seed.to_string()])
                 .args(["--worker-url", &url.to_string()])
+                .args(run.url.iter().flat_map(|u| ["--url", u.as_str()]))
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
