@@ -378,6 +378,9 @@ impl Aggregator {
             self.totals.merge(&iv);
         }
         let second = iv.second.max(self.next_second);
+        let mut iv = iv;
+        // A late interval joins the second it is counted in.
+        iv.second = second;
         match self.pending.get_mut(&second) {
             Some(p) => p.merge(&iv),
             None => {
