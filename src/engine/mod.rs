@@ -414,9 +414,12 @@ impl Aggregator {
         if !self.parts_ready(k) && k > due {
             return None;
         }
-        let iv = self.pending.remove(&k)?;
+        let mut iv = self.pending.remove(&k)?;
         self.next_second = k + 1;
         let _ = self.workers;
+        if let Some(c) = self.live_connected() {
+            iv.connected = c;
+        }
         self.emit(&iv, &sample);
         self.seconds.push(Second::new(iv, sample));
         self.seconds.last()

@@ -195,6 +195,9 @@ pub struct PartBook {
     state: Vec<PartState>,
     /// Highest second each part has sent.
     seen: Vec<u64>,
+    /// Clients connected in each part's latest second (live merge: a
+    /// second closed without a late part still counts its clients).
+    connected: Vec<u64>,
     pub infos: Vec<ShardInfo>,
     clocks: Vec<Option<ClockEstimate>>,
     /// Seconds merged so far (the live p99; totals come from `end`s).
@@ -213,6 +216,7 @@ impl PartBook {
             count,
             state: vec![PartState::Running; count as usize],
             seen: vec![0; count as usize],
+            connected: vec![0; count as usize],
             infos: (0..count)
                 .map(|index| ShardInfo {
                     index,
@@ -306,6 +310,7 @@ impl Aggregator {
             }
             PartEvent::Record(Record::Second(iv, sample)) => {
                 book.seen[i] = book.seen[i].max(iv.second);
+                book.connected[i] = iv.connected;
                 if let Some(s) = &mut book.samples {
                     s.entry(iv.second).or_default().push(sample);
                 }
@@ -352,6 +357,15 @@ impl Aggregator {
                 .zip(&b.seen)
                 .all(|(s, &seen)| *s != PartState::Running || seen >= k)
         })
+    }
+
+    /// Live merge only (offline, every second is complete): the gauge of a
+    /// closing second is each part's latest, since a part whose second
+    /// arrives late would otherwise be missing from one second and
+    /// counted twice in the next.
+    pub(super) fn live_connected(&self) -> Option<u64> {
+        let b = self.parts.as_ref()?;
+        b.samples.is_none().then(|| b.connected.iter().sum())
     }
 
     /// A part died or stopped early (once): the whole run stops.
