@@ -505,7 +505,16 @@ fn bad_input_is_refused_with_exit_2() {
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("processes"), "{}", stderr(&o));
     // TEST-NET-1 is nobody's address.
-    let o = bench(&["run", &with("source_addresses = \"192.0.2.1\"")], &[]);
+    // (A non-loopback target, so the address is judged by locality, not reach.)
+    let o = bench(
+        &[
+            "run",
+            &with("source_addresses = \"192.0.2.1\""),
+            "--url",
+            "ws://192.0.2.9:9/ws",
+        ],
+        &[],
+    );
     assert_eq!(code(&o), 2);
     assert!(
         stderr(&o).contains("not an address of this machine"),

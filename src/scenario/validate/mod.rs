@@ -9,7 +9,6 @@ mod clients;
 mod sources;
 mod target;
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -118,11 +117,10 @@ impl Validator<'_> {
         let rooms = self.rooms(raw.rooms.unwrap_or_default(), &stages)?;
         let populations = self.populations(raw.clients)?;
         let output = self.output(raw.output.unwrap_or_default(), &name, overrides)?;
-        let run = self.run(raw.run.unwrap_or_default())?;
+        let run = self.run(raw.run.unwrap_or_default(), &target.endpoint)?;
         if let Some(config) = bundled {
             self.fits_bundled_server(&config, &target, &stages, &rooms, &populations)?;
         }
-        self.source_addrs_reach(&target.endpoint, &run.source_addrs, run.source_key)?;
         let total: Duration = stages.iter().map(|s| s.duration).sum();
         let faults = self.faults(raw.faults.unwrap_or_default(), &target, total)?;
         Ok(Plan {
@@ -190,34 +188,6 @@ impl Validator<'_> {
         }
         out.sort_by_key(|f| f.at);
         Ok(out)
-    }
-
-    /// A socket bound to an IPv6 source cannot connect to an IPv4 target,
-    /// nor a non-loopback source to a loopback target (and the reverses):
-    /// catch it now rather than as connect failures.
-    fn source_addrs_reach(&self, endpoint: &Endpoint, sources: &[IpAddr], key: &str) -> Result<()> {
-        let target_ip: Option<IpAddr> = match endpoint {
-            // The bundled server listens on 127.0.0.1.
-            Endpoint::Bundled { .. } => Some(IpAddr::from([127, 0, 0, 1])),
-            Endpoint::Url(url) | Endpoint::Command { url, .. } => url.host.parse().ok(),
-        };
-        let Some(target_ip) = target_ip else {
-            return Ok(());
-        };
-        for (i, source) in sources.iter().enumerate() {
-            let why = if source.is_ipv4() != target_ip.is_ipv4() {
-                "the address families differ"
-            } else if source.is_loopback() != target_ip.is_loopback() {
-                "one is a loopback address and the other is not"
-            } else {
-                continue;
-            };
-            return Err(self.bad(
-                &format!("run.{key}"),
-                format!("{source} (entry {i}) cannot reach the target {target_ip}: {why}"),
-            ));
-        }
-        Ok(())
     }
 
     fn name(&self, raw: Option<String>) -> Result<String> {
@@ -491,13 +461,13 @@ impl Validator<'_> {
         Ok(OutputPlan { dir, formats })
     }
 
-    fn run(&self, r: RawRun) -> Result<RunOptions> {
+    fn run(&self, r: RawRun, endpoint: &Endpoint) -> Result<RunOptions> {
         let workers = match r.workers {
             Some(0) => return Err(self.bad("run.workers", "there must be at least 1 worker")),
             Some(n) => n as usize,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
-        let (source_addrs, source_key) = self.source_addresses(&r)?;
+        let (source_addrs, source_key) = self.source_addresses(&r, endpoint)?;
         let processes = match r.processes {
             Some(0) => {
                 return Err(self.bad(

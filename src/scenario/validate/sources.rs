@@ -12,7 +12,16 @@ pub const MAX_SOURCES: usize = 65_536;
 
 impl Validator<'_> {
     /// The source addresses and the key they were given under.
-    pub(super) fn source_addresses(&self, r: &RawRun) -> Result<(Vec<IpAddr>, &'static str)> {
+    pub(super) fn source_addresses(
+        &self,
+        r: &RawRun,
+        endpoint: &Endpoint,
+    ) -> Result<(Vec<IpAddr>, &'static str)> {
+        let target_ip: Option<IpAddr> = match endpoint {
+            // The bundled server listens on 127.0.0.1.
+            Endpoint::Bundled { .. } => Some(IpAddr::from([127, 0, 0, 1])),
+            Endpoint::Url(url) | Endpoint::Command { url, .. } => url.host.parse().ok(),
+        };
         let (key, items): (&'static str, Vec<(String, String)>) =
             match (&r.source_addresses, &r.source_addrs) {
                 (Some(_), Some(_)) => {
@@ -64,6 +73,9 @@ impl Validator<'_> {
                 if out.contains(&ip) && !text.contains('/') {
                     return Err(self.bad(&at, format!("{ip} is listed twice")));
                 }
+                if let Some(why) = target_ip.and_then(|t| unreachable(ip, t)) {
+                    return Err(self.bad(&at, why));
+                }
                 if !is_local(ip) {
                     return Err(self.bad(
                         &at,
@@ -81,6 +93,20 @@ impl Validator<'_> {
     }
 }
 
+/// A socket bound to an IPv6 source cannot connect to an IPv4 target, nor
+/// a non-loopback source to a loopback target (and the reverses): caught
+/// now rather than as connect failures.
+fn unreachable(source: IpAddr, target: IpAddr) -> Option<String> {
+    let why = if source.is_ipv4() != target.is_ipv4() {
+        "the address families differ"
+    } else if source.is_loopback() != target.is_loopback() {
+        "one is a loopback address and the other is not"
+    } else {
+        return None;
+    };
+    Some(format!("{source} cannot reach the target {target}: {why}"))
+}
+
 /// Loopback addresses are always local on Linux (all of 127.0.0.0/8);
 /// others must be bindable. Binding a UDP socket to port 0 sends nothing:
 /// it only asks the kernel whether the address is ours.
@@ -95,11 +121,10 @@ fn is_local(ip: IpAddr) -> bool {
 /// broadcast addresses of IPv4 blocks up to /30 are left out).
 pub fn expand(text: &str) -> std::result::Result<Vec<IpAddr>, String> {
     let Some((addr, bits)) = text.split_once('/') else {
-        return text.parse::<IpAddr>().map(|ip| vec![ip]).map_err(|_| {
-            format!(
-                "\"{text}\" is not an IP address or CIDR (e.g. \"127.0.0.2\" or \"127.0.0.0/24\")"
-            )
-        });
+        return text
+            .parse::<IpAddr>()
+            .map(|ip| vec![ip])
+            .map_err(|_| format!("\"{text}\" is not an IP address (e.g. \"127.0.0.2\")"));
     };
     let ip: IpAddr = addr
         .trim()
