@@ -30,4 +30,6 @@ pub enum Command {
     Baseline(crate::compare_cmd::BaselineCommand),
     /// Find the highest load that meets the SLOs, and project instance counts.
     Capacity(crate::capacity::CapacityArgs),
+    /// Merge shard files (`bench run --shard`) into one results.json and report.
+    Merge(crate::shard_cmd::MergeArgs),
 }

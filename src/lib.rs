@@ -17,6 +17,7 @@ pub mod results;
 pub mod rng;
 pub mod run;
 pub mod scenario;
+pub mod shard_cmd;
 pub mod summary;
 pub mod thresholds;
 
@@ -33,6 +34,7 @@ pub fn main_with(cli: cli::Cli) -> Outcome {
         Command::Compare(args) => compare_cmd::execute(args),
         Command::Baseline(cmd) => compare_cmd::execute_baseline(cmd),
         Command::Capacity(args) => capacity::execute(args),
+        Command::Merge(args) => shard_cmd::execute_merge(args),
     };
     match result {
         Ok(outcome) => outcome,

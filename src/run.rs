@@ -33,6 +33,24 @@ pub struct RunArgs {
     /// for noise-aware `bench compare` and the median repeat's summary.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub repeat: u32,
+    /// Spread the clients over N worker processes of this binary
+    /// (overrides `[run] processes`; default: automatic from the fd limit).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub processes: Option<u32>,
+    /// Run only shard I of N (0-based) and write a shard file for `bench
+    /// merge`; `auto/N` or `auto` take I from JOB_COMPLETION_INDEX (and N
+    /// from BENCH_SHARDS).
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// With --shard: start the clients at this UNIX-epoch millisecond.
+    #[arg(long, value_name = "EPOCH_MS", requires = "shard")]
+    pub start_at: Option<u64>,
+    /// Internal: a worker process of --processes streams its records on stdout.
+    #[arg(long, hide = true, requires = "shard")]
+    pub worker_stream: bool,
+    /// Internal: the coordinator's target, for a worker process.
+    #[arg(long, hide = true, value_name = "URL", requires = "worker_stream")]
+    pub worker_url: Option<String>,
 }
 
 /// What one run produced, for callers that want more than the exit code.
@@ -43,6 +61,12 @@ pub struct RunReport {
 }
 
 pub fn execute(args: RunArgs) -> anyhow::Result<Outcome> {
+    // Client sockets are file descriptors: take all the kernel allows.
+    let nofile = engine::procs::raise_nofile();
+    if let Some(spec) = &args.shard {
+        return crate::shard_cmd::run_shard(&args, spec);
+    }
+    let overrides_url = args.url.clone();
     let overrides = PlanOverrides {
         out_dir: args.out,
         thresholds: args.thresholds,
@@ -50,7 +74,27 @@ pub fn execute(args: RunArgs) -> anyhow::Result<Outcome> {
         target_url: args.url,
     };
     let plan = scenario::load(&args.scenario, &overrides)?;
-    let report = run_plan_repeated(&plan, &EngineOptions { quiet: args.quiet }, args.repeat)?;
+    let opts = EngineOptions { quiet: args.quiet };
+    let processes = args
+        .processes
+        .or(plan.run.processes)
+        .unwrap_or_else(|| engine::procs::auto_count(plan.peak_clients(), nofile));
+    let report = if processes > 1 {
+        let procs = engine::procs::ProcsRun {
+            count: processes,
+            scenario: args.scenario.clone(),
+            seed: plan.seed,
+            url: overrides_url,
+        };
+        if !args.quiet {
+            eprintln!("running {processes} worker processes");
+        }
+        run_plan_with(&plan, &opts, args.repeat, |p| {
+            engine::execute_processes(p, &opts, &procs)
+        })?
+    } else {
+        run_plan_repeated(&plan, &opts, args.repeat)?
+    };
     Ok(report.outcome)
 }
 
@@ -65,16 +109,36 @@ pub fn run_plan_repeated(
     opts: &EngineOptions,
     repeat: u32,
 ) -> anyhow::Result<RunReport> {
-    let mut results = if repeat > 1 {
+    run_plan_with(plan, opts, repeat, |p| engine::execute(p, opts))
+}
+
+/// [`run_plan_repeated`] with the engine call given (threads or worker processes).
+fn run_plan_with(
+    plan: &Plan,
+    opts: &EngineOptions,
+    repeat: u32,
+    engine_run: impl Fn(&Plan) -> anyhow::Result<RunResults>,
+) -> anyhow::Result<RunReport> {
+    let results = if repeat > 1 {
         crate::compare::repeats::run_repeated(repeat, |i| {
             if !opts.quiet {
                 eprintln!("repeat {i}/{repeat}");
             }
-            engine::execute(plan, opts)
+            engine_run(plan)
         })?
     } else {
-        engine::execute(plan, opts)?
+        engine_run(plan)?
     };
+    finish_results(plan, results, opts.quiet)
+}
+
+/// Thresholds, export, summary and outcome of finished results (a run or
+/// a `bench merge`).
+pub fn finish_results(
+    plan: &Plan,
+    mut results: RunResults,
+    quiet: bool,
+) -> anyhow::Result<RunReport> {
     results.thresholds = crate::thresholds::evaluate(&plan.thresholds, &results);
     // Repeats may have combined interrupted / saturated flags: fold them in.
     results.seal_validity();
@@ -87,7 +151,7 @@ pub fn run_plan_repeated(
     for (name, e) in &exported.failed {
         eprintln!("error: writing {name} failed: {e:#}");
     }
-    if !opts.quiet {
+    if !quiet {
         print_summary(&results, &exported);
     }
 

@@ -240,6 +240,16 @@ fn full() -> RunResults {
                 failed: [("refused".to_string(), 1), ("panic".to_string(), 1)].into(),
             }],
         },
+        shards: vec![bench::results::ShardInfo {
+            index: 0,
+            count: 2,
+            status: "ok".into(),
+            detail: None,
+            started_at_ms: 1_790_000_000_000,
+            late_ms: 3,
+            clock_offset_ms: Some(0.25),
+            clock_rtt_ms: Some(0.1),
+        }],
     }
 }
 

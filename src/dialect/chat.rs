@@ -89,7 +89,7 @@ fn to_event(frame: Received<'_>) -> Event<'_> {
             replayed,
             complete,
         },
-        Received::Pong { ts_us } => Event::Pong { ts_us },
+        Received::Pong { ts_us, .. } => Event::Pong { ts_us },
         Received::Error { code, id } => Event::Error { code, id },
         Received::Unknown => Event::Ignored,
     }

@@ -66,6 +66,13 @@ pub struct Collected {
     pub panics: PanicLog,
     /// Distinct server instance ids seen.
     pub instances: usize,
+    /// Multi-process or merged runs: one entry per shard.
+    pub shards: Vec<ShardInfo>,
+    /// Validity reasons found while merging parts (dead or missing shards,
+    /// late starts, clock offsets).
+    pub invalid: Vec<String>,
+    /// Generator processes whose CPU the self-check sums.
+    pub generator_processes: usize,
 }
 
 fn ms(us: u64) -> f64 {
@@ -147,7 +154,13 @@ pub fn snapshot(plan: &Plan, s: &Second) -> Snapshot {
 }
 
 /// The generator's self-check: was it the bottleneck?
-fn self_check(plan: &Plan, c: &Counters, lag: &Histogram<u64>, cpu_mean: f64) -> Vec<String> {
+fn self_check(
+    plan: &Plan,
+    c: &Counters,
+    lag: &Histogram<u64>,
+    cpu_mean: f64,
+    processes: usize,
+) -> Vec<String> {
     let mut reasons = Vec::new();
     if c.chat_sent > 0 {
         let late = c.late_sends as f64 / c.chat_sent as f64;
@@ -160,11 +173,11 @@ fn self_check(plan: &Plan, c: &Counters, lag: &Histogram<u64>, cpu_mean: f64) ->
             ));
         }
     }
-    let limit = CPU_LIMIT_PER_WORKER * plan.run.workers.max(1) as f64;
+    let threads = plan.run.workers.max(1) * processes.max(1);
+    let limit = CPU_LIMIT_PER_WORKER * threads as f64;
     if cpu_mean >= limit {
         reasons.push(format!(
-            "generator CPU averaged {cpu_mean:.0}% with {} worker thread(s)",
-            plan.run.workers
+            "generator CPU averaged {cpu_mean:.0}% with {threads} worker thread(s)"
         ));
     }
     reasons
@@ -250,6 +263,7 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
         &counters,
         totals.hist(MetricId::ScheduleLag),
         gen_cpu_mean,
+        col.generator_processes,
     );
     machine_hint(&mut reasons, machine_cpu_mean);
 
@@ -292,6 +306,7 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
         ));
     }
     rules.extend(not_ready_rule(&readiness, plan.run.max_not_ready));
+    rules.extend(col.invalid);
     let validity = Validity {
         valid: rules.is_empty(),
         reasons: rules,
@@ -358,6 +373,7 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
         environment: Environment::collect(),
         validity,
         readiness,
+        shards: col.shards,
     };
     results.seal_validity();
     results

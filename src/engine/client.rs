@@ -277,10 +277,9 @@ impl Client {
                     };
                     if !was_ready {
                         // An attempt by a client never ready yet: it made it, or it failed.
+                        // (One that made it was counted when it became ready.)
                         let mut rec = ws.rec.borrow_mut();
-                        if self.outcome.ready {
-                            rec.cur.unready_ok += 1;
-                        } else if matches!(ended, End::Dropped | End::Planned) {
+                        if !self.outcome.ready && matches!(ended, End::Dropped | End::Planned) {
                             rec.cur.unready_failed += 1;
                         }
                     }

@@ -32,6 +32,8 @@ pub struct RunCtx {
     pub populations: Vec<u8>,
     /// Source addresses usable for this target (same loopback-ness).
     pub sources: Vec<IpAddr>,
+    /// The slice of the clients this process runs (`--processes`, `--shard`).
+    pub shard: super::shard::ShardSpec,
 }
 
 impl RunCtx {
@@ -70,6 +72,7 @@ impl RunCtx {
             populations,
             sources,
             plan,
+            shard: super::shard::ShardSpec::WHOLE,
         }
     }
 

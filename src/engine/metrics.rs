@@ -15,6 +15,9 @@ use crate::results::Counters;
 
 /// Highest latency a histogram tracks (10 min, in µs); larger values are clamped.
 pub const MAX_TRACKABLE_US: u64 = 600_000_000;
+/// Lowest discernible value (µs) and significant digits of every histogram.
+pub const LOWEST_US: u64 = 1;
+pub const SIGFIG: u8 = 3;
 
 /// Every latency the engine records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +66,8 @@ impl MetricId {
 
 pub fn new_histogram() -> Histogram<u64> {
     // 3 significant digits over 1 µs ..= 10 min.
-    Histogram::new_with_bounds(1, MAX_TRACKABLE_US, 3).expect("constant bounds are valid")
+    Histogram::new_with_bounds(LOWEST_US, MAX_TRACKABLE_US, SIGFIG)
+        .expect("constant bounds are valid")
 }
 
 /// Counters plus histograms for one interval (normally one second) of one

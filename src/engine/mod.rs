@@ -18,14 +18,19 @@ pub mod faults;
 pub mod link;
 pub mod live;
 pub mod metrics;
+pub mod offset;
 pub mod pacing;
 pub mod panic;
+pub mod parts;
 pub mod procs;
+pub mod proctree;
 pub mod readiness;
 pub mod redis;
 pub mod rng;
 pub mod sampler;
 pub mod schedule;
+pub mod shard;
+pub mod stream;
 pub mod target;
 pub mod timer;
 pub mod tracker;
@@ -76,13 +81,43 @@ pub fn execute_with_dialect(
         .enable_all()
         .build()
         .context("cannot start the aggregator runtime")?;
-    rt.block_on(run(plan, opts, dialect))
+    rt.block_on(run(plan, opts, dialect, parts::Mode::Local))
+}
+
+/// Runs one shard of a plan (`bench run --shard`, or a worker process of
+/// `--processes`), streaming its records to the shard's sink.
+pub fn execute_shard(
+    plan: &Plan,
+    opts: &EngineOptions,
+    shard: &shard::ShardRun,
+) -> anyhow::Result<RunResults> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the aggregator runtime")?;
+    let dialect = crate::dialect::for_target(&plan.target)?;
+    rt.block_on(run(plan, opts, dialect, parts::Mode::Shard(shard)))
+}
+
+/// Runs a plan on `procs.count` worker processes (`--processes`).
+pub fn execute_processes(
+    plan: &Plan,
+    opts: &EngineOptions,
+    procs: &procs::ProcsRun,
+) -> anyhow::Result<RunResults> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the aggregator runtime")?;
+    let dialect = crate::dialect::for_target(&plan.target)?;
+    rt.block_on(run(plan, opts, dialect, parts::Mode::Coordinator(procs)))
 }
 
 async fn run(
     plan: &Plan,
     opts: &EngineOptions,
     dialect: Arc<dyn crate::dialect::Dialect>,
+    mode: parts::Mode<'_>,
 ) -> anyhow::Result<RunResults> {
     panic::quiet_hook();
     let mut live = live::LiveView::new(opts.quiet);
@@ -93,26 +128,36 @@ async fn run(
     sampler.add_redis(plan.target.redis_pids.iter().copied());
     sampler.add_redis(target.redis.as_ref().and_then(|r| r.pid()));
 
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    // Worker processes start first and everybody starts clients together.
+    let mut start = parts::Start::prepare(&mode, &target, &tx)?;
+    if let Some(p) = &start.procs {
+        sampler.add_generators(p.pids());
+    }
+    start.wait(&target).await;
     let clock = clock::Clock::start_now();
     sampler.window_from(clock.start + Duration::from_secs(build::measure_after_s(plan)));
     let started_at = chrono::Utc::now().to_rfc3339();
     let host = format!("{}:{}", target.url.host, target.url.port);
-    let ctx = Arc::new(ctx::RunCtx::new(
+    let mut run_ctx = ctx::RunCtx::new(
         Arc::new(plan.clone()),
         dialect,
         target.addr,
         host,
         &target.url.path,
         clock,
-    ));
+    );
+    run_ctx.shard = mode.spec();
+    let ctx = Arc::new(run_ctx);
 
     // Faults due at 0 s (a target down at start) happen before any client.
     let mut faults = faults::Faults::new(plan, clock.start);
     faults.at_start(&mut target, &mut sampler, &mut live);
 
-    let workers = plan.run.workers.max(1);
+    let threads = plan.run.workers.max(1);
+    // Worker processes drain on their own: the coordinator runs no threads.
+    let workers = start.procs.as_ref().map_or(threads, |_| 0);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (tx, mut rx) = mpsc::unbounded_channel();
     let (drain, goal_rx) = drain::DrainCoord::new(workers, plan.rooms.count as usize);
     let mut handles = Vec::new();
     for w in 0..workers {
@@ -132,6 +177,8 @@ async fn run(
 
     let mut agg = Aggregator::new(workers, plan.rooms.count as usize, drain);
     agg.measure_after_s = build::measure_after_s(plan);
+    let mut procs = start.attach(&mut agg, plan, &mode)?;
+    let parts_total = procs.as_ref().map_or(workers, |p| p.count());
     let mut interrupted: Option<String> = None;
     let mut stop_deadline: Option<Instant> = None;
     let hard_end = clock.start + plan.duration() + plan.run.drain + FINISH_GRACE;
@@ -143,7 +190,7 @@ async fn run(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut refused_streak = 0usize;
 
-    while agg.done < workers {
+    while agg.done < parts_total {
         let mut reason: Option<String> = None;
         tokio::select! {
             msg = rx.recv() => match msg {
@@ -152,7 +199,8 @@ async fn run(
             },
             _ = tick.tick() => {
                 let sample = sampler.sample();
-                if let Some(iv) = agg.finalize_next(sample) {
+                let due = clock.start.elapsed().as_secs().saturating_sub(parts::LAG_S);
+                while let Some(iv) = agg.finalize_next(sample, due) {
                     let c = &iv.counters;
                     // A second of only refused connects, with nobody connected.
                     refused_streak = if c.connections_failed.get("refused").copied().unwrap_or(0) > 0
@@ -175,8 +223,15 @@ async fn run(
                         p99_ms: agg.p99_so_far(),
                         errors: agg.totals.counters.errors_total(),
                     });
+                    if agg.parts.is_none() {
+                        break;
+                    }
                 }
-                if let Some(st) = target.exited() {
+                if let Some(why) = agg.part_failure() {
+                    reason = Some(why);
+                } else if let Some(why) = agg.ports_exhausted() {
+                    reason = Some(why);
+                } else if let Some(st) = target.exited() {
                     reason = Some(format!("the target server exited ({st})"));
                 } else if let Some(max) = plan.run.max_unreachable.filter(|m| refused_streak as f64 > m.as_secs_f64()) {
                     reason = Some(format!(
@@ -220,6 +275,9 @@ async fn run(
                 live.note(&format!("stopping: {r}"));
                 interrupted = Some(r);
                 let _ = stop_tx.send(true);
+                if let Some(p) = &procs {
+                    p.stop();
+                }
                 stop_deadline = Some(Instant::now() + STOP_GRACE);
             } else {
                 // A second signal: stop waiting.
@@ -235,6 +293,9 @@ async fn run(
     let last_sample = sampler.sample();
     agg.finalize_all(last_sample);
     live.finish();
+    if let Some(p) = &mut procs {
+        p.finish(&mut agg);
+    }
     target.stop();
     for h in handles {
         if h.is_finished() {
@@ -244,22 +305,26 @@ async fn run(
     let server_pids = sampler.server_pids();
     let processes = sampler.processes();
     let pacing = timer::pacing_stats(plan.run.pacing, &agg.pacing, duration_s);
-    let mut results = build::results(
-        plan,
-        Collected {
-            started_at,
-            duration_s,
-            interrupted,
-            totals: agg.totals,
-            seconds: agg.seconds,
-            rooms: agg.rooms,
-            ready: agg.ready,
-            panics: agg.panics,
-            instances: agg.instances.len(),
-            server_pids,
-            processes,
-        },
-    );
+    let (book, out) = (agg.parts.take(), agg.out.take());
+    let instances: Vec<String> = agg.instances.iter().cloned().collect();
+    let mut col = Collected {
+        started_at,
+        duration_s,
+        interrupted,
+        totals: agg.totals,
+        seconds: agg.seconds,
+        rooms: agg.rooms,
+        ready: agg.ready,
+        panics: agg.panics,
+        instances: agg.instances.len(),
+        server_pids,
+        processes,
+        shards: Vec::new(),
+        invalid: Vec::new(),
+        generator_processes: 1,
+    };
+    parts::finish(&mut col, book, out, instances)?;
+    let mut results = build::results(plan, col);
     results.generator.pacing = Some(pacing);
     Ok(results)
 }
@@ -286,6 +351,10 @@ struct Aggregator {
     drain: drain::DrainCoord,
     /// Each finished worker's pacing mode and timer counts.
     pacing: Vec<(timer::PacingMode, timer::TimerStats)>,
+    /// Worker processes, or shards being merged (see `parts`).
+    parts: Option<parts::PartBook>,
+    /// This process's own record stream, when it runs as a shard.
+    out: Option<parts::Out>,
 }
 
 impl Aggregator {
@@ -307,16 +376,25 @@ impl Aggregator {
             instances: Default::default(),
             drain,
             pacing: Vec::new(),
+            parts: None,
+            out: None,
         }
     }
 
     fn add(&mut self, iv: Interval) {
         self.connects.0 += iv.unready_ok;
         self.connects.1 += iv.unready_failed;
-        if iv.second > self.measure_after_s {
+        // Parts' totals arrive exact in their `end`; theirs seconds only
+        // feed the timeseries and the live view.
+        if let Some(p) = &mut self.parts {
+            p.running.merge(&iv);
+        } else if iv.second > self.measure_after_s {
             self.totals.merge(&iv);
         }
         let second = iv.second.max(self.next_second);
+        let mut iv = iv;
+        // A late interval joins the second it is counted in.
+        iv.second = second;
         match self.pending.get_mut(&second) {
             Some(p) => p.merge(&iv),
             None => {
@@ -329,6 +407,7 @@ impl Aggregator {
         match m {
             WorkerMsg::Tick(iv) => self.add(*iv),
             WorkerMsg::Drain(w, report) => self.drain.report(w, report),
+            WorkerMsg::Part(i, ev) => self.take_part(i, ev),
             WorkerMsg::Done(end) => {
                 let end = *end;
                 self.add(end.last);
@@ -342,12 +421,21 @@ impl Aggregator {
         }
     }
 
-    /// Closes the oldest pending second with this resource sample.
-    fn finalize_next(&mut self, sample: sampler::Sample) -> Option<&Second> {
+    /// Closes the oldest pending second with this resource sample. With
+    /// parts, only once every running part has sent it (or it is older
+    /// than `due`, so a stuck part cannot freeze the view).
+    fn finalize_next(&mut self, sample: sampler::Sample, due: u64) -> Option<&Second> {
         let k = self.next_second;
-        let iv = self.pending.remove(&k)?;
+        if !self.parts_ready(k) && k > due {
+            return None;
+        }
+        let mut iv = self.pending.remove(&k)?;
         self.next_second = k + 1;
         let _ = self.workers;
+        if let Some(c) = self.live_connected() {
+            iv.connected = c;
+        }
+        self.emit(&iv, &sample);
         self.seconds.push(Second::new(iv, sample));
         self.seconds.last()
     }
@@ -355,12 +443,14 @@ impl Aggregator {
     fn finalize_all(&mut self, sample: sampler::Sample) {
         let rest = std::mem::take(&mut self.pending);
         for (_, iv) in rest {
+            self.emit(&iv, &sample);
             self.seconds.push(Second::new(iv, sample));
         }
     }
 
     fn p99_so_far(&self) -> Option<f64> {
-        let h = self.totals.hist(MetricId::DeliveryLatency);
+        let totals = self.parts.as_ref().map_or(&self.totals, |p| &p.running);
+        let h = totals.hist(MetricId::DeliveryLatency);
         (!h.is_empty()).then(|| h.value_at_quantile(0.99) as f64 / 1000.0)
     }
 }

@@ -21,7 +21,7 @@ pub const MAX_MESSAGES: usize = 5;
 const PRINTED: u64 = 3;
 
 /// Panics of the first few clients, per worker (merged by the aggregator).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct PanicLog {
     pub count: u64,
     pub messages: Vec<String>,

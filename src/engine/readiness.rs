@@ -49,7 +49,7 @@ pub struct ClientOutcome {
 }
 
 /// One worker's (or, merged, the run's) readiness per stage.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ReadyBook {
     pub stages: Vec<StageReadiness>,
 }

@@ -16,7 +16,7 @@ use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 use crate::results::ProcessStats;
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 pub struct Sample {
     /// Summed over the sampled server processes; None when there are none.
     pub server_rss: Option<u64>,
@@ -30,6 +30,25 @@ pub struct Sample {
     pub softirq: f64,
 }
 
+impl Sample {
+    /// Samples of several shards taken in the same second: generator
+    /// figures add up (they are different processes), the server's are the
+    /// highest any shard saw (shards on one host sample the same server),
+    /// machine figures are the mean (shards may be on different machines).
+    pub fn combine(parts: &[Sample]) -> Sample {
+        let n = parts.len().max(1) as f64;
+        let max_opt = |f: fn(&Sample) -> Option<f64>| parts.iter().filter_map(f).reduce(f64::max);
+        Sample {
+            server_rss: parts.iter().filter_map(|s| s.server_rss).max(),
+            server_cpu: max_opt(|s| s.server_cpu),
+            generator_rss: parts.iter().map(|s| s.generator_rss).sum(),
+            generator_cpu: parts.iter().map(|s| s.generator_cpu).sum(),
+            machine_cpu: parts.iter().map(|s| s.machine_cpu).sum::<f64>() / n,
+            softirq: parts.iter().map(|s| s.softirq).sum::<f64>() / n,
+        }
+    }
+}
+
 pub struct Sampler {
     sys: System,
     /// The server PIDs bench was given or started (roots; their children
@@ -37,6 +56,8 @@ pub struct Sampler {
     server: Vec<Pid>,
     redis: Vec<Pid>,
     own: Pid,
+    /// Worker processes (`--processes`): their RSS and CPU count as the generator's.
+    generators: Vec<Pid>,
     prev_stat: Option<[u64; 3]>,
     /// Every process sampled so far, by PID.
     procs: BTreeMap<u32, ProcAcc>,
@@ -98,6 +119,7 @@ impl Sampler {
             server: pids.into_iter().map(Pid::from_u32).collect(),
             redis: Vec::new(),
             own: Pid::from_u32(std::process::id()),
+            generators: Vec::new(),
             prev_stat: read_proc_stat(),
             procs: BTreeMap::new(),
             window_from: None,
@@ -141,6 +163,13 @@ impl Sampler {
         self.window_from = Some(t);
     }
 
+    /// Worker processes whose RSS and CPU add to the generator's own.
+    pub fn add_generators(&mut self, pids: Vec<u32>) {
+        self.generators.extend(pids.into_iter().map(Pid::from_u32));
+        let members = self.server_members();
+        self.refresh(&members);
+    }
+
     pub fn server_pids(&self) -> Vec<u32> {
         self.server.iter().map(|p| p.as_u32()).collect()
     }
@@ -169,7 +198,7 @@ impl Sampler {
     fn server_members(&self) -> Vec<(Pid, &'static str)> {
         let mut out = Vec::new();
         for root in &self.server {
-            let kids = super::procs::children(root.as_u32());
+            let kids = super::proctree::children(root.as_u32());
             let role = if kids.is_empty() {
                 "server"
             } else {
@@ -177,7 +206,7 @@ impl Sampler {
             };
             out.push((*root, role));
             for k in kids {
-                let role = if super::procs::is_redis(k) {
+                let role = if super::proctree::is_redis(k) {
                     "redis"
                 } else {
                     "process"
@@ -195,6 +224,7 @@ impl Sampler {
         // No duplicates: sysinfo drops a pid refreshed twice in one call as dead.
         let mut all: Vec<Pid> = members.iter().map(|(p, _)| *p).collect();
         all.extend(self.redis.iter().copied());
+        all.extend(self.generators.iter().copied());
         all.push(self.own);
         all.sort_unstable();
         all.dedup();
@@ -211,7 +241,7 @@ impl Sampler {
         let (rss, cpu) = (p.memory(), f64::from(p.cpu_usage()));
         let a = self.procs.entry(pid.as_u32()).or_default();
         if a.index.is_none() && role == "process" {
-            a.index = super::procs::index_of(pid.as_u32());
+            a.index = super::proctree::index_of(pid.as_u32());
         }
         // A root's role can change (its children appear after it starts).
         if a.role != "supervisor" {
@@ -248,9 +278,11 @@ impl Sampler {
         for pid in self.redis.clone() {
             self.record(pid, "redis", in_window);
         }
-        if let Some(p) = self.sys.process(self.own) {
-            out.generator_rss = p.memory();
-            out.generator_cpu = f64::from(p.cpu_usage());
+        for pid in std::iter::once(&self.own).chain(&self.generators) {
+            if let Some(p) = self.sys.process(*pid) {
+                out.generator_rss += p.memory();
+                out.generator_cpu += f64::from(p.cpu_usage());
+            }
         }
         if let (Some(prev), Some(cur)) = (self.prev_stat, read_proc_stat()) {
             let dt = cur[0].saturating_sub(prev[0]).max(1) as f64;

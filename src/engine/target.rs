@@ -77,7 +77,7 @@ impl Target {
     /// Returns its pid.
     pub fn kill_process(&mut self, index: u32) -> Result<u32, String> {
         let sup = self.pid().ok_or("no server process bench started")?;
-        let pid = super::procs::child_with_index(sup, index).ok_or_else(|| {
+        let pid = super::proctree::child_with_index(sup, index).ok_or_else(|| {
             format!("the server (pid {sup}) has no process {index} now (is it a `--processes` supervisor?)")
         })?;
         // SAFETY: kill(2) on a child of our own child; no memory is involved.
@@ -173,7 +173,7 @@ pub(super) fn detached(cmd: &mut Command) -> &mut Command {
     cmd
 }
 
-fn bench_exe() -> anyhow::Result<PathBuf> {
+pub fn bench_exe() -> anyhow::Result<PathBuf> {
     match std::env::var_os(BENCH_EXE_ENV) {
         Some(p) => Ok(PathBuf::from(p)),
         None => std::env::current_exe().context("cannot find the bench executable"),

@@ -23,7 +23,7 @@ use super::readiness::ReadyBook;
 use super::timer::{PacingMode, TimerStats, WorkerTimer};
 
 /// Per-room numbers for tail-loss accounting; merged by elementwise sum/max.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct RoomTotals {
     /// Highest seq any of our senders got acked, per room.
     pub max_acked: Vec<u64>,
@@ -134,7 +134,8 @@ pub struct WorkerState {
     pub drain: RefCell<DrainBook>,
     /// The aggregator's current drain goal.
     pub goal: watch::Receiver<DrainGoal>,
-    /// Workers in the run: client `i` is local index `i / workers` here.
+    /// Client stride of this worker (workers × shards): client `i` is
+    /// local index `i / workers` here.
     pub workers: u32,
     /// Readiness of this worker's clients, recorded as each one finishes.
     pub ready: RefCell<ReadyBook>,
@@ -153,6 +154,8 @@ pub enum WorkerMsg {
     /// After the last stage: this worker's drain state (worker index, report).
     Drain(usize, DrainReport),
     Done(Box<WorkerEnd>),
+    /// From worker process (or merged shard) `i`: see `procs`.
+    Part(usize, super::procs::PartEvent),
 }
 
 /// What a worker reports once all its clients have finished.
@@ -202,7 +205,9 @@ async fn run(
     tx: mpsc::UnboundedSender<WorkerMsg>,
 ) {
     let peak = ctx.plan.peak_clients();
-    let local_clients = (peak as usize).div_ceil(n.max(1));
+    // This worker's clients within this process's shard (see `shard`).
+    let (first, stride) = ctx.shard.worker_slice(w, n);
+    let local_clients = (peak as usize).div_ceil(stride as usize);
     let timer = WorkerTimer::new(ctx.plan.run.pacing);
     if timer.mode() != ctx.plan.run.pacing {
         eprintln!(
@@ -215,7 +220,7 @@ async fn run(
         rooms: RefCell::new(RoomTotals::new(ctx.room_names.len())),
         drain: RefCell::new(DrainBook::new(local_clients, ctx.room_names.len())),
         goal,
-        workers: n.max(1) as u32,
+        workers: stride,
         ready: RefCell::new(ReadyBook::new(ctx.plan.stages.len())),
         panics: RefCell::new(PanicLog::default()),
         instances: RefCell::new(BTreeSet::new()),
@@ -223,7 +228,7 @@ async fn run(
     });
     let shared = Rc::new(RunCtxRef(ctx.clone()));
     let mut clients = tokio::task::JoinSet::new();
-    for i in (w as u32..peak).step_by(n.max(1)) {
+    for i in (first..peak).step_by(stride as usize) {
         clients.spawn_local(client::run(shared.clone(), state.clone(), i, stop.clone()));
     }
     // Per-second intervals, aligned with the run start.

@@ -49,6 +49,34 @@ pub struct RunResults {
     /// Per stage: clients planned, connected, ready, failed (with reasons).
     #[serde(default, skip_serializing_if = "Readiness::is_empty")]
     pub readiness: Readiness,
+    /// Runs of several processes or machines (`--processes`, `bench merge`):
+    /// one entry per shard, with its start and clock offset.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardInfo>,
+}
+
+/// One shard of a multi-process or multi-machine run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ShardInfo {
+    pub index: u32,
+    pub count: u32,
+    /// "ok", "dead" (a worker process that exited before finishing),
+    /// "missing" (no shard file) or "interrupted".
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// UNIX-epoch ms its clients started.
+    #[serde(default)]
+    pub started_at_ms: u64,
+    /// How late after the agreed `--start-at` it started.
+    #[serde(default)]
+    pub late_ms: u64,
+    /// Target clock minus shard clock (ms), NTP-style from ping/pong, and
+    /// the round trip of the probe it came from (± half of it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_offset_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_rtt_ms: Option<f64>,
 }
 
 /// The verdict of the validity rules (docs/scenario.md). `valid` is false

@@ -350,8 +350,15 @@ impl PacingMode {
 pub struct RunOptions {
     /// Worker tasks/threads that own shards of the clients.
     pub workers: usize,
-    /// Loopback source addresses to spread client sockets over (ephemeral port limit).
+    /// Source addresses to spread client sockets over (ephemeral port
+    /// limit): `[run] source_addresses`, or its old name `source_addrs`.
     pub source_addrs: Vec<IpAddr>,
+    /// Which of the two keys gave them (for messages).
+    #[serde(skip)]
+    pub source_key: &'static str,
+    /// `[run] processes`: worker processes; `None` picks them from the fd limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub processes: Option<u32>,
     #[serde(serialize_with = "human_duration")]
     pub connect_timeout: Duration,
     /// After the last stage: keep receiving this long so in-flight deliveries count.

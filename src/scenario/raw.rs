@@ -145,6 +145,11 @@ pub struct RawOutput {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawRun {
     pub workers: Option<u32>,
+    /// Worker processes (`bench run --processes`); absent: automatic.
+    pub processes: Option<u32>,
+    /// An address, a CIDR block, or a list of them.
+    pub source_addresses: Option<toml::Value>,
+    /// The older name of `source_addresses` (a list of addresses).
     pub source_addrs: Option<Vec<String>>,
     pub connect_timeout: Option<String>,
     pub drain: Option<String>,

@@ -165,7 +165,12 @@ impl Conn {
                 None => self.not_in_room(&room, id),
             },
             ClientFrame::Ping { ts } => {
-                hub.reply(&self.peer, encode(&ServerFrame::Pong { ts }));
+                // The server's clock lets a client estimate its offset (bench --shard).
+                let now_us = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_micros() as u64)
+                    .ok();
+                hub.reply(&self.peer, encode(&ServerFrame::Pong { ts, now_us }));
             }
         }
         None

@@ -302,6 +302,12 @@ impl Client {
         let (ctx, ws) = (a.ctx, a.ws);
         st.ready = true;
         self.counted = true;
+        if !self.outcome.ready {
+            // A first attempt that made it, counted now rather than when
+            // the session ends: during a long hold the abort rule must see
+            // the successes beside any failures.
+            ws.rec.borrow_mut().cur.unready_ok += 1;
+        }
         self.outcome.ready = true;
         let now = Instant::now();
         if let Some(d) = a.dropped_at {

@@ -6,9 +6,9 @@
 //! client populations have their own files.
 
 mod clients;
+mod sources;
 mod target;
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -117,12 +117,11 @@ impl Validator<'_> {
         let rooms = self.rooms(raw.rooms.unwrap_or_default(), &stages)?;
         let populations = self.populations(raw.clients)?;
         let output = self.output(raw.output.unwrap_or_default(), &name, overrides)?;
-        let run = self.run(raw.run.unwrap_or_default())?;
+        let run = self.run(raw.run.unwrap_or_default(), &target.endpoint)?;
         let processes = bundled.as_ref().map(|c| c.processes);
         if let Some(config) = bundled {
             self.fits_bundled_server(&config, &target, &stages, &rooms, &populations)?;
         }
-        self.source_addrs_reach(&target.endpoint, &run.source_addrs)?;
         let total: Duration = stages.iter().map(|s| s.duration).sum();
         let faults = self.faults(raw.faults.unwrap_or_default(), &target, total, processes)?;
         Ok(Plan {
@@ -254,34 +253,6 @@ impl Validator<'_> {
             return Err(self.bad(&path, "must be a process index, 0 or more"));
         }
         Ok(Some(index as u32))
-    }
-
-    /// A socket bound to an IPv6 source cannot connect to an IPv4 target,
-    /// nor a non-loopback source to a loopback target (and the reverses):
-    /// catch it now rather than as connect failures.
-    fn source_addrs_reach(&self, endpoint: &Endpoint, sources: &[IpAddr]) -> Result<()> {
-        let target_ip: Option<IpAddr> = match endpoint {
-            // The bundled server listens on 127.0.0.1.
-            Endpoint::Bundled { .. } => Some(IpAddr::from([127, 0, 0, 1])),
-            Endpoint::Url(url) | Endpoint::Command { url, .. } => url.host.parse().ok(),
-        };
-        let Some(target_ip) = target_ip else {
-            return Ok(());
-        };
-        for (i, source) in sources.iter().enumerate() {
-            let why = if source.is_ipv4() != target_ip.is_ipv4() {
-                "the address families differ"
-            } else if source.is_loopback() != target_ip.is_loopback() {
-                "one is a loopback address and the other is not"
-            } else {
-                continue;
-            };
-            return Err(self.bad(
-                &format!("run.source_addrs[{i}]"),
-                format!("{source} cannot reach the target {target_ip}: {why}"),
-            ));
-        }
-        Ok(())
     }
 
     fn name(&self, raw: Option<String>) -> Result<String> {
@@ -555,29 +526,22 @@ impl Validator<'_> {
         Ok(OutputPlan { dir, formats })
     }
 
-    fn run(&self, r: RawRun) -> Result<RunOptions> {
+    fn run(&self, r: RawRun, endpoint: &Endpoint) -> Result<RunOptions> {
         let workers = match r.workers {
             Some(0) => return Err(self.bad("run.workers", "there must be at least 1 worker")),
             Some(n) => n as usize,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
-        let mut source_addrs: Vec<IpAddr> = Vec::new();
-        for (i, a) in r.source_addrs.unwrap_or_default().iter().enumerate() {
-            let at = format!("run.source_addrs[{i}]");
-            let ip: IpAddr = a.trim().parse().map_err(|_| {
-                self.bad(
-                    &at,
-                    format!("\"{a}\" is not an IP address (e.g. \"127.0.0.2\")"),
-                )
-            })?;
-            if ip.is_unspecified() || ip.is_multicast() {
-                return Err(self.bad(&at, format!("{ip} cannot be a source address")));
+        let (source_addrs, source_key) = self.source_addresses(&r, endpoint)?;
+        let processes = match r.processes {
+            Some(0) => {
+                return Err(self.bad(
+                    "run.processes",
+                    "there must be at least 1 process (leave it out for automatic)",
+                ))
             }
-            if source_addrs.contains(&ip) {
-                return Err(self.bad(&at, format!("{ip} is listed twice")));
-            }
-            source_addrs.push(ip);
-        }
+            other => other,
+        };
         let connect_timeout = self.duration(
             "run.connect_timeout",
             r.connect_timeout.as_ref(),
@@ -631,6 +595,8 @@ impl Validator<'_> {
             workers,
             pacing,
             source_addrs,
+            source_key,
+            processes,
             connect_timeout,
             drain,
             abort_on_connect_failure_share,

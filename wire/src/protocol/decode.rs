@@ -60,6 +60,8 @@ pub enum Received<'a> {
     },
     Pong {
         ts_us: Option<u64>,
+        /// The server's clock, when it sent one.
+        now_us: Option<u64>,
     },
     /// `code` as the server wrote it (`UNKNOWN` when absent).
     Error {
@@ -144,6 +146,7 @@ impl<'a> Received<'a> {
             },
             "pong" => Received::Pong {
                 ts_us: raw.ts.and_then(|t| parse_ts_us(t.get())),
+                now_us: raw.now_us,
             },
             "error" => Received::Error {
                 code: raw.code.unwrap_or(Cow::Borrowed("UNKNOWN")),

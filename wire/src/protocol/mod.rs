@@ -125,6 +125,8 @@ pub struct RawFrame<'a> {
     pub message: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub messages: Option<Vec<&'a RawValue>>,
+    /// `pong`: the server's clock (µs since the UNIX epoch), for clock-offset estimates.
+    pub now_us: Option<u64>,
 }
 
 /// Why a frame could not be turned into a typed message.
@@ -336,6 +338,10 @@ pub enum ServerFrame<'a> {
     },
     Pong {
         ts: &'a RawValue,
+        /// The server's clock when it answered (µs since the UNIX epoch);
+        /// optional, so a client must accept a pong without it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        now_us: Option<u64>,
     },
     Error {
         code: ErrorCode,
@@ -399,6 +405,7 @@ impl<'a> ServerFrame<'a> {
             },
             "pong" => ServerFrame::Pong {
                 ts: required(raw.ts, "ts", id)?,
+                now_us: raw.now_us,
             },
             "error" => {
                 let code = required(raw.code, "code", id)?;
@@ -518,7 +525,11 @@ mod tests {
 
     #[test]
     fn batch_unwraps_in_order() {
-        let a = ServerFrame::Pong { ts: raw("1") }.to_json();
+        let a = ServerFrame::Pong {
+            ts: raw("1"),
+            now_us: None,
+        }
+        .to_json();
         let b = ServerFrame::Left { room: "r".into() }.to_json();
         let batch = batch_payload([a.as_bytes(), b.as_bytes()]);
         let mut kinds = Vec::new();
