@@ -25,3 +25,4 @@ pub mod peer;
 pub mod ratelimit;
 pub mod server;
 pub mod supervise;
+pub mod tls;

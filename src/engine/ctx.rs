@@ -32,6 +32,8 @@ pub struct RunCtx {
     pub populations: Vec<u8>,
     /// Source addresses usable for this target (same loopback-ness).
     pub sources: Vec<IpAddr>,
+    /// `wss://`: the run's TLS client (set with [`RunCtx::with_tls`]).
+    pub tls: Option<super::link::tls::TlsClient>,
 }
 
 impl RunCtx {
@@ -70,7 +72,13 @@ impl RunCtx {
             populations,
             sources,
             plan,
+            tls: None,
         }
+    }
+
+    pub fn with_tls(mut self, tls: Option<super::link::tls::TlsClient>) -> Self {
+        self.tls = tls;
+        self
     }
 
     pub fn source_for(&self, client: u32) -> Option<IpAddr> {

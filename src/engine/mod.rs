@@ -76,6 +76,24 @@ pub fn execute_with_dialect(
     rt.block_on(run(plan, opts, dialect))
 }
 
+/// The run's TLS client on a `wss://` target, trusting the bundled
+/// server's throwaway certificate if it made one. `insecure` says so loudly.
+fn tls_client(
+    plan: &Plan,
+    target: &target::Target,
+) -> anyhow::Result<Option<link::tls::TlsClient>> {
+    let Some(t) = &plan.target.tls else {
+        return Ok(None);
+    };
+    if t.insecure {
+        eprintln!(
+            "WARNING: [target.tls] insecure = true: the server's certificate is NOT verified (recorded in results.json)"
+        );
+    }
+    let extra: Vec<_> = target.self_signed.iter().map(|s| s.cert.clone()).collect();
+    link::tls::TlsClient::new(t, &target.url.host, &extra).map(Some)
+}
+
 async fn run(
     plan: &Plan,
     opts: &EngineOptions,
@@ -91,14 +109,18 @@ async fn run(
     let clock = clock::Clock::start_now();
     let started_at = chrono::Utc::now().to_rfc3339();
     let host = format!("{}:{}", target.url.host, target.url.port);
-    let ctx = Arc::new(ctx::RunCtx::new(
-        Arc::new(plan.clone()),
-        dialect,
-        target.addr,
-        host,
-        &target.url.path,
-        clock,
-    ));
+    let tls = tls_client(plan, &target)?;
+    let ctx = Arc::new(
+        ctx::RunCtx::new(
+            Arc::new(plan.clone()),
+            dialect,
+            target.addr,
+            host,
+            &target.url.path,
+            clock,
+        )
+        .with_tls(tls),
+    );
 
     // Faults due at 0 s (a target down at start) happen before any client.
     let mut faults = faults::Faults::new(plan, clock.start);

@@ -124,7 +124,9 @@ mod tests {
         .unwrap();
         assert_eq!(plan.name, "min");
         assert_eq!(plan.seed, defaults::SEED);
-        assert!(matches!(plan.target.endpoint, Endpoint::Bundled { ref args } if args.is_empty()));
+        assert!(
+            matches!(plan.target.endpoint, Endpoint::Bundled { ref args, .. } if args.is_empty())
+        );
         assert_eq!(plan.target.protocol, Protocol::Chat);
         assert_eq!(plan.rooms.count, 1);
         assert_eq!(plan.populations.len(), 1);

@@ -49,6 +49,18 @@ pub struct RawTarget {
     /// `[target.socketio]`: checked key by key by
     /// `SocketIoOptions::from_toml`, so kept as TOML here.
     pub socketio: Option<toml::Value>,
+    /// `[target.tls]`: the `wss://` client's options.
+    pub tls: Option<RawTls>,
+}
+
+/// `[target.tls]`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawTls {
+    pub ca_file: Option<String>,
+    pub insecure: Option<bool>,
+    pub server_name: Option<String>,
+    pub alpn: Option<Vec<String>>,
+    pub resume: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -59,6 +71,9 @@ pub struct RawServer {
     pub command: Option<Vec<String>>,
     pub url: Option<String>,
     pub ready_timeout: Option<String>,
+    /// The bundled server speaks TLS (a throwaway self-signed certificate
+    /// unless `args` name one).
+    pub tls: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,6 +7,7 @@
 
 mod clients;
 mod target;
+mod tls;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
