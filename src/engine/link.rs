@@ -501,11 +501,24 @@ async fn open_polling(
     if let Some(src) = ctx.source_for(i) {
         builder = builder.local_address(src);
     }
+    // Over https the URL keeps the scenario's host (the certificate names
+    // it), resolved to the target's address; plain http goes to the address.
+    let origin = match &ctx.tls {
+        Some(tls) => {
+            builder = builder.use_preconfigured_tls(tls.config().as_ref().clone());
+            let host = ctx
+                .host
+                .rsplit_once(':')
+                .map_or(ctx.host.as_str(), |(h, _)| h);
+            builder = builder.resolve(host.trim_start_matches('[').trim_end_matches(']'), ctx.addr);
+            format!("https://{}", ctx.host)
+        }
+        None => format!("http://{}", ctx.addr),
+    };
     let http = builder.build().map_err(|_| "http_client".to_owned())?;
-    let authority = ctx.addr.to_string();
     match timeout_at(
         deadline.into(),
-        PollingConn::open(&http, &authority, path, query),
+        PollingConn::open(&http, &origin, path, query),
     )
     .await
     {
@@ -518,6 +531,9 @@ async fn open_polling(
 fn polling_reason(e: &anyhow::Error) -> String {
     if let Some(s) = e.downcast_ref::<HandshakeStatus>() {
         return format!("http_{}", s.status);
+    }
+    if let Some(reason) = e.chain().find_map(|c| tls::failure_in(c)) {
+        return reason.into();
     }
     match e.chain().find_map(|c| c.downcast_ref::<reqwest::Error>()) {
         Some(r) if r.is_timeout() => "timeout".into(),

@@ -146,7 +146,7 @@ impl SioClient {
                     .context("HTTP client")?;
                 let (poll, initial) = PollingConn::open(
                     &http,
-                    &endpoint.addr.to_string(),
+                    &format!("http://{}", endpoint.addr),
                     &endpoint.path,
                     &endpoint.query,
                 )

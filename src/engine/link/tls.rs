@@ -97,9 +97,26 @@ pub fn resumed(s: &TlsStream<Counted>) -> bool {
 
 /// The counted reason of a failed handshake.
 pub fn failure(e: &std::io::Error) -> &'static str {
-    let Some(err) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) else {
-        return reason::HANDSHAKE;
-    };
+    match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        Some(err) => classify(err),
+        None => reason::HANDSHAKE,
+    }
+}
+
+/// The TLS reason somewhere in an error's chain (reqwest's errors wrap
+/// rustls's, for Socket.IO polling over https), if it has one.
+pub fn failure_in(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(r) = err.downcast_ref::<rustls::Error>() {
+            return Some(classify(r));
+        }
+        cur = err.source();
+    }
+    None
+}
+
+fn classify(err: &rustls::Error) -> &'static str {
     match err {
         rustls::Error::InvalidCertificate(c) => match c {
             CertificateError::UnknownIssuer => reason::UNKNOWN_CA,
