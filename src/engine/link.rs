@@ -532,7 +532,7 @@ fn polling_reason(e: &anyhow::Error) -> String {
     if let Some(s) = e.downcast_ref::<HandshakeStatus>() {
         return format!("http_{}", s.status);
     }
-    if let Some(reason) = e.chain().find_map(|c| tls::failure_in(c)) {
+    if let Some(reason) = e.chain().find_map(tls::failure_in) {
         return reason.into();
     }
     match e.chain().find_map(|c| c.downcast_ref::<reqwest::Error>()) {
