@@ -492,6 +492,8 @@ async fn open_polling(
         };
         default_headers.insert(k, v);
     }
+    // reqwest builds a rustls config even for http: it needs the provider.
+    wire::ws::tls::provider();
     let mut builder = reqwest::Client::builder()
         .no_proxy()
         .tcp_nodelay(true)

@@ -140,6 +140,7 @@ impl SioClient {
                 }
             }
             Transport::Polling | Transport::PollingUpgrade => {
+                wire::ws::tls::provider();
                 let http = reqwest::Client::builder()
                     .no_proxy()
                     .build()

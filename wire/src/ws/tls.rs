@@ -99,9 +99,21 @@ impl AsyncWrite for Counted {
 /// (X25519MLKEM768 needs aws-lc-rs); kept because aws-lc-rs needs a C and
 /// CMake build, and on loopback the classical X25519 handshake is what a
 /// capacity figure should price. One place, so switching is one line.
+/// The first call also installs it as the process default, which libraries
+/// that build their own rustls configuration (reqwest, even for plain
+/// http) need.
 pub fn provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
-    #[allow(deprecated)]
-    std::sync::Arc::new(rustls::crypto::ring::default_provider())
+    static PROVIDER: std::sync::OnceLock<std::sync::Arc<rustls::crypto::CryptoProvider>> =
+        std::sync::OnceLock::new();
+    PROVIDER
+        .get_or_init(|| {
+            #[allow(deprecated)]
+            let p = rustls::crypto::ring::default_provider();
+            // Err: another default was installed first; ours is still used here.
+            let _ = p.clone().install_default();
+            std::sync::Arc::new(p)
+        })
+        .clone()
 }
 
 /// The body of the plaintext 400 a TLS port sends to a plaintext request,
