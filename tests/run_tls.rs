@@ -2,7 +2,8 @@
 //! self-signed certificate (exact delivery accounting), against `bench
 //! serve --tls-cert` with certificates made here by rcgen (unknown CA, name
 //! mismatch, expired, insecure), plaintext against a TLS port both ways, a
-//! TLS server that stalls mid-handshake, and TLS garbage to the server.
+//! TLS server that stalls mid-handshake or answers garbage, and TLS garbage
+//! to the server.
 
 mod common;
 mod peers_common;
@@ -224,6 +225,33 @@ fn a_server_that_stalls_mid_handshake_fails_within_connect_timeout() {
     let toml = scenario(&format!("wss://127.0.0.1:{port}/ws"), "", 2)
         .replace("connect_timeout = \"2s\"", "connect_timeout = \"500ms\"");
     all_failed(&toml, "tls_handshake");
+    drop(held);
+}
+
+#[test]
+fn a_server_that_answers_garbage_is_a_tls_handshake_failure() {
+    // Answers every connection with a malformed handshake record, then holds it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = std::thread::spawn(move || {
+        let mut socks = Vec::new();
+        listener.set_nonblocking(true).unwrap();
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::time::Instant::now() < until && socks.len() < 8 {
+            match listener.accept() {
+                Ok((mut s, _)) => {
+                    let _ = s.write_all(b"\x16\x03\x03\x00\x04\xff\xff\xff\xff");
+                    socks.push(s);
+                }
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        }
+        socks
+    });
+    all_failed(
+        &scenario(&format!("wss://127.0.0.1:{port}/ws"), "", 2),
+        "tls_handshake",
+    );
     drop(held);
 }
 
