@@ -54,6 +54,15 @@ pub fn run_shard(args: &RunArgs, spec: &str) -> anyhow::Result<Outcome> {
             scenario::units::parse_ws_url(u).map_err(|e| usage(format!("--worker-url: {e}")))?;
         plan.target.endpoint = Endpoint::Url(url);
         plan.faults.clear();
+        plan.target.redis = None;
+        if let (Some(tls), Ok(ca)) = (
+            plan.target.tls.as_mut(),
+            std::env::var(crate::engine::procs::WORKER_CA_ENV),
+        ) {
+            let certs = scenario::read_certs(std::path::Path::new(&ca))
+                .map_err(|e| anyhow::anyhow!("the coordinator's certificate {ca}: {e}"))?;
+            tls.ca_certs.extend(certs);
+        }
         plan.target.server_pids.clear();
         plan.target.server_process = None;
     } else if spec.count > 1 && !matches!(plan.target.endpoint, Endpoint::Url(_)) {

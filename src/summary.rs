@@ -38,6 +38,7 @@ pub fn render(results: &RunResults, color: bool) -> String {
     header(w, results, paint);
     latencies(w, results);
     counters(w, results);
+    tls(w, results);
     other_counters(w, results, SHOWN_COUNTERS);
     resources(w, results);
     thresholds(w, &results.thresholds, paint);
@@ -218,6 +219,17 @@ fn counters(w: &mut String, r: &RunResults) {
         thousands(c.connections_failed_total()),
         breakdown(&c.connections_failed)
     );
+    for reason in c.connections_failed.keys() {
+        let hint = crate::results::tls::explain(reason).or_else(|| {
+            // Plaintext to a TLS port that just hangs up (no answer we can read).
+            (reason == "reset" && c.connections_opened == 0 && r.tls.is_none()).then_some(
+                "the server closed before answering the upgrade: if it speaks TLS on that port, use a wss:// url",
+            )
+        });
+        if let Some(hint) = hint {
+            let _ = writeln!(w, "    {reason}: {hint}");
+        }
+    }
     let closes: u64 = c.closes.values().sum();
     let _ = writeln!(
         w,
@@ -277,6 +289,51 @@ fn counters(w: &mut String, r: &RunResults) {
     }
 }
 
+/// `wss://`: verification, resumption, the connect stages and the bytes
+/// TLS added on the wire.
+fn tls(w: &mut String, r: &RunResults) {
+    let Some(t) = &r.tls else {
+        return;
+    };
+    let c = &r.counters;
+    let _ = writeln!(w, "tls");
+    if t.insecure {
+        let _ = writeln!(
+            w,
+            "  INSECURE: certificates were not verified ([target.tls] insecure = true)"
+        );
+    }
+    let share = t.resumed_share.map_or("-".into(), percent);
+    let _ = writeln!(
+        w,
+        "  handshakes       {:>14}   resumed {} ({share}){}",
+        thousands(t.connections),
+        thousands(t.resumed),
+        if t.resume { "" } else { "   resume off" }
+    );
+    let p50 = |k: &str| r.metrics.get(k).map_or("-".into(), |m| ms(m.p50));
+    let p99 = |k: &str| r.metrics.get(k).map_or("-".into(), |m| ms(m.p99));
+    let _ = writeln!(
+        w,
+        "  connect p50/p99  tcp {} / {}   tls {} / {}   upgrade {} / {} ms",
+        p50("tcp_connect_time"),
+        p99("tcp_connect_time"),
+        p50("tls_handshake_time"),
+        p99("tls_handshake_time"),
+        p50("upgrade_time"),
+        p99("upgrade_time")
+    );
+    let ratio = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.2}x"));
+    let _ = writeln!(
+        w,
+        "  on the wire      {} sent, {} received   (TLS/WebSocket bytes {} sent, {} received)",
+        bytes(c.tls_wire_bytes_sent as f64),
+        bytes(c.tls_wire_bytes_received as f64),
+        ratio(t.wire_ratio_sent),
+        ratio(t.wire_ratio_received)
+    );
+}
+
 /// Counters the sections above already show.
 const SHOWN_COUNTERS: &[&str] = &[
     "connections_opened",
@@ -302,6 +359,10 @@ const SHOWN_COUNTERS: &[&str] = &[
     "wire_bytes_sent",
     "payload_bytes_received",
     "wire_bytes_received",
+    "tls_connections",
+    "tls_resumed",
+    "tls_wire_bytes_sent",
+    "tls_wire_bytes_received",
 ];
 
 /// Any other non-zero counter, so counters added to the model later are

@@ -62,9 +62,21 @@ fn full() -> RunResults {
         client_max_window_bits: Some(12),
         server_max_window_bits: Some(10),
     });
+    plan.target.tls = Some(bench::scenario::TlsPlan {
+        ca_file: Some("ca.pem".into()),
+        ca_certs: Vec::new(),
+        insecure: false,
+        server_name: Some("chat.example".into()),
+        alpn: vec!["http/1.1".into()],
+        resume: true,
+        self_signed: false,
+    });
     let mut metrics = BTreeMap::new();
     for (i, name) in [
         "connect_time",
+        "tcp_connect_time",
+        "tls_handshake_time",
+        "upgrade_time",
         "ack_latency",
         "ack_latency_service",
         "delivery_latency",
@@ -217,6 +229,11 @@ fn full() -> RunResults {
             ratio_sent: Some(1.8),
             ratio_received: None,
         }),
+        tls: Some(bench::results::tls::TlsStats::from_counters(
+            &counters(),
+            false,
+            true,
+        )),
         repeats: vec![repeat.clone(), repeat],
         scenario: serde_json::to_value(&plan).unwrap(),
         environment: Environment::collect(),
@@ -285,6 +302,10 @@ fn counters() -> Counters {
     c.lost_at_restart = 12;
     c.seq_resets = 40;
     c.server_restarts = 1;
+    c.tls_connections = 2100;
+    c.tls_resumed = 700;
+    c.tls_wire_bytes_sent = 9_500_000;
+    c.tls_wire_bytes_received = 410_000_000;
     c
 }
 
@@ -298,7 +319,13 @@ fn written(results: &RunResults) -> Value {
 fn a_fully_populated_result_validates() {
     let value = written(&full());
     // Every optional field really is present, so the schema saw all of it.
-    for key in ["interrupt_reason", "repeats", "validity", "readiness"] {
+    for key in [
+        "interrupt_reason",
+        "repeats",
+        "validity",
+        "readiness",
+        "tls",
+    ] {
         assert!(value.get(key).is_some(), "{key} missing");
     }
     assert!(value["metrics"]["delivery_latency"].get("hdr").is_some());

@@ -571,6 +571,6 @@ fn server_processes_is_checked() {
     let plan = scenario::parse(&ok, "scenarios/x.toml", None, &PlanOverrides::default()).unwrap();
     assert!(matches!(
         plan.target.endpoint,
-        scenario::Endpoint::Bundled { ref args } if args == &["--processes", "2"]
+        scenario::Endpoint::Bundled { ref args, .. } if args == &["--processes", "2"]
     ));
 }

@@ -52,7 +52,7 @@ fn shipped_scenarios_have_the_promised_shape() {
     let fanout = load("fanout.toml");
     assert!(fanout.rooms.count <= 10);
     match &fanout.target.endpoint {
-        Endpoint::Bundled { args } => assert!(args.iter().any(|a| a == "--batch-window")),
+        Endpoint::Bundled { args, .. } => assert!(args.iter().any(|a| a == "--batch-window")),
         other => panic!("fanout must use the bundled server with batching, got {other:?}"),
     }
 

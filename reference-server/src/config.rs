@@ -138,6 +138,12 @@ pub struct ServerArgs {
     /// Log filter for stderr (tracing syntax, e.g. `info` or `reference_server=debug`) [default: warn]
     #[arg(long, value_name = "FILTER")]
     pub log: Option<String>,
+    /// Serve TLS (`wss://`, `https://`) with this certificate chain (PEM); needs --tls-key [default: plaintext]
+    #[arg(long, value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1) of --tls-cert
+    #[arg(long, value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
     /// TEST ONLY: extra delay added to every chat delivery [default: 0]
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub chaos_delay: Option<Duration>,
@@ -200,7 +206,16 @@ pub struct Config {
     pub redis_optional: bool,
     pub redis_node_ttl: Duration,
     pub log: String,
+    /// `--tls-cert` and `--tls-key`: the port speaks TLS only.
+    pub tls: Option<TlsFiles>,
     pub chaos: ChaosConfig,
+}
+
+/// The PEM files of `--tls-cert` / `--tls-key`.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl Default for Config {
@@ -242,6 +257,7 @@ impl Default for Config {
             redis_optional: false,
             redis_node_ttl: Duration::from_secs(10),
             log: "warn".into(),
+            tls: None,
             chaos: ChaosConfig::default(),
         }
     }
@@ -292,6 +308,8 @@ struct FileConfig {
     redis_optional: Option<bool>,
     redis_node_ttl: Option<String>,
     log: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     chaos_delay: Option<String>,
     chaos_drop: Option<f64>,
     chaos_seed: Option<u64>,
@@ -373,6 +391,8 @@ impl ServerArgs {
             redis,
             redis_node_ttl,
             log,
+            tls_cert,
+            tls_key,
             chaos_delay,
             chaos_drop,
             chaos_seed,
@@ -449,6 +469,12 @@ impl ServerArgs {
             redis_optional: self.redis_optional,
             redis_node_ttl: self.redis_node_ttl.unwrap_or(d.redis_node_ttl),
             log: self.log.unwrap_or(d.log),
+            tls: match (self.tls_cert, self.tls_key) {
+                (None, None) => None,
+                (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+                (Some(_), None) => return Err(ConfigError("--tls-cert needs --tls-key".into())),
+                (None, Some(_)) => return Err(ConfigError("--tls-key needs --tls-cert".into())),
+            },
             chaos,
         };
         c.validate()?;
@@ -506,6 +532,8 @@ fn load_file(path: &Path) -> Result<ServerArgs, ConfigError> {
         redis_optional: f.redis_optional.unwrap_or(false),
         redis_node_ttl: file_duration("redis-node-ttl", f.redis_node_ttl)?,
         log: f.log,
+        tls_cert: f.tls_cert,
+        tls_key: f.tls_key,
         chaos_delay: file_duration("chaos-delay", f.chaos_delay)?,
         chaos_drop: f.chaos_drop,
         chaos_seed: f.chaos_seed,
@@ -552,6 +580,9 @@ impl Config {
         }
         if self.redis_node_ttl < Duration::from_millis(100) {
             return bad("--redis-node-ttl must be at least 100ms");
+        }
+        if let Some(files) = &self.tls {
+            crate::tls::server_config(files)?;
         }
         if let Some(url) = &self.redis {
             if !(url.starts_with("redis://") || url.starts_with("unix://")) {

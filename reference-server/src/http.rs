@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -25,11 +25,18 @@ const BUSY_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 /// the buffer is released whenever it empties.
 const READ_CHUNK: usize = 4096;
 
-/// Serves one accepted TCP connection. `handshake` is its handshake slot,
+/// A stream the HTTP side serves: plain TCP, or TLS after its handshake.
+pub trait Stream:
+    AsyncRead + AsyncWrite + Unpin + Send + Into<wire::ws::Transport> + 'static
+{
+}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + Into<wire::ws::Transport> + 'static> Stream for S {}
+
+/// Serves one accepted connection. `handshake` is its handshake slot,
 /// held until the upgrade (or the HTTP answer); the connection slot
 /// (`--max-connections`) is taken only when an upgrade is accepted.
-pub async fn serve_socket(
-    mut stream: TcpStream,
+pub async fn serve_socket<S: Stream>(
+    mut stream: S,
     shared: Arc<Shared>,
     handshake: OwnedSemaphorePermit,
 ) {
@@ -112,7 +119,7 @@ type Head = Result<Result<(Request, bytes::BytesMut), HandshakeError>, tokio::ti
 
 /// Answers a request head that failed: 431 too large, 400 malformed, 408
 /// too slow; a socket that closed or failed gets nothing.
-async fn refuse_head(mut stream: TcpStream, shared: &Shared, head: Head) {
+async fn refuse_head<S: Stream>(mut stream: S, shared: &Shared, head: Head) {
     let bad = &shared.metrics.bad_input;
     let (status, reason, body) = match head {
         Ok(Ok(_)) | Ok(Err(HandshakeError::Closed | HandshakeError::Io(_))) => return,
@@ -259,7 +266,7 @@ fn echo_upgrade(req: &Request) -> Result<(String, Option<Identity>), Refusal> {
     Ok((key.to_owned(), None))
 }
 
-async fn upgrade(mut stream: TcpStream, shared: Arc<Shared>, up: Upgrade) {
+async fn upgrade<S: Stream>(mut stream: S, shared: Arc<Shared>, up: Upgrade) {
     let ext = up.deflate.as_ref().map(|(_, h)| h.as_str());
     if stream
         .write_all(switching_protocols_ext(&up.key, ext).as_bytes())
@@ -303,8 +310,8 @@ async fn upgrade(mut stream: TcpStream, shared: Arc<Shared>, up: Upgrade) {
     }
 }
 
-async fn respond(
-    stream: &mut TcpStream,
+pub(crate) async fn respond<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
     status: u16,
     reason: &str,
     body: &str,

@@ -4,7 +4,8 @@
 //! Server modules: `config` (flags, TOML), `server` (accept loop, shutdown),
 //! `http` (routes and upgrade checks), `conn` (one connection's task), `peer`
 //! (its bounded outbound queue), `hub` (rooms, presence, history, fan-out),
-//! `deflate` (permessage-deflate), `auth`, `ratelimit`, `metrics`, `chaos`
+//! `deflate` (permessage-deflate), `tls` (`--tls-cert`: the TLS step before
+//! the HTTP one), `auth`, `ratelimit`, `metrics`, `chaos`
 //! (test-only fault injection),
 //! `supervise` (`--processes N` on one port), `cluster` (whole-server
 //! `/metrics` and `/healthz` under it) and `bus` (rooms across processes
@@ -25,3 +26,4 @@ pub mod peer;
 pub mod ratelimit;
 pub mod server;
 pub mod supervise;
+pub mod tls;

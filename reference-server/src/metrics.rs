@@ -41,10 +41,14 @@ pub enum BadInput {
     RateLimited,
     /// A closing peer that kept sending past the close budget.
     CloseFlood,
+    /// A failed TLS handshake on a `--tls-cert` port (garbage, alert, timeout).
+    TlsHandshake,
+    /// Plaintext (HTTP) on a `--tls-cert` port: answered 400 in plaintext.
+    TlsPlaintext,
 }
 
 impl BadInput {
-    const ALL: [BadInput; 13] = [
+    const ALL: [BadInput; 15] = [
         Self::HttpMalformed,
         Self::HttpTooLarge,
         Self::HandshakeTimeout,
@@ -58,6 +62,8 @@ impl BadInput {
         Self::Auth,
         Self::RateLimited,
         Self::CloseFlood,
+        Self::TlsHandshake,
+        Self::TlsPlaintext,
     ];
 
     pub fn label(self) -> &'static str {
@@ -75,6 +81,8 @@ impl BadInput {
             Self::Auth => "auth",
             Self::RateLimited => "rate_limited",
             Self::CloseFlood => "close_flood",
+            Self::TlsHandshake => "tls_handshake",
+            Self::TlsPlaintext => "tls_plaintext",
         }
     }
 }
@@ -130,6 +138,9 @@ pub struct Metrics {
     pub chaos_dropped_total: AtomicU64,
     pub bad_input: BadInputCounters,
     pub deflate_connections_total: AtomicU64,
+    /// Completed TLS handshakes, and those that resumed a session.
+    pub tls_handshakes_total: AtomicU64,
+    pub tls_resumed_total: AtomicU64,
     /// Deliveries per second over the last second (f64 bits), kept by the sampler.
     pub delivery_rate_bits: AtomicU64,
     /// 1 when `--redis` is set: the `bus_*` series are rendered.
@@ -176,7 +187,7 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(2048);
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let rows: [(&str, &str, &str, u64); 18] = [
+        let rows: [(&str, &str, &str, u64); 20] = [
             (
                 "connections_current",
                 "gauge",
@@ -284,6 +295,18 @@ impl Metrics {
                 "counter",
                 "Connections that negotiated permessage-deflate.",
                 g(&self.deflate_connections_total),
+            ),
+            (
+                "tls_handshakes_total",
+                "counter",
+                "Completed TLS handshakes (--tls-cert).",
+                g(&self.tls_handshakes_total),
+            ),
+            (
+                "tls_resumed_total",
+                "counter",
+                "TLS handshakes that resumed a session (tickets).",
+                g(&self.tls_resumed_total),
             ),
         ];
         write_rows(&mut out, &rows);

@@ -170,8 +170,14 @@ pub async fn run(
     background.extend(crate::bus::start(&shared)?);
     background.extend(crate::cluster::start(&shared).await?);
     let handshakes = Arc::new(Semaphore::new(shared.config.max_handshakes));
+    let tls = match &shared.config.tls {
+        Some(files) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
+            files,
+        )?)),
+        None => None,
+    };
     let result = tokio::select! {
-        r = accept_loop(&listener, &shared, &handshakes) => r,
+        r = accept_loop(&listener, &shared, &handshakes, tls.as_ref()) => r,
         _ = shutdown => Ok(()),
     };
     drop(listener);
@@ -199,6 +205,7 @@ async fn accept_loop(
     listener: &TcpListener,
     shared: &Arc<Shared>,
     handshakes: &Arc<Semaphore>,
+    tls: Option<&tokio_rustls::TlsAcceptor>,
 ) -> anyhow::Result<()> {
     let mut backoff = Duration::from_millis(5);
     loop {
@@ -218,9 +225,14 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         match handshakes.clone().try_acquire_owned() {
-            Ok(permit) => {
-                tokio::spawn(crate::http::serve_socket(stream, shared, permit));
-            }
+            Ok(permit) => match tls {
+                Some(acceptor) => {
+                    tokio::spawn(crate::tls::serve(stream, shared, permit, acceptor.clone()));
+                }
+                None => {
+                    tokio::spawn(crate::http::serve_socket(stream, shared, permit));
+                }
+            },
             Err(_) => {
                 // Every handshake slot is taken (a slowloris, or a real
                 // storm): answer without reading, so the socket is freed now.

@@ -21,7 +21,6 @@
 // With --redis URL, rooms span processes through @socket.io/redis-adapter and
 // room seqs come from Redis INCR so they stay one sequence per room.
 
-const http = require('node:http');
 const { Server } = require('socket.io');
 const {
   parseArgs,
@@ -32,9 +31,12 @@ const {
   roomAllowed,
   announce,
   exitOnSignals,
+  TLS_FLAGS,
+  createServer,
 } = require('./lib/common');
 
 const opts = parseArgs(process.argv.slice(2), {
+  ...TLS_FLAGS,
   host: { default: '127.0.0.1', parse: parseLoopbackHost, help: 'loopback address to bind' },
   port: { default: 8080, parse: parseIntArg, help: 'TCP port; 0 picks a free one' },
   'jwt-secret': { default: process.env.BENCH_JWT_SECRET || '', help: 'HS256 secret; auth.token must be a valid JWT' },
@@ -53,7 +55,7 @@ const MAX_ROOM_LEN = 128;
 const NAMESPACES = ['/', '/chat'];
 
 async function main() {
-  const httpServer = http.createServer((req, res) => {
+  const httpServer = createServer(opts, (req, res) => {
     // Socket.IO answers its own path; everything else lands here.
     if ((req.url || '').startsWith('/healthz')) res.writeHead(200).end('ok');
     else if (!res.headersSent && !(req.url || '').startsWith('/socket.io')) res.writeHead(404).end('not found');

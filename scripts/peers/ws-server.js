@@ -9,7 +9,6 @@
 // Not implemented (documented in README.md): rate limiting, batching,
 // backpressure shedding, /metrics beyond a few counters, chaos flags.
 
-const http = require('node:http');
 const { WebSocketServer } = require('ws');
 const {
   parseArgs,
@@ -20,9 +19,12 @@ const {
   roomAllowed,
   announce,
   exitOnSignals,
+  TLS_FLAGS,
+  createServer,
 } = require('./lib/common');
 
 const opts = parseArgs(process.argv.slice(2), {
+  ...TLS_FLAGS,
   host: { default: '127.0.0.1', parse: parseLoopbackHost, help: 'loopback address to bind' },
   port: { default: 8080, parse: parseIntArg, help: 'TCP port; 0 picks a free one' },
   'jwt-secret': { default: process.env.BENCH_JWT_SECRET || '', help: 'HS256 secret; enables auth' },
@@ -261,7 +263,7 @@ function authenticated(conn, claims) {
   send(conn, JSON.stringify({ type: 'welcome', user: conn.user, conn: conn.id, heartbeat_ms: opts['heartbeat-interval'], instance: INSTANCE }));
 }
 
-const server = http.createServer((req, res) => {
+const server = createServer(opts, (req, res) => {
   const path = (req.url || '/').split('?')[0];
   if (path === '/healthz') {
     res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');

@@ -115,7 +115,7 @@ fn measure_one(run: &NodesRun, n: u32) -> anyhow::Result<NodeStep> {
         "--redis".to_owned(),
         redis.url.clone(),
     ]);
-    let mut server = target::start(&Endpoint::Bundled { args })?;
+    let mut server = target::start(&Endpoint::Bundled { args, tls: false })?;
     let mut plan = super::runner::step_plan(run.base, &run.spec, &[], run.out_dir);
     plan.target.endpoint = Endpoint::Url(server.url.clone());
     plan.target.redis = None;
@@ -221,7 +221,7 @@ pub fn check(sizes: &[u32], plan: &Plan) -> Result<Vec<String>, String> {
             "--nodes needs at least two different cluster sizes to fit the bus overhead, e.g. --nodes 1,2,3".into(),
         );
     }
-    let Endpoint::Bundled { args } = &plan.target.endpoint else {
+    let Endpoint::Bundled { args, .. } = &plan.target.endpoint else {
         return Err("--nodes needs a server that can scale out, which bench starts itself as N processes over a redis-server it starts: the bundled reference server (no [target] url, --url or [target.server] command)".into());
     };
     for flag in ["--processes", "--redis", "--reuse-port"] {

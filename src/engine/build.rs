@@ -318,6 +318,11 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
         .target
         .deflate
         .map(|_| Compression::from_counters(&counters));
+    let tls = plan
+        .target
+        .tls
+        .as_ref()
+        .map(|t| crate::results::tls::TlsStats::from_counters(&counters, t.insecure, t.resume));
     let mut results = RunResults {
         schema_version: SCHEMA_VERSION,
         name: plan.name.clone(),
@@ -368,6 +373,7 @@ pub fn results(plan: &Plan, col: Collected) -> RunResults {
         stages,
         timeseries: all_seconds.iter().map(|s| snapshot(plan, s)).collect(),
         compression,
+        tls,
         repeats: Vec::new(),
         scenario: serde_json::to_value(plan).unwrap_or_default(),
         environment: Environment::collect(),

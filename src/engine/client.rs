@@ -244,12 +244,19 @@ impl Client {
                         return true;
                     }
                 }
-                Ok((io, token)) => {
+                Ok((io, token, stages)) => {
                     {
                         let mut rec = ws.rec.borrow_mut();
                         rec.counters().connections_opened += 1;
                         rec.counters().deflate_connections += u64::from(io.deflated());
                         rec.record(MetricId::ConnectTime, t0.elapsed().as_micros() as u64);
+                        if let Some(st) = stages {
+                            rec.counters().tls_connections += 1;
+                            rec.counters().tls_resumed += u64::from(st.resumed);
+                            rec.record(MetricId::TcpConnectTime, st.tcp_us);
+                            rec.record(MetricId::TlsHandshakeTime, st.tls_us);
+                            rec.record(MetricId::UpgradeTime, st.upgrade_us);
+                        }
                     }
                     if !first {
                         ws.rec.borrow_mut().counters().reconnects += 1;

@@ -34,6 +34,8 @@ pub struct RunCtx {
     pub sources: Vec<IpAddr>,
     /// The slice of the clients this process runs (`--processes`, `--shard`).
     pub shard: super::shard::ShardSpec,
+    /// `wss://`: the run's TLS client (set with [`RunCtx::with_tls`]).
+    pub tls: Option<super::link::tls::TlsClient>,
 }
 
 impl RunCtx {
@@ -73,7 +75,13 @@ impl RunCtx {
             sources,
             plan,
             shard: super::shard::ShardSpec::WHOLE,
+            tls: None,
         }
+    }
+
+    pub fn with_tls(mut self, tls: Option<super::link::tls::TlsClient>) -> Self {
+        self.tls = tls;
+        self
     }
 
     pub fn source_for(&self, client: u32) -> Option<IpAddr> {

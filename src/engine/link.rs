@@ -18,17 +18,19 @@
 
 pub mod polling;
 pub mod sio_client;
+pub mod tls;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use tokio::io::Interest;
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite, Interest};
 use tokio::net::TcpSocket;
 use tokio::time::{timeout, timeout_at};
 use wire::ws::deflate::{Agreed, Deflater};
 use wire::ws::{
-    client_frame, close_payload, Fill, HandshakeError, Message, OpCode, ProtocolError, Role, WsIo,
+    client_frame, close_payload, Counted, Fill, HandshakeError, Message, OpCode, ProtocolError,
+    Role, WsIo,
 };
 
 use super::ctx::RunCtx;
@@ -289,15 +291,31 @@ fn transport(ctx: &RunCtx) -> Transport {
     }
 }
 
+/// How a `wss://` connection's setup went: each stage's time (µs) and
+/// whether the TLS session was resumed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stages {
+    pub tcp_us: u64,
+    pub tls_us: u64,
+    pub upgrade_us: u64,
+    pub resumed: bool,
+}
+
+/// A connected link, the first-message auth token to send, and (over TLS)
+/// the setup's stages.
+pub type Connected = (Link, Option<String>, Option<Stages>);
+
 /// Connects client `i` on the run's transport. Returns the link and, for
 /// first-message auth, the token to send. Errors are failure reasons
-/// (`refused`, `timeout`, `http_403`, ...).
-pub async fn connect(ctx: &RunCtx, i: u32) -> Result<(Link, Option<String>), String> {
+/// (`refused`, `timeout`, `http_403`, `tls_unknown_ca`, ...).
+pub async fn connect(ctx: &RunCtx, i: u32) -> Result<Connected, String> {
     let deadline = Instant::now() + ctx.plan.run.connect_timeout;
     let (target, headers, token) = ctx.upgrade_request(i);
+    let mut stages = None;
     let link = match transport(ctx) {
         Transport::Websocket => {
-            let (io, agreed) = connect_ws(ctx, i, &target, &headers, deadline).await?;
+            let (io, agreed, st) = connect_ws(ctx, i, &target, &headers, deadline).await?;
+            stages = st;
             Link::ws(io, VecDeque::new(), agreed)
         }
         t @ (Transport::Polling | Transport::PollingUpgrade) => {
@@ -309,11 +327,14 @@ pub async fn connect(ctx: &RunCtx, i: u32) -> Result<(Link, Option<String>), Str
                     inbox: initial.into(),
                 }))
             } else {
-                upgrade(ctx, i, conn, initial, (path, query), &headers, deadline).await?
+                let (link, st) =
+                    upgrade(ctx, i, conn, initial, (path, query), &headers, deadline).await?;
+                stages = st;
+                link
             }
         }
     };
-    Ok((link, token))
+    Ok((link, token, stages))
 }
 
 /// The Engine.IO path and the user's query from a WebSocket request target
@@ -337,21 +358,54 @@ impl Link {
     }
 }
 
-/// TCP connect (from the client's source address) plus the WebSocket
-/// handshake, offering permessage-deflate when the plan says so; the
-/// agreement comes back (and the decoder already inflates).
+/// TCP connect (from the client's source address), the TLS handshake on
+/// `wss://`, then the WebSocket handshake, offering permessage-deflate when
+/// the plan says so; the agreement comes back (and the decoder already
+/// inflates), with the stages' times over TLS.
 async fn connect_ws(
     ctx: &RunCtx,
     i: u32,
     target: &str,
     headers: &[(String, String)],
     deadline: Instant,
-) -> Result<(WsIo, Option<Agreed>), String> {
+) -> Result<(WsIo, Option<Agreed>, Option<Stages>), String> {
     let offer = ctx.plan.target.deflate.as_ref().map(|d| d.offer());
     let mut headers = headers.to_vec();
     if let Some(o) = &offer {
         headers.push(("Sec-WebSocket-Extensions".into(), o.header_value()));
     }
+    let t0 = Instant::now();
+    let stream = tcp_connect(ctx, i, deadline).await?;
+    let Some(tls) = &ctx.tls else {
+        let mut stream = stream;
+        let leftover = ws_upgrade(ctx, &mut stream, target, &headers, deadline).await?;
+        let (io, agreed) = ws_io(stream, leftover, offer.as_ref())?;
+        return Ok((io, agreed, None));
+    };
+    let t1 = Instant::now();
+    let mut stream = match timeout_at(deadline.into(), tls.handshake(Counted(stream))).await {
+        Err(_) => return Err(tls::reason::HANDSHAKE.into()),
+        Ok(Err(reason)) => return Err(reason.into()),
+        Ok(Ok(s)) => s,
+    };
+    let t2 = Instant::now();
+    let resumed = tls::resumed(&stream);
+    let leftover = ws_upgrade(ctx, &mut stream, target, &headers, deadline).await?;
+    let stages = Stages {
+        tcp_us: (t1 - t0).as_micros() as u64,
+        tls_us: (t2 - t1).as_micros() as u64,
+        upgrade_us: t2.elapsed().as_micros() as u64,
+        resumed,
+    };
+    let (io, agreed) = ws_io(stream, leftover, offer.as_ref())?;
+    Ok((io, agreed, Some(stages)))
+}
+
+async fn tcp_connect(
+    ctx: &RunCtx,
+    i: u32,
+    deadline: Instant,
+) -> Result<tokio::net::TcpStream, String> {
     let sock = if ctx.addr.is_ipv4() {
         TcpSocket::new_v4()
     } else {
@@ -362,30 +416,51 @@ async fn connect_ws(
         sock.bind((src, 0).into())
             .map_err(|e| io_reason(&e).to_owned())?;
     }
-    let mut stream = match timeout_at(deadline.into(), sock.connect(ctx.addr)).await {
+    let stream = match timeout_at(deadline.into(), sock.connect(ctx.addr)).await {
         Err(_) => return Err("timeout".into()),
         Ok(Err(e)) => return Err(io_reason(&e).into()),
         Ok(Ok(s)) => s,
     };
     let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// The WebSocket handshake on a connected (maybe TLS) stream: bytes read
+/// past the 101 head, and the server's extension answers.
+async fn ws_upgrade<S: AsyncRead + AsyncWrite + Unpin>(
+    ctx: &RunCtx,
+    stream: &mut S,
+    target: &str,
+    headers: &[(String, String)],
+    deadline: Instant,
+) -> Result<(BytesMut, Vec<String>), String> {
     let hs = timeout_at(
         deadline.into(),
-        wire::ws::handshake::client_handshake_ext(&mut stream, &ctx.host, target, &headers),
+        wire::ws::handshake::client_handshake_ext(stream, &ctx.host, target, headers),
     )
     .await;
-    let leftover = match hs {
-        Err(_) => return Err("timeout".into()),
-        Ok(Err(HandshakeError::Status { status, .. })) => return Err(format!("http_{status}")),
-        Ok(Err(HandshakeError::Io(e))) => return Err(io_reason(&e).into()),
-        Ok(Err(HandshakeError::Closed)) => return Err("reset".into()),
-        Ok(Err(_)) => return Err("handshake".into()),
-        Ok(Ok(l)) => l,
-    };
-    let (leftover, extensions) = leftover;
+    match hs {
+        Err(_) => Err("timeout".into()),
+        Ok(Err(HandshakeError::Status { status, .. })) => Err(format!("http_{status}")),
+        Ok(Err(HandshakeError::TlsAnswer)) => Err(tls::reason::REQUIRED.into()),
+        Ok(Err(HandshakeError::Io(e))) => Err(io_reason(&e).into()),
+        Ok(Err(HandshakeError::Closed)) => Err("reset".into()),
+        Ok(Err(_)) => Err("handshake".into()),
+        Ok(Ok(l)) => Ok(l),
+    }
+}
+
+/// The codec over the upgraded stream, once the server's answer to the
+/// deflate offer is checked.
+fn ws_io(
+    stream: impl Into<wire::ws::Transport>,
+    (leftover, extensions): (BytesMut, Vec<String>),
+    offer: Option<&wire::ws::deflate::Offer>,
+) -> Result<(WsIo, Option<Agreed>), String> {
     let values: Vec<&str> = extensions.iter().map(String::as_str).collect();
     // An answer that breaks the offer (or accepts what was not offered)
     // fails the connection (RFC 6455 §9.1, RFC 7692 §5).
-    let agreed = match &offer {
+    let agreed = match offer {
         Some(o) => o
             .check_response(&values)
             .map_err(|_| "deflate".to_owned())?,
@@ -417,6 +492,8 @@ async fn open_polling(
         };
         default_headers.insert(k, v);
     }
+    // reqwest builds a rustls config even for http: it needs the provider.
+    wire::ws::tls::provider();
     let mut builder = reqwest::Client::builder()
         .no_proxy()
         .tcp_nodelay(true)
@@ -426,11 +503,24 @@ async fn open_polling(
     if let Some(src) = ctx.source_for(i) {
         builder = builder.local_address(src);
     }
+    // Over https the URL keeps the scenario's host (the certificate names
+    // it), resolved to the target's address; plain http goes to the address.
+    let origin = match &ctx.tls {
+        Some(tls) => {
+            builder = builder.use_preconfigured_tls(tls.config().as_ref().clone());
+            let host = ctx
+                .host
+                .rsplit_once(':')
+                .map_or(ctx.host.as_str(), |(h, _)| h);
+            builder = builder.resolve(host.trim_start_matches('[').trim_end_matches(']'), ctx.addr);
+            format!("https://{}", ctx.host)
+        }
+        None => format!("http://{}", ctx.addr),
+    };
     let http = builder.build().map_err(|_| "http_client".to_owned())?;
-    let authority = ctx.addr.to_string();
     match timeout_at(
         deadline.into(),
-        PollingConn::open(&http, &authority, path, query),
+        PollingConn::open(&http, &origin, path, query),
     )
     .await
     {
@@ -443,6 +533,9 @@ async fn open_polling(
 fn polling_reason(e: &anyhow::Error) -> String {
     if let Some(s) = e.downcast_ref::<HandshakeStatus>() {
         return format!("http_{}", s.status);
+    }
+    if let Some(reason) = e.chain().find_map(tls::failure_in) {
+        return reason.into();
     }
     match e.chain().find_map(|c| c.downcast_ref::<reqwest::Error>()) {
         Some(r) if r.is_timeout() => "timeout".into(),
@@ -464,12 +557,12 @@ async fn upgrade(
     (path, query): (&str, &str),
     headers: &[(String, String)],
     deadline: Instant,
-) -> Result<Link, String> {
+) -> Result<(Link, Option<Stages>), String> {
     if !conn.handshake.upgrades.iter().any(|u| u == "websocket") {
         return Err("no_upgrade".into());
     }
     let target = request_target(path, query, "websocket", Some(conn.sid()));
-    let (mut io, agreed) = connect_ws(ctx, i, &target, headers, deadline).await?;
+    let (mut io, agreed, stages) = connect_ws(ctx, i, &target, headers, deadline).await?;
     io.queue(client_frame(OpCode::Text, b"2probe"));
     let probed = timeout_at(deadline.into(), async {
         io.flush().await.map_err(|e| io_reason(&e).to_owned())?;
@@ -504,7 +597,7 @@ async fn upgrade(
         .chain(late)
         .filter(|p| !matches!(p, EnginePacket::Noop))
         .collect();
-    Ok(Link::ws(io, backlog, agreed))
+    Ok((Link::ws(io, backlog, agreed), stages))
 }
 
 #[cfg(test)]

@@ -33,10 +33,15 @@ pub enum MetricId {
     ReconnectTime,
     /// How late sends started compared with their intended time.
     ScheduleLag,
+    /// `wss://` only: the stages of `connect_time` (TCP connect, TLS
+    /// handshake, WebSocket upgrade).
+    TcpConnectTime,
+    TlsHandshakeTime,
+    UpgradeTime,
 }
 
 impl MetricId {
-    pub const ALL: [MetricId; 9] = [
+    pub const ALL: [MetricId; 12] = [
         Self::ConnectTime,
         Self::AckLatency,
         Self::AckLatencyService,
@@ -46,6 +51,9 @@ impl MetricId {
         Self::PingRtt,
         Self::ReconnectTime,
         Self::ScheduleLag,
+        Self::TcpConnectTime,
+        Self::TlsHandshakeTime,
+        Self::UpgradeTime,
     ];
 
     /// The key in `results.metrics`.
@@ -60,6 +68,9 @@ impl MetricId {
             Self::PingRtt => "ping_rtt",
             Self::ReconnectTime => "reconnect_time",
             Self::ScheduleLag => "schedule_lag",
+            Self::TcpConnectTime => "tcp_connect_time",
+            Self::TlsHandshakeTime => "tls_handshake_time",
+            Self::UpgradeTime => "upgrade_time",
         }
     }
 }
@@ -155,6 +166,10 @@ pub fn merge_counters(a: &mut Counters, b: &Counters) {
     a.lost_at_restart += b.lost_at_restart;
     a.seq_resets += b.seq_resets;
     a.server_restarts += b.server_restarts;
+    a.tls_connections += b.tls_connections;
+    a.tls_resumed += b.tls_resumed;
+    a.tls_wire_bytes_sent += b.tls_wire_bytes_sent;
+    a.tls_wire_bytes_received += b.tls_wire_bytes_received;
 }
 
 /// A worker's live recorder: the current interval plus gauges.
@@ -201,6 +216,10 @@ impl Recorder {
     pub fn rotate(&mut self, next_second: u64) -> Interval {
         let mut done = std::mem::replace(&mut self.cur, Interval::new(next_second));
         done.connected = self.connected;
+        // This worker thread's TLS connections counted their bytes here.
+        let (received, sent) = wire::ws::tls::take_wire_bytes();
+        done.counters.tls_wire_bytes_received += received;
+        done.counters.tls_wire_bytes_sent += sent;
         done
     }
 }

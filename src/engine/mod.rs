@@ -113,6 +113,24 @@ pub fn execute_processes(
     rt.block_on(run(plan, opts, dialect, parts::Mode::Coordinator(procs)))
 }
 
+/// The run's TLS client on a `wss://` target, trusting the bundled
+/// server's throwaway certificate if it made one. `insecure` says so loudly.
+fn tls_client(
+    plan: &Plan,
+    target: &target::Target,
+) -> anyhow::Result<Option<link::tls::TlsClient>> {
+    let Some(t) = &plan.target.tls else {
+        return Ok(None);
+    };
+    if t.insecure {
+        eprintln!(
+            "WARNING: [target.tls] insecure = true: the server's certificate is NOT verified (recorded in results.json)"
+        );
+    }
+    let extra: Vec<_> = target.self_signed.iter().map(|s| s.cert.clone()).collect();
+    link::tls::TlsClient::new(t, &target.url.host, &extra).map(Some)
+}
+
 async fn run(
     plan: &Plan,
     opts: &EngineOptions,
@@ -139,6 +157,7 @@ async fn run(
     sampler.window_from(clock.start + Duration::from_secs(build::measure_after_s(plan)));
     let started_at = chrono::Utc::now().to_rfc3339();
     let host = format!("{}:{}", target.url.host, target.url.port);
+    let tls = tls_client(plan, &target)?;
     let mut run_ctx = ctx::RunCtx::new(
         Arc::new(plan.clone()),
         dialect,
@@ -146,7 +165,8 @@ async fn run(
         host,
         &target.url.path,
         clock,
-    );
+    )
+    .with_tls(tls);
     run_ctx.shard = mode.spec();
     let ctx = Arc::new(run_ctx);
 

@@ -87,7 +87,17 @@ impl Start {
             Mode::Coordinator(p) => {
                 let at = shard::now_ms() + super::procs::SPAWN_MARGIN.as_millis() as u64;
                 Self {
-                    procs: Some(Procs::spawn(p, &target.url, at, tx)?),
+                    procs: Some(Procs::spawn(
+                        p,
+                        &target.url,
+                        target
+                            .self_signed
+                            .as_ref()
+                            .map(|s| s.cert_path())
+                            .as_deref(),
+                        at,
+                        tx,
+                    )?),
                     start_at_ms: Some(at),
                     clock: None,
                     probe_clock: false,

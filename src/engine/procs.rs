@@ -27,6 +27,9 @@ use crate::scenario::WsUrl;
 /// Hidden test hook: the worker process of this shard index aborts after
 /// its first second (the dead-worker test).
 pub const DIE_ENV: &str = "BENCH_TEST_DIE_SHARD";
+/// The coordinator's throwaway certificate (`[target.server] tls = true`),
+/// a PEM file each worker process trusts as the coordinator does.
+pub const WORKER_CA_ENV: &str = "BENCH_WORKER_CA";
 /// File descriptors a process keeps for itself (stdio, the runtime, the
 /// sampler's /proc reads, DNS, ...) besides one per client socket.
 const FD_RESERVE: u64 = 256;
@@ -102,6 +105,7 @@ impl Procs {
     pub fn spawn(
         run: &ProcsRun,
         url: &WsUrl,
+        ca: Option<&std::path::Path>,
         start_at_ms: u64,
         tx: &mpsc::UnboundedSender<WorkerMsg>,
     ) -> anyhow::Result<Self> {
@@ -122,6 +126,7 @@ impl Procs {
                 .args(["--start-at", &start_at_ms.to_string()])
                 .args(["--seed", &run.seed.to_string()])
                 .args(["--worker-url", &url.to_string()])
+                .envs(ca.map(|p| (WORKER_CA_ENV, p)))
                 .args(run.url.iter().flat_map(|u| ["--url", u.as_str()]))
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())

@@ -17,6 +17,8 @@ pub mod reason {
     pub const PROTOCOL: &str = "protocol";
     pub const TIMEOUT: &str = "timeout";
     pub const REFUSED: &str = "refused";
+    /// The TLS handshake failed (certificate, alert, plaintext server, ...).
+    pub const TLS: &str = "tls";
     /// Connected, but not ready within `connect_timeout` (no `welcome`, no
     /// `joined`), or dropped before it was.
     pub const NOT_READY: &str = "not_ready";
@@ -34,6 +36,7 @@ pub fn connect_category(failure: &str) -> &'static str {
     match failure {
         "refused" => reason::REFUSED,
         "timeout" => reason::TIMEOUT,
+        f if f.starts_with("tls_") => reason::TLS,
         _ => reason::HANDSHAKE,
     }
 }

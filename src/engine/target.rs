@@ -31,6 +31,63 @@ pub struct Target {
     planned_down: bool,
     /// `[target.redis]`: stopped after the server (fields drop after `drop`).
     pub redis: Option<RedisProc>,
+    /// The bundled server's throwaway certificate (`[target.server] tls`),
+    /// which the generator trusts; its files go when the target does.
+    pub self_signed: Option<SelfSigned>,
+}
+
+/// A self-signed certificate for `localhost` and 127.0.0.1, written to a
+/// private temporary directory for `bench serve --tls-cert/--tls-key`.
+pub struct SelfSigned {
+    pub cert: rustls_pki_types::CertificateDer<'static>,
+    dir: PathBuf,
+}
+
+impl SelfSigned {
+    /// The certificate's PEM file (worker processes of `--processes` trust it).
+    pub fn cert_path(&self) -> PathBuf {
+        self.dir.join("cert.pem")
+    }
+
+    pub fn generate() -> anyhow::Result<Self> {
+        let names = vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+            "::1".to_owned(),
+        ];
+        let ck = rcgen::generate_simple_self_signed(names)
+            .context("cannot generate a self-signed certificate")?;
+        let dir = std::env::temp_dir().join(format!(
+            "bench-tls-{}-{:x}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let key = dir.join("key.pem");
+        std::fs::write(dir.join("cert.pem"), ck.cert.pem())?;
+        std::fs::write(&key, ck.signing_key.serialize_pem())?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
+        Ok(Self {
+            cert: ck.cert.der().clone(),
+            dir,
+        })
+    }
+
+    fn args(&self) -> [String; 4] {
+        [
+            "--tls-cert".into(),
+            self.dir.join("cert.pem").display().to_string(),
+            "--tls-key".into(),
+            self.dir.join("key.pem").display().to_string(),
+        ]
+    }
+}
+
+impl Drop for SelfSigned {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 impl Target {
@@ -116,7 +173,13 @@ impl Target {
             .clone()
             .context("only a server bench started can be restarted")?;
         let again = match &spec {
-            Endpoint::Bundled { args } => spawn_bundled(args, &self.addr.to_string())?,
+            Endpoint::Bundled { args, .. } => {
+                let mut args = args.clone();
+                if let Some(s) = &self.self_signed {
+                    args.extend(s.args());
+                }
+                spawn_bundled(&args, self.url.secure, &self.addr.to_string())?
+            }
             other => start(other)?,
         };
         let mut again = again;
@@ -215,10 +278,10 @@ pub fn start_plan(plan: &TargetPlan) -> anyhow::Result<Target> {
     };
     let redis = RedisProc::start(rp).context("starting [target.redis]")?;
     let endpoint = match &plan.endpoint {
-        Endpoint::Bundled { args } => {
+        Endpoint::Bundled { args, tls } => {
             let mut args = args.clone();
             args.extend(["--redis".to_owned(), redis.url.clone()]);
-            Endpoint::Bundled { args }
+            Endpoint::Bundled { args, tls: *tls }
         }
         other => other.clone(),
     };
@@ -237,8 +300,23 @@ pub fn start(endpoint: &Endpoint) -> anyhow::Result<Target> {
             spec: None,
             planned_down: false,
             redis: None,
+            self_signed: None,
         }),
-        Endpoint::Bundled { args } => spawn_bundled(args, "127.0.0.1:0"),
+        Endpoint::Bundled { args, tls } => {
+            let own_cert = args.iter().any(|a| a.starts_with("--tls-cert"));
+            let self_signed = (*tls && !own_cert).then(SelfSigned::generate).transpose()?;
+            let mut args = args.clone();
+            if let Some(s) = &self_signed {
+                args.extend(s.args());
+            }
+            let mut t = spawn_bundled(&args, *tls, "127.0.0.1:0")?;
+            if let Some(Endpoint::Bundled { args: a, .. }) = &mut t.spec {
+                // Restarts add the same files again.
+                a.truncate(a.len() - if self_signed.is_some() { 4 } else { 0 });
+            }
+            t.self_signed = self_signed;
+            Ok(t)
+        }
         Endpoint::Command {
             argv,
             url,
@@ -260,6 +338,7 @@ pub fn start(endpoint: &Endpoint) -> anyhow::Result<Target> {
                 spec: Some(endpoint.clone()),
                 planned_down: false,
                 redis: None,
+                self_signed: None,
             };
             let deadline = Instant::now() + *ready_timeout;
             loop {
@@ -282,7 +361,7 @@ pub fn start(endpoint: &Endpoint) -> anyhow::Result<Target> {
 }
 
 /// `bench serve --listen LISTEN ARGS...`, waiting for its `listening on`.
-fn spawn_bundled(args: &[String], listen: &str) -> anyhow::Result<Target> {
+fn spawn_bundled(args: &[String], tls: bool, listen: &str) -> anyhow::Result<Target> {
     let exe = bench_exe()?;
     let mut child = detached(&mut Command::new(&exe))
         .arg("serve")
@@ -296,7 +375,7 @@ fn spawn_bundled(args: &[String], listen: &str) -> anyhow::Result<Target> {
     let rx = watch_stdout(&mut child);
     let mut target = Target {
         url: WsUrl {
-            secure: false,
+            secure: tls,
             host: "127.0.0.1".into(),
             port: 0,
             path: "/ws".into(),
@@ -305,9 +384,11 @@ fn spawn_bundled(args: &[String], listen: &str) -> anyhow::Result<Target> {
         child: Some(child),
         spec: Some(Endpoint::Bundled {
             args: args.to_vec(),
+            tls,
         }),
         planned_down: false,
         redis: None,
+        self_signed: None,
     };
     let deadline = Instant::now() + BUNDLED_READY_TIMEOUT;
     loop {

@@ -221,6 +221,7 @@ fn summary(r: &RunResults) -> anyhow::Result<String> {
     let mut rows = counter_rows(r);
     rows.extend(resource_rows(r));
     rows.extend(compression_rows(r));
+    rows.extend(tls_rows(r));
     let counters = html::key_value_table(
         "counters",
         "Counters and resources",
@@ -422,6 +423,52 @@ fn resource_rows(r: &RunResults) -> Vec<(&'static str, String)> {
 }
 
 /// permessage-deflate figures, when the run offered it.
+fn tls_rows(r: &RunResults) -> Vec<(&'static str, String)> {
+    let Some(t) = &r.tls else {
+        return Vec::new();
+    };
+    let c = &r.counters;
+    let n = |v: u64| html::grouped(v as i64);
+    let ratio = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.2}×"));
+    let share = t
+        .resumed_share
+        .map_or("-".into(), |s| format!("{:.1} %", s * 100.0));
+    let mut rows = vec![
+        (
+            "TLS certificate verification",
+            if t.insecure {
+                "OFF (insecure = true)".to_string()
+            } else {
+                "on".to_string()
+            },
+        ),
+        (
+            "TLS handshakes / resumed",
+            format!("{} / {} ({share})", n(t.connections), n(t.resumed)),
+        ),
+        (
+            "TLS wire bytes sent / received",
+            format!(
+                "{} / {}",
+                html::bytes(c.tls_wire_bytes_sent as f64),
+                html::bytes(c.tls_wire_bytes_received as f64)
+            ),
+        ),
+        (
+            "TLS / WebSocket bytes sent / received",
+            format!(
+                "{} / {}",
+                ratio(t.wire_ratio_sent),
+                ratio(t.wire_ratio_received)
+            ),
+        ),
+    ];
+    if !t.resume {
+        rows[1].1.push_str(", resumption off");
+    }
+    rows
+}
+
 fn compression_rows(r: &RunResults) -> Vec<(&'static str, String)> {
     let Some(z) = &r.compression else {
         return Vec::new();

@@ -3,6 +3,7 @@
 mod environment;
 mod fit;
 pub mod model;
+pub mod tls;
 pub mod verdict;
 
 pub use model::*;

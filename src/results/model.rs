@@ -36,6 +36,9 @@ pub struct RunResults {
     /// permessage-deflate figures, when the scenario offered it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compression: Option<Compression>,
+    /// TLS figures, when the target was `wss://`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<super::tls::TlsStats>,
     /// With `--repeat N`: the gated metric values of each repeat, for noise-aware compare.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub repeats: Vec<BTreeMap<String, f64>>,
@@ -223,6 +226,21 @@ pub struct Counters {
     pub payload_bytes_received: u64,
     #[serde(default)]
     pub wire_bytes_received: u64,
+    /// `wss://` connections opened, and those whose TLS session was resumed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tls_connections: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tls_resumed: u64,
+    /// Raw TCP bytes of `wss://` connections: TLS records (WebSocket frames
+    /// plus record overhead), handshakes and alerts.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tls_wire_bytes_sent: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tls_wire_bytes_received: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 impl Counters {

@@ -85,6 +85,7 @@ fn known_keys(table: &str) -> Option<&'static [&'static str]> {
         "target.auth" => field_names::<raw::RawAuth>(),
         "target.deflate" => field_names::<raw::RawDeflate>(),
         "target.redis" => field_names::<raw::RawRedis>(),
+        "target.tls" => field_names::<raw::RawTls>(),
         "stages" => field_names::<raw::RawStage>(),
         "rooms" => field_names::<raw::RawRooms>(),
         "clients" => field_names::<raw::RawClient>(),

@@ -24,6 +24,9 @@ pub const LATENCY_METRICS: &[&str] = &[
     "ping_rtt",
     "reconnect_time",
     "schedule_lag",
+    "tcp_connect_time",
+    "tls_handshake_time",
+    "upgrade_time",
 ];
 
 /// Statistics of a latency summary.

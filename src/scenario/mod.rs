@@ -16,6 +16,7 @@ mod raw;
 pub mod socketio;
 pub mod units;
 mod validate;
+pub use validate::read_certs;
 
 pub use plan::*;
 pub use validate::{default_output_dir, defaults};
@@ -124,7 +125,9 @@ mod tests {
         .unwrap();
         assert_eq!(plan.name, "min");
         assert_eq!(plan.seed, defaults::SEED);
-        assert!(matches!(plan.target.endpoint, Endpoint::Bundled { ref args } if args.is_empty()));
+        assert!(
+            matches!(plan.target.endpoint, Endpoint::Bundled { ref args, .. } if args.is_empty())
+        );
         assert_eq!(plan.target.protocol, Protocol::Chat);
         assert_eq!(plan.rooms.count, 1);
         assert_eq!(plan.populations.len(), 1);

@@ -101,6 +101,9 @@ pub struct TargetPlan {
     /// `bench capacity` for the Redis it started).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub redis_pids: Vec<u32>,
+    /// `wss://`: the TLS client's options (`None`: plain `ws://`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsPlan>,
 }
 
 /// A redis-server bench starts: its own invocation (`redis-server` on a
@@ -112,6 +115,28 @@ pub struct RedisPlan {
     pub command: Option<Vec<String>>,
     /// Where `command` listens (`redis://HOST:PORT`); `None` with bench's own.
     pub url: Option<String>,
+}
+
+/// `[target.tls]`, validated: the certificates are read and parsed already.
+#[derive(Debug, Clone, Serialize)]
+pub struct TlsPlan {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// Its certificates (DER), trusted instead of the webpki roots.
+    #[serde(skip)]
+    pub ca_certs: Vec<rustls_pki_types::CertificateDer<'static>>,
+    /// No certificate verification at all.
+    pub insecure: bool,
+    /// SNI and the name the certificate must carry (default: the URL's host).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alpn: Vec<String>,
+    /// Offer session resumption (TLS 1.3 tickets, TLS 1.2 tickets / ids).
+    pub resume: bool,
+    /// The bundled server makes a throwaway self-signed certificate, which
+    /// the generator trusts.
+    pub self_signed: bool,
 }
 
 /// The permessage-deflate offer (RFC 7692 §7.1) every client makes.
@@ -141,8 +166,13 @@ impl DeflatePlan {
 pub enum Endpoint {
     /// An already-running server.
     Url(WsUrl),
-    /// Start the bundled reference server (`bench serve`) on a free loopback port.
-    Bundled { args: Vec<String> },
+    /// Start the bundled reference server (`bench serve`) on a free loopback
+    /// port; `tls`: with a throwaway self-signed certificate.
+    Bundled {
+        args: Vec<String>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        tls: bool,
+    },
     /// Start an arbitrary server command (e.g. a Node peer), then connect to `url`.
     Command {
         argv: Vec<String>,

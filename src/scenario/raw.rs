@@ -53,6 +53,8 @@ pub struct RawTarget {
     pub socketio: Option<toml::Value>,
     /// `[target.redis]`: a redis-server bench starts for the server's bus.
     pub redis: Option<RawRedis>,
+    /// `[target.tls]`: the `wss://` client's options.
+    pub tls: Option<RawTls>,
 }
 
 /// `[target.redis]`: bench starts a redis-server (its own invocation on a
@@ -63,6 +65,16 @@ pub struct RawRedis {
     pub url: Option<String>,
 }
 
+/// `[target.tls]`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawTls {
+    pub ca_file: Option<String>,
+    pub insecure: Option<bool>,
+    pub server_name: Option<String>,
+    pub alpn: Option<Vec<String>>,
+    pub resume: Option<bool>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 pub struct RawServer {
     pub args: Option<Vec<String>>,
@@ -71,6 +83,9 @@ pub struct RawServer {
     pub command: Option<Vec<String>>,
     pub url: Option<String>,
     pub ready_timeout: Option<String>,
+    /// The bundled server speaks TLS (a throwaway self-signed certificate
+    /// unless `args` name one).
+    pub tls: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

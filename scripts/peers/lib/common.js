@@ -107,6 +107,22 @@ function roomAllowed(claims, room) {
 }
 
 /** Prints the readiness line exactly once, after the socket accepts connections. */
+/** The flags of `createServer`: TLS when both are given. */
+const TLS_FLAGS = {
+  'tls-cert': { default: '', help: 'certificate chain (PEM); with --tls-key the port speaks TLS (wss://, https://)' },
+  'tls-key': { default: '', help: 'private key (PEM) of --tls-cert' },
+};
+
+/** An HTTP server, or HTTPS with --tls-cert/--tls-key (node:https, OpenSSL underneath). */
+function createServer(opts, handler) {
+  const cert = opts['tls-cert'];
+  const key = opts['tls-key'];
+  if (!cert && !key) return require('node:http').createServer(handler);
+  if (!cert || !key) usage('--tls-cert and --tls-key go together');
+  const fs = require('node:fs');
+  return require('node:https').createServer({ cert: fs.readFileSync(cert), key: fs.readFileSync(key) }, handler);
+}
+
 function announce(server) {
   const addr = server.address();
   process.stdout.write(`listening on ${addr.address}:${addr.port}\n`);
@@ -134,4 +150,6 @@ module.exports = {
   roomAllowed,
   announce,
   exitOnSignals,
+  TLS_FLAGS,
+  createServer,
 };

@@ -39,7 +39,7 @@ pub struct HandshakeStatus {
 #[derive(Debug)]
 pub struct PollingConn {
     pub handshake: Handshake,
-    /// `http://host:port/path?EIO=4&transport=polling&sid=...&query`.
+    /// `http(s)://host:port/path?EIO=4&transport=polling&sid=...&query`.
     url: String,
     inbox: mpsc::UnboundedReceiver<anyhow::Result<Vec<EnginePacket>>>,
     outbox: Option<mpsc::UnboundedSender<Vec<EnginePacket>>>,
@@ -49,19 +49,17 @@ pub struct PollingConn {
 }
 
 impl PollingConn {
-    /// Performs the polling handshake against `http://{authority}{path}`.
+    /// Performs the polling handshake against `{origin}{path}`, where
+    /// `origin` is `http://host:port` or `https://host:port`.
     /// Returns the connection and the packets of the handshake response
     /// (the open packet first), which the caller feeds to its state machine.
     pub async fn open(
         http: &reqwest::Client,
-        authority: &str,
+        origin: &str,
         path: &str,
         query: &str,
     ) -> anyhow::Result<(Self, Vec<EnginePacket>)> {
-        let first = format!(
-            "http://{authority}{}",
-            request_target(path, query, "polling", None)
-        );
+        let first = format!("{origin}{}", request_target(path, query, "polling", None));
         let resp = http
             .get(&first)
             .timeout(Duration::from_secs(10))
@@ -83,7 +81,7 @@ impl PollingConn {
         };
         let handshake = Handshake::parse(json).context("polling handshake")?;
         let url = format!(
-            "http://{authority}{}",
+            "{origin}{}",
             request_target(path, query, "polling", Some(&handshake.sid))
         );
         let timeout = request_timeout(&handshake);

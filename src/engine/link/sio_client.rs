@@ -140,13 +140,14 @@ impl SioClient {
                 }
             }
             Transport::Polling | Transport::PollingUpgrade => {
+                wire::ws::tls::provider();
                 let http = reqwest::Client::builder()
                     .no_proxy()
                     .build()
                     .context("HTTP client")?;
                 let (poll, initial) = PollingConn::open(
                     &http,
-                    &endpoint.addr.to_string(),
+                    &format!("http://{}", endpoint.addr),
                     &endpoint.path,
                     &endpoint.query,
                 )

@@ -5,6 +5,7 @@
 
 pub mod canvas;
 mod clients;
+mod connect_stages;
 mod errors;
 mod latency_over_time;
 mod memory_per_connection;
@@ -13,6 +14,7 @@ mod server_resources;
 mod throughput;
 
 pub use clients::clients;
+pub use connect_stages::connect_stages;
 pub use errors::errors;
 pub use latency_over_time::{latency_over_time, LatencyKind};
 pub use memory_per_connection::memory_per_connection;
@@ -70,6 +72,12 @@ pub fn all(runs: &[RunRef<'_>]) -> Vec<Chart> {
     for metric in distribution_metrics(runs) {
         charts.push(percentile_distribution(runs, &metric));
     }
+    let tls = runs
+        .iter()
+        .any(|r| r.results.metrics.contains_key("tls_handshake_time"));
+    if tls {
+        charts.push(connect_stages(runs));
+    }
     charts.push(throughput(runs));
     charts.push(clients(runs));
     charts.push(server_resources(runs));
@@ -85,7 +93,8 @@ fn distribution_metrics(runs: &[RunRef<'_>]) -> Vec<String> {
     let mut names: Vec<String> = vec!["delivery_latency".into(), "ack_latency".into()];
     for run in runs {
         for name in run.results.metrics.keys() {
-            if !name.ends_with("_service") && !names.contains(name) {
+            let stage = connect_stages::STAGES.iter().any(|(m, _)| m == name);
+            if !name.ends_with("_service") && !stage && !names.contains(name) {
                 names.push(name.clone());
             }
         }

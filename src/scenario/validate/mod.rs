@@ -8,6 +8,8 @@
 mod clients;
 mod sources;
 mod target;
+mod tls;
+pub use tls::read_certs;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -26,6 +26,7 @@ impl Validator<'_> {
             _ => Protocol::Chat,
         };
         let server = t.server.unwrap_or_default();
+        let server_tls = server.tls;
         let endpoint = if let Some(url) = &overrides.target_url {
             // `--url` points at a running server: nothing is started.
             Endpoint::Url(parse_ws_url(url).map_err(|why| usage(format!("--url: {why}")))?)
@@ -142,10 +143,27 @@ impl Validator<'_> {
                             None => self.bad("target.server.args", why),
                         })?;
                     bundled = Some(config);
-                    Endpoint::Bundled { args }
+                    Endpoint::Bundled {
+                        args,
+                        tls: server_tls.unwrap_or(false),
+                    }
                 }
             }
         };
+        let (secure, self_signed) = match &endpoint {
+            Endpoint::Url(u) | Endpoint::Command { url: u, .. } => (u.secure, false),
+            Endpoint::Bundled { args, tls } => (
+                *tls,
+                *tls && !args.iter().any(|a| a.starts_with("--tls-cert")),
+            ),
+        };
+        if server_tls.is_some() && !matches!(endpoint, Endpoint::Bundled { .. }) {
+            return Err(self.at_key(
+                "target.server.tls",
+                "`tls` in [target.server] is for the bundled server; for another server use a wss:// url",
+            ));
+        }
+        let tls = self.tls(t.tls, secure, self_signed)?;
         let auth = t.auth.map(|a| self.auth(a)).transpose()?;
         let server_pids = match &t.server_pid {
             None => Vec::new(),
@@ -210,6 +228,7 @@ impl Validator<'_> {
                 deflate,
                 redis,
                 redis_pids: Vec::new(),
+                tls,
             },
             bundled,
         ))
@@ -225,7 +244,7 @@ impl Validator<'_> {
                     "[target.redis] starts a redis-server for a server bench starts; with [target] url nothing is started",
                 ))
             }
-            Endpoint::Bundled { args } => {
+            Endpoint::Bundled { args, .. } => {
                 if args.iter().any(|a| a == "--redis" || a.starts_with("--redis=")) {
                     return Err(self.at_key(
                         "target.redis",

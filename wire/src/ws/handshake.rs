@@ -7,8 +7,7 @@
 use base64::Engine as _;
 use bytes::BytesMut;
 use sha1::{Digest, Sha1};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const MAX_HEAD: usize = 16 * 1024;
@@ -28,6 +27,10 @@ pub enum HandshakeError {
     Status { status: u16, body: String },
     #[error("bad Sec-WebSocket-Accept from server")]
     BadAccept,
+    /// The server answered a plaintext request with TLS records, or said
+    /// in words ([`super::tls::TLS_ONLY_BODY`]) that the port speaks TLS.
+    #[error("the server speaks TLS on this port (use wss://)")]
+    TlsAnswer,
 }
 
 /// A parsed request head. Header names are lower-cased.
@@ -118,7 +121,9 @@ pub fn accept_key(key: &str) -> String {
 }
 
 /// Reads one request head. Returns the request and any bytes read past it.
-pub async fn read_request(stream: &mut TcpStream) -> Result<(Request, BytesMut), HandshakeError> {
+pub async fn read_request<S: AsyncRead + Unpin>(
+    stream: &mut S,
+) -> Result<(Request, BytesMut), HandshakeError> {
     let mut buf = BytesMut::with_capacity(1024);
     loop {
         if stream.read_buf(&mut buf).await? == 0 {
@@ -251,8 +256,8 @@ pub fn http_response(status: u16, reason: &str, content_type: &str, body: &str) 
 /// Client side: sends the upgrade request on an already-connected stream and
 /// validates the 101 answer. Returns bytes the server sent after the head
 /// (a welcome frame may arrive in the same segment).
-pub async fn client_handshake(
-    stream: &mut TcpStream,
+pub async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
     host: &str,
     target: &str,
     extra_headers: &[(String, String)],
@@ -270,8 +275,8 @@ pub async fn client_handshake(
 /// Like [`client_handshake`], but also returns the server's
 /// `Sec-WebSocket-Extensions` values for the caller to check against what it
 /// offered in `extra_headers`.
-pub async fn client_handshake_ext(
-    stream: &mut TcpStream,
+pub async fn client_handshake_ext<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
     host: &str,
     target: &str,
     extra_headers: &[(String, String)],
@@ -295,6 +300,11 @@ pub async fn client_handshake_ext(
         if stream.read_buf(&mut buf).await? == 0 {
             return Err(HandshakeError::Closed);
         }
+        // A TLS record (alert 0x15, handshake 0x16, version 3.x) where an
+        // HTTP head was expected.
+        if matches!(buf[..], [0x15 | 0x16, 0x03, ..]) {
+            return Err(HandshakeError::TlsAnswer);
+        }
         match parse_response(&buf, &key)? {
             None => {}
             Some(ResponseHead::Accepted {
@@ -312,10 +322,11 @@ pub async fn client_handshake_ext(
                         break;
                     }
                 }
-                return Err(HandshakeError::Status {
-                    status,
-                    body: String::from_utf8_lossy(&body).trim().to_owned(),
-                });
+                let body = String::from_utf8_lossy(&body).trim().to_owned();
+                if body == super::tls::TLS_ONLY_BODY {
+                    return Err(HandshakeError::TlsAnswer);
+                }
+                return Err(HandshakeError::Status { status, body });
             }
         }
     }

@@ -1,4 +1,5 @@
-//! Per-connection WebSocket I/O on a raw `TcpStream`.
+//! Per-connection WebSocket I/O on a raw `TcpStream`, plain or under TLS
+//! ([`super::tls`]).
 //!
 //! Reads are non-blocking (`try_read`) after `readable()`, so a connection
 //! task can `select!` on input and on its outbound queue without splitting
@@ -15,13 +16,17 @@ use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 use super::frame::{Decoder, Message, ProtocolError, Role};
+use super::tls::{TlsIo, TlsRead, Transport};
 
 /// Most slices passed to one `writev` (Linux IOV_MAX is 1024).
 const MAX_IOV: usize = 128;
+/// Queued frames are coalesced up to this much plaintext per TLS write, so
+/// many small frames share one record's 22-byte overhead.
+const TLS_BATCH: usize = 16 * 1024;
 
 #[derive(Debug)]
 pub struct WsIo {
-    stream: TcpStream,
+    stream: Transport,
     read_chunk: usize,
     rbuf: BytesMut,
     decoder: Decoder,
@@ -41,14 +46,20 @@ pub enum Fill {
 }
 
 impl WsIo {
-    /// `leftover` holds bytes already read past the HTTP head.
+    /// `leftover` holds bytes already read past the HTTP head. A TLS
+    /// stream may hold more decrypted bytes; they are appended to it.
     pub fn new(
-        stream: TcpStream,
+        stream: impl Into<Transport>,
         role: Role,
         max_message_size: usize,
         read_chunk: usize,
-        leftover: BytesMut,
+        mut leftover: BytesMut,
     ) -> Self {
+        let mut stream = stream.into();
+        if let Transport::Tls(t) = &mut stream {
+            // Only an error of the connection itself; the next read reports it.
+            let _ = t.drain_plaintext(&mut leftover);
+        }
         Self {
             stream,
             read_chunk: read_chunk.max(256),
@@ -59,13 +70,19 @@ impl WsIo {
         }
     }
 
+    /// The TLS state, on a `wss://` connection.
+    pub fn tls(&self) -> Option<&TlsIo> {
+        self.stream.tls_io()
+    }
+
     /// Turns on permessage-deflate for received messages.
     pub fn set_inflater(&mut self, inflater: Option<super::deflate::Inflater>) {
         self.decoder.set_inflater(inflater);
     }
 
+    /// The TCP stream (under TLS, if any): wait on its readiness.
     pub fn stream(&self) -> &TcpStream {
-        &self.stream
+        self.stream.tcp()
     }
 
     /// Decodes the next buffered message, if a complete one is buffered.
@@ -86,10 +103,23 @@ impl WsIo {
 
     /// One non-blocking read into the buffer.
     pub fn fill(&mut self) -> io::Result<Fill> {
+        let stream = match &mut self.stream {
+            Transport::Plain(s) => s,
+            Transport::Tls(t) => {
+                return match t.read(&mut self.rbuf)? {
+                    TlsRead::Data => Ok(Fill::Data),
+                    TlsRead::Eof => Ok(Fill::Eof),
+                    TlsRead::WouldBlock => {
+                        self.release_if_empty();
+                        Ok(Fill::WouldBlock)
+                    }
+                };
+            }
+        };
         if self.rbuf.capacity() - self.rbuf.len() < self.read_chunk / 2 {
             self.rbuf.reserve(self.read_chunk);
         }
-        match self.stream.try_read_buf(&mut self.rbuf) {
+        match stream.try_read_buf(&mut self.rbuf) {
             Ok(0) => Ok(Fill::Eof),
             Ok(_) => Ok(Fill::Data),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -108,11 +138,16 @@ impl WsIo {
     /// instead of two). Data that arrives after the read raises readiness
     /// again: tokio clears only the readiness event this read observed.
     pub fn fill_drained(&mut self) -> io::Result<(Fill, bool)> {
+        let stream = match &self.stream {
+            Transport::Plain(s) => s,
+            // rustls reads records into its own buffer: no short-read shortcut.
+            Transport::Tls(_) => return Ok((self.fill()?, false)),
+        };
         if self.rbuf.capacity() - self.rbuf.len() < self.read_chunk / 2 {
             self.rbuf.reserve(self.read_chunk);
         }
         let spare = self.rbuf.capacity() - self.rbuf.len();
-        let (stream, rbuf) = (&self.stream, &mut self.rbuf);
+        let rbuf = &mut self.rbuf;
         let mut got = 0usize;
         let r = stream.try_io(Interest::READABLE, || {
             let n = stream.try_read_buf(rbuf)?;
@@ -155,10 +190,27 @@ impl WsIo {
         self.rbuf = BytesMut::new();
         let mut scratch = [0u8; 4096];
         let mut total = 0usize;
+        let stream = match &mut self.stream {
+            Transport::Plain(s) => s,
+            Transport::Tls(t) => {
+                let mut sink = BytesMut::new();
+                for _ in 0..16 {
+                    let (r, n) = t.read_counted(&mut sink)?;
+                    total += n;
+                    sink.clear();
+                    match r {
+                        TlsRead::Data => {}
+                        TlsRead::Eof => return Ok((Fill::Eof, total)),
+                        TlsRead::WouldBlock => return Ok((Fill::WouldBlock, total)),
+                    }
+                }
+                return Ok((Fill::Data, total));
+            }
+        };
         // Bounded: at most 16 reads (64 KiB) per call, so the caller's byte
         // budget and deadline are checked between calls.
         for _ in 0..16 {
-            match self.stream.try_read(&mut scratch) {
+            match stream.try_read(&mut scratch) {
                 Ok(0) => return Ok((Fill::Eof, total)),
                 Ok(n) => total += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -182,8 +234,14 @@ impl WsIo {
         self.out.push_back(frame);
     }
 
+    /// Bytes queued and not yet written. Under TLS, at most one batch of
+    /// already-encrypted records waiting in rustls is not counted; a
+    /// record rustls must send by itself counts as one byte.
     pub fn pending_bytes(&self) -> usize {
-        self.out_bytes
+        match &self.stream {
+            Transport::Tls(t) if t.wants_write() => self.out_bytes.max(1),
+            _ => self.out_bytes,
+        }
     }
 
     pub fn pending_frames(&self) -> usize {
@@ -193,6 +251,25 @@ impl WsIo {
     /// Writes as much queued output as the socket accepts without blocking.
     /// Returns true when the queue is empty afterwards.
     pub fn try_flush(&mut self) -> io::Result<bool> {
+        let stream = match &mut self.stream {
+            Transport::Plain(s) => s,
+            Transport::Tls(t) => {
+                loop {
+                    if !t.write_pending()? {
+                        return Ok(false);
+                    }
+                    if self.out.is_empty() {
+                        break;
+                    }
+                    let n = encrypt_batch(t, &self.out)?;
+                    consume(&mut self.out, &mut self.out_bytes, n);
+                }
+                if self.out.capacity() > 16 {
+                    self.out.shrink_to_fit();
+                }
+                return Ok(true);
+            }
+        };
         while !self.out.is_empty() {
             let slices: Vec<IoSlice<'_>> = self
                 .out
@@ -200,13 +277,13 @@ impl WsIo {
                 .take(MAX_IOV)
                 .map(|b| IoSlice::new(b))
                 .collect();
-            let written = match self.stream.try_write_vectored(&slices) {
+            let written = match stream.try_write_vectored(&slices) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) => return Err(e),
             };
-            self.consume(written);
+            consume(&mut self.out, &mut self.out_bytes, written);
         }
         if self.out.capacity() > 16 {
             self.out.shrink_to_fit();
@@ -214,32 +291,70 @@ impl WsIo {
         Ok(true)
     }
 
-    fn consume(&mut self, mut n: usize) {
-        self.out_bytes -= n;
-        while n > 0 {
-            let Some(front) = self.out.front_mut() else {
-                break;
-            };
-            if front.len() <= n {
-                n -= front.len();
-                self.out.pop_front();
-            } else {
-                front.advance(n);
-                n = 0;
-            }
-        }
-    }
-
     /// Sends FIN (half-close): the peer reads everything queued before it.
+    /// Under TLS, a close_notify goes first.
     pub async fn shutdown_write(&mut self) -> io::Result<()> {
-        tokio::io::AsyncWriteExt::shutdown(&mut self.stream).await
+        if let Transport::Tls(t) = &mut self.stream {
+            t.close_notify();
+            self.flush().await?;
+        }
+        let tcp = match &mut self.stream {
+            Transport::Plain(s) => s,
+            Transport::Tls(t) => t.tcp_mut(),
+        };
+        tokio::io::AsyncWriteExt::shutdown(tcp).await
     }
 
     /// Writes the whole queue, waiting for the socket as needed.
     pub async fn flush(&mut self) -> io::Result<()> {
         while !self.try_flush()? {
-            self.stream.writable().await?;
+            self.stream().writable().await?;
         }
         Ok(())
     }
+}
+
+fn consume(out: &mut VecDeque<Bytes>, out_bytes: &mut usize, mut n: usize) {
+    *out_bytes -= n;
+    while n > 0 {
+        let Some(front) = out.front_mut() else {
+            break;
+        };
+        if front.len() <= n {
+            n -= front.len();
+            out.pop_front();
+        } else {
+            front.advance(n);
+            n = 0;
+        }
+    }
+}
+
+thread_local! {
+    /// Where queued frames are gathered for one TLS write (per thread, so
+    /// no connection holds it).
+    static TLS_SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Encrypts the front of the queue (up to [`TLS_BATCH`] bytes, gathered
+/// into one write); returns the bytes rustls took.
+fn encrypt_batch(t: &mut TlsIo, out: &VecDeque<Bytes>) -> io::Result<usize> {
+    if let Some(front) = out
+        .front()
+        .filter(|f| f.len() >= TLS_BATCH || out.len() == 1)
+    {
+        return t.encrypt(&front[..front.len().min(TLS_BATCH)]);
+    }
+    TLS_SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        s.clear();
+        for b in out {
+            let room = TLS_BATCH - s.len();
+            if room == 0 {
+                break;
+            }
+            s.extend_from_slice(&b[..b.len().min(room)]);
+        }
+        t.encrypt(&s)
+    })
 }

@@ -12,6 +12,7 @@ pub mod deflate;
 pub mod frame;
 pub mod handshake;
 pub mod io;
+pub mod tls;
 
 pub use frame::{
     client_frame, close_code, close_payload, encode_frame, server_frame, CloseFrame, Decoder,
@@ -19,3 +20,4 @@ pub use frame::{
 };
 pub use handshake::{HandshakeError, Request};
 pub use io::{Fill, WsIo};
+pub use tls::{Counted, TlsIo, Transport};
