@@ -64,6 +64,8 @@ pub struct Collected {
     pub panics: PanicLog,
     /// Distinct server instance ids seen.
     pub instances: usize,
+    /// Generator-side accounting: deliveries still missing when the drain ended.
+    pub ledger_tail: u64,
 }
 
 fn ms(us: u64) -> f64 {
@@ -203,7 +205,7 @@ fn in_window(plan: &Plan, s: &Second) -> bool {
 pub fn results(plan: &Plan, col: Collected) -> RunResults {
     let totals = &col.totals;
     let mut counters = totals.counters.clone();
-    let tail = col.rooms.tail_lost();
+    let tail = col.rooms.tail_lost() + col.ledger_tail;
     counters.lost += tail;
     counters.lost_tail += tail;
     counters.deliveries_expected = counters.deliveries_received + counters.lost;

@@ -151,6 +151,9 @@ pub fn merge_counters(a: &mut Counters, b: &Counters) {
     a.lost_at_restart += b.lost_at_restart;
     a.seq_resets += b.seq_resets;
     a.server_restarts += b.server_restarts;
+    a.deliveries_unconfirmed += b.deliveries_unconfirmed;
+    a.deliveries_late += b.deliveries_late;
+    merge_map(&mut a.unmatched, &b.unmatched);
 }
 
 /// A worker's live recorder: the current interval plus gauges.

@@ -16,6 +16,7 @@ pub mod ctx;
 pub mod drain;
 pub mod faults;
 pub mod link;
+pub mod ledger;
 pub mod live;
 pub mod metrics;
 pub mod pacing;
@@ -236,6 +237,8 @@ async fn run(
         }
     }
     let server_pids = sampler.server_pids();
+    // Every client has finished: what is still open was never delivered.
+    let ledger_tail = ctx.ledger.as_ref().map_or(0, |l| l.finish());
     Ok(build::results(
         plan,
         Collected {
@@ -249,6 +252,7 @@ async fn run(
             panics: agg.panics,
             instances: agg.instances.len(),
             server_pids,
+            ledger_tail,
         },
     ))
 }

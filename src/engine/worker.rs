@@ -234,6 +234,11 @@ async fn run(
         tokio::select! {
             _ = tick.tick() => {
                 second += 1;
+                if let Some(l) = &ctx.ledger {
+                    // Deliveries still missing after the window: lost.
+                    let lost = l.expire(w, ctx.clock.now_epoch_us());
+                    state.rec.borrow_mut().counters().lost += lost;
+                }
                 let iv = state.rec.borrow_mut().rotate(second);
                 let _ = tx.send(WorkerMsg::Tick(Box::new(iv)));
             }

@@ -195,6 +195,19 @@ pub struct Counters {
     pub payload_bytes_received: u64,
     #[serde(default)]
     pub wire_bytes_received: u64,
+    /// Generator-side accounting: deliveries to a client that was not yet a
+    /// confirmed member when the message was sent (join/leave races); not
+    /// deliveries, not loss.
+    #[serde(default)]
+    pub deliveries_unconfirmed: u64,
+    /// Generator-side accounting: deliveries that arrived after their
+    /// message's delivery window had closed (already counted in `lost`).
+    #[serde(default)]
+    pub deliveries_late: u64,
+    /// Frames no matcher recognised, by kind: `non_json`, `binary`,
+    /// `no_match`, `no_id` (a chat delivery without bench's id).
+    #[serde(default)]
+    pub unmatched: BTreeMap<String, u64>,
 }
 
 impl Counters {

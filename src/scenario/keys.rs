@@ -154,7 +154,10 @@ struct Walker {
 /// Tables whose keys another module checks (`[target.socketio]`, see
 /// `SocketIoOptions::from_toml`): every key is recorded, none rejected here.
 fn checked_elsewhere(table: &str) -> bool {
-    table == "target.socketio" || table.starts_with("target.socketio.")
+    table == "target.socketio"
+        || table.starts_with("target.socketio.")
+        || table == "target.json"
+        || table.starts_with("target.json.")
 }
 
 impl Walker {

@@ -82,6 +82,9 @@ pub struct TargetPlan {
     /// `[target.socketio]` (only with `protocol = "socketio"`; `None` means
     /// the defaults). Its static `auth` payload is never serialized.
     pub socketio: Option<super::socketio::SocketIoOptions>,
+    /// `[target.json]` (required with `protocol = "json"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub json: Option<super::json::JsonOptions>,
     /// `[target] deflate`: offer permessage-deflate with these parameters.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deflate: Option<DeflatePlan>,
@@ -149,6 +152,8 @@ pub enum Protocol {
     Chat,
     /// Engine.IO v4 + Socket.IO v5.
     Socketio,
+    /// Any JSON-over-WebSocket server, shaped by `[target.json]`.
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -332,7 +337,7 @@ pub struct RunOptions {
 
 /// Durations serialize as the scenario file writes them (`"30s"`,
 /// `"250ms"`), so `results.json`'s `scenario` reads like the input.
-fn human_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn human_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&wire::units::format_duration(*d))
 }
 

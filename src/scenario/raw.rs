@@ -49,6 +49,8 @@ pub struct RawTarget {
     /// `[target.socketio]`: checked key by key by
     /// `SocketIoOptions::from_toml`, so kept as TOML here.
     pub socketio: Option<toml::Value>,
+    /// `[target.json]`: checked by `JsonOptions::from_toml`.
+    pub json: Option<toml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]

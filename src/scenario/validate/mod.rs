@@ -46,7 +46,7 @@ pub mod defaults {
     pub const OUTPUT_ROOT: &str = "reports";
 }
 
-const PROTOCOLS: &[&str] = &["chat", "socketio"];
+const PROTOCOLS: &[&str] = &["chat", "socketio", "json"];
 const AUTH_MODES: &[&str] = &["query", "header", "first_message"];
 const DISTRIBUTIONS: &[&str] = &["uniform", "zipf"];
 const FORMATS: &[&str] = &["json", "html", "junit", "markdown"];
@@ -122,6 +122,7 @@ impl Validator<'_> {
             self.fits_bundled_server(&config, &target, &stages, &rooms, &populations)?;
         }
         self.source_addrs_reach(&target.endpoint, &run.source_addrs)?;
+        self.broadcast_rooms(&target, &rooms)?;
         let total: Duration = stages.iter().map(|s| s.duration).sum();
         let faults = self.faults(raw.faults.unwrap_or_default(), &target, total)?;
         Ok(Plan {
