@@ -14,10 +14,11 @@
 //! - a receiver credits a delivery to the message's entry only if it was a
 //!   member before the entry was recorded; otherwise it is a join race
 //!   (`deliveries_unconfirmed`), never loss;
-//! - an entry leaves when all its deliveries arrived, or when it is older
-//!   than the delivery window: what is still missing is `lost` then (a
-//!   receipt after that is `deliveries_late`); entries still open when the
-//!   drain ends are `lost` and `lost_tail`.
+//! - an entry is *open* until all its deliveries arrived, and kept until it
+//!   is older than the delivery window (so a surplus receipt is still told
+//!   apart): what is then still missing is `lost`, and a receipt after that
+//!   is `deliveries_late`; entries still open when the drain ends are `lost`
+//!   and `lost_tail`.
 //!
 //! Memory is bounded: entries live at most the window, and each worker's
 //! shard holds at most [`MAX_ENTRIES`] (the oldest is expired early when
@@ -31,7 +32,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// Most open entries per worker shard.
+/// Most entries (open or complete) per worker shard; beyond it the oldest
+/// expires early, so the window shrinks under a very high message rate.
 pub const MAX_ENTRIES: usize = 1 << 20;
 
 /// bench's message id, parsed: `client.n.lag`.
@@ -191,12 +193,14 @@ impl Ledger {
             return Receipt::Unconfirmed;
         }
         e.received += 1;
-        let intended_us = e.intended_us;
         if e.received == e.expected {
-            s.open.remove(&key);
+            // Complete, but kept until it expires: a later receipt (a client
+            // that joined meanwhile) is then told apart from a late one.
             self.open.fetch_sub(1, Ordering::Relaxed);
         }
-        Receipt::Credited { intended_us }
+        Receipt::Credited {
+            intended_us: e.intended_us,
+        }
     }
 
     /// Expires worker `w`'s entries recorded before `now_us - window` (and
@@ -214,8 +218,10 @@ impl Ledger {
             }
             s.order.pop_front();
             if let Some(e) = s.open.remove(&key) {
-                self.open.fetch_sub(1, Ordering::Relaxed);
-                lost += u64::from(e.expected - e.received);
+                if e.received < e.expected {
+                    self.open.fetch_sub(1, Ordering::Relaxed);
+                    lost += u64::from(e.expected - e.received);
+                }
             }
         }
         if s.order.capacity() > 4 * s.order.len().max(1024) {
@@ -315,7 +321,9 @@ mod tests {
         assert_eq!(l.receive(tok(1, 1), |_| Some(300)), Receipt::Unconfirmed);
         assert_eq!(l.receive(tok(1, 1), |_| None), Receipt::Unconfirmed);
         assert_eq!(l.receive(tok(1, 1), since), Receipt::Credited { intended_us: 50 });
-        assert_eq!(l.open(), 0, "complete entries leave at once");
+        assert_eq!(l.open(), 0, "complete");
+        assert_eq!(l.receive(tok(1, 1), since), Receipt::Unconfirmed, "a surplus receipt");
+        assert_eq!(l.expire(1, 10_000_201), 0, "nothing missing");
         assert_eq!(l.receive(tok(1, 1), since), Receipt::Late);
 
         // One of two deliveries never comes: lost when the window passes.
