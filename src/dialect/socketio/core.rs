@@ -437,7 +437,8 @@ impl SioCore {
         let ev = &self.opts.events;
         let arg = args.first().unwrap_or(&Value::Null);
         let generator = self.opts.accounting == Accounting::Generator;
-        let event = if name == ev.chat && generator {
+        let chat = name == *ev.delivery.as_ref().unwrap_or(&ev.chat);
+        let event = if chat && generator {
             // The server's seq and ts (if any) are not needed: bench's id is
             // in `id` or inside the text (see `engine::ledger`).
             Event::Delivery {
@@ -445,7 +446,7 @@ impl SioCore {
                 id: str_field(arg, &f.id),
                 text: str_field(arg, &f.text),
             }
-        } else if name == ev.chat {
+        } else if chat {
             Event::Chat {
                 room: str_field(arg, &f.room).ok_or_else(|| missing(name, &f.room))?,
                 seq: arg

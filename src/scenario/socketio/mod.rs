@@ -40,6 +40,9 @@ pub struct EventNames {
     pub ping: String,
     /// Server → client.
     pub presence: String,
+    /// Server → client: the event a chat arrives as, when the server
+    /// renames it (e.g. `message:send` in, `message:new` out); `None` = `chat`.
+    pub delivery: Option<String>,
 }
 
 impl Default for EventNames {
@@ -52,6 +55,7 @@ impl Default for EventNames {
             resume: "resume".into(),
             ping: "ping".into(),
             presence: "presence".into(),
+            delivery: None,
         }
     }
 }
@@ -214,6 +218,7 @@ impl SocketIoOptions {
             ("events.resume", &e.resume),
             ("events.ping", &e.ping),
             ("events.presence", &e.presence),
+            ("events.delivery", e.delivery.as_ref().unwrap_or(&e.chat)),
         ] {
             // Socket.IO reserves these on the client side.
             if name.is_empty()

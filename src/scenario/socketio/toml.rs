@@ -35,7 +35,7 @@ pub const TOP: &[&str] = &[
     "echo_to_sender",
 ];
 const EVENTS: &[&str] = &[
-    "join", "leave", "chat", "typing", "resume", "ping", "presence",
+    "join", "leave", "chat", "typing", "resume", "ping", "presence", "delivery",
 ];
 const TEMPLATES: &[&str] = &["join", "leave", "chat", "typing", "resume", "ping"];
 const FIELDS: &[&str] = &[
@@ -94,6 +94,10 @@ impl SocketIoOptions {
                 let key = format!("events.{k}");
                 let name = string(v, &key)?;
                 let e = &mut o.events;
+                if k == "delivery" {
+                    e.delivery = Some(name);
+                    continue;
+                }
                 let slot = match k.as_str() {
                     "join" => &mut e.join,
                     "leave" => &mut e.leave,
