@@ -81,6 +81,19 @@ fn n(r: &Value, k: &str) -> u64 {
         .unwrap_or_else(|| panic!("counter {k}: {}", r["counters"]))
 }
 
+/// results.json of a json run still follows docs/results-schema.json.
+fn assert_schema(r: &Value) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/results-schema.json");
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("schema"))
+        .expect("schema JSON");
+    let v = jsonschema::validator_for(&schema).expect("the schema itself is valid");
+    let errors: Vec<String> = v
+        .iter_errors(r)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
 /// bench saw every delivery the peer made, and nothing is called lost.
 fn assert_all_delivered(r: &Value, peer: &Value) {
     let c = &r["counters"];
@@ -141,6 +154,7 @@ fn a_broadcast_to_all_server_is_fully_accounted() {
     let peer = Peer::start("json-broadcast.js", &[]);
     let r = run(&peer, BROADCAST, ONE_ROOM, "ping_interval = \"300ms\"");
     assert_all_delivered(&r, &stats(peer.addr));
+    assert_schema(&r);
     // The text heartbeat was timed.
     assert!(r["metrics"]["ping_rtt"]["count"].as_u64().unwrap_or(0) > 0, "{}", r["metrics"]);
 }
@@ -200,6 +214,7 @@ fn a_rooms_server_with_first_message_auth_is_fully_accounted() {
     assert!(r["metrics"]["ping_rtt"]["count"].as_u64().unwrap_or(0) > 0, "{}", r["metrics"]);
     assert!(s["pongs"].as_u64().unwrap_or(0) > 0, "{s}");
     assert_eq!(s["auth_failures"].as_u64(), Some(0), "{s}");
+    assert_schema(&r);
 }
 
 #[test]
@@ -280,4 +295,36 @@ fn target_json_mistakes_exit_2_with_file_and_line() {
         let at = format!("{}{want}", file.display());
         assert!(stderr.contains(&at), "{text}\nwant {at}\ngot {stderr}");
     }
+}
+
+/// A server frozen for 800 ms (it holds every broadcast, then sends them)
+/// shows the stall in the corrected delivery latency, measured from each
+/// message's intended send time; nothing is lost, only late.
+#[test]
+fn a_stalled_broadcast_server_shows_the_stall_in_delivery_latency() {
+    let peer = Peer::start("json-broadcast.js", &["--stall-after", "1500ms", "--stall-for", "800ms"]);
+    let r = run(&peer, BROADCAST, ONE_ROOM, "");
+    assert_all_delivered(&r, &stats(peer.addr));
+    let max = r["metrics"]["delivery_latency"]["max"].as_f64().expect("max");
+    assert!(max >= 700.0, "the 800 ms stall is missing from delivery_latency: {}", r["metrics"]["delivery_latency"]);
+}
+
+/// Frames no matcher knows are counted by kind and the first few kept as
+/// samples: here the peer's greeting, with no `welcome` matcher.
+#[test]
+fn unmatched_frames_are_counted_and_sampled() {
+    let peer = Peer::start("json-broadcast.js", &[]);
+    let target = BROADCAST.replace("welcome = { \"/type\" = \"welcome\" }\n", "");
+    let r = run(&peer, &target, ONE_ROOM, "");
+    let c = &r["counters"];
+    assert_eq!(c["unmatched"]["no_match"], 20, "one greeting per client: {c}");
+    let samples = c["unmatched_samples"].as_array().expect("samples");
+    assert_eq!(samples.len(), 5, "{c}");
+    assert!(
+        samples[0].as_str().is_some_and(|s| s.starts_with(r#"no_match: {"type":"welcome""#)),
+        "{c}"
+    );
+    // Without a greeting to wait for, clients are ready at once and nothing is lost.
+    assert_eq!((n(&r, "lost"), n(&r, "duplicates")), (0, 0), "{c}");
+    assert_eq!(n(&r, "deliveries_received"), n(&r, "deliveries_expected"), "{c}");
 }

@@ -154,6 +154,11 @@ pub fn merge_counters(a: &mut Counters, b: &Counters) {
     a.deliveries_unconfirmed += b.deliveries_unconfirmed;
     a.deliveries_late += b.deliveries_late;
     merge_map(&mut a.unmatched, &b.unmatched);
+    for s in &b.unmatched_samples {
+        if a.unmatched_samples.len() < crate::results::MAX_UNMATCHED_SAMPLES {
+            a.unmatched_samples.push(s.clone());
+        }
+    }
 }
 
 /// A worker's live recorder: the current interval plus gauges.

@@ -208,7 +208,14 @@ pub struct Counters {
     /// `no_match`, `no_id` (a chat delivery without bench's id).
     #[serde(default)]
     pub unmatched: BTreeMap<String, u64>,
+    /// The first few unmatched frames (`kind: frame`, truncated), so the
+    /// matchers can be fixed; at most [`MAX_UNMATCHED_SAMPLES`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmatched_samples: Vec<String>,
 }
+
+/// Unmatched frames kept as samples in `counters.unmatched_samples`.
+pub const MAX_UNMATCHED_SAMPLES: usize = 5;
 
 impl Counters {
     pub fn connections_failed_total(&self) -> u64 {

@@ -121,7 +121,13 @@ impl Client {
                 };
                 r.deliver(&mut rec, id.as_deref(), text.as_deref(), now_us);
             }
-            Event::Unmatched { kind, .. } => Recorder::count_in(&mut rec.counters().unmatched, kind),
+            Event::Unmatched { kind, sample } => {
+                let c = rec.counters();
+                Recorder::count_in(&mut c.unmatched, kind);
+                if c.unmatched_samples.len() < crate::results::MAX_UNMATCHED_SAMPLES {
+                    c.unmatched_samples.push(format!("{kind}: {sample}"));
+                }
+            }
             Event::Chat {
                 room,
                 seq,
