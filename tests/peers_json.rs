@@ -328,3 +328,17 @@ fn unmatched_frames_are_counted_and_sampled() {
     assert_eq!((n(&r, "lost"), n(&r, "duplicates")), (0, 0), "{c}");
     assert_eq!(n(&r, "deliveries_received"), n(&r, "deliveries_expected"), "{c}");
 }
+
+/// Clients that reconnect every ~second (close 1000, connect, re-auth,
+/// rejoin): messages sent while a client was away were never owed to it,
+/// and ones in flight when it left are leave races, not loss.
+#[test]
+fn reconnect_churn_is_not_loss() {
+    let peer = Peer::start("json-rooms.js", &["--jwt-secret", SECRET]);
+    let r = run(&peer, &rooms_target(), ROOMS, "reconnect_every = \"1s\"");
+    let c = &r["counters"];
+    assert!(n(&r, "reconnects") > 10, "the scenario churned: {c}");
+    assert_eq!((n(&r, "lost"), n(&r, "duplicates")), (0, 0), "{c}");
+    assert_eq!(n(&r, "deliveries_received"), n(&r, "deliveries_expected"), "{c}");
+    assert!(n(&r, "deliveries_received") > 0, "{c}");
+}

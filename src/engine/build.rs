@@ -65,7 +65,7 @@ pub struct Collected {
     /// Distinct server instance ids seen.
     pub instances: usize,
     /// Generator-side accounting: deliveries still missing when the drain ended.
-    pub ledger_tail: u64,
+    pub ledger_tail: super::ledger::Missing,
 }
 
 fn ms(us: u64) -> f64 {
@@ -205,7 +205,8 @@ fn in_window(plan: &Plan, s: &Second) -> bool {
 pub fn results(plan: &Plan, col: Collected) -> RunResults {
     let totals = &col.totals;
     let mut counters = totals.counters.clone();
-    let tail = col.rooms.tail_lost() + col.ledger_tail;
+    let tail = col.rooms.tail_lost() + col.ledger_tail.lost;
+    counters.leave_races += col.ledger_tail.leave_races;
     counters.lost += tail;
     counters.lost_tail += tail;
     counters.deliveries_expected = counters.deliveries_received + counters.lost;

@@ -129,9 +129,9 @@ fn become_member(l: &Ledger, t: &mut RoomTrack, now_us: u64) {
     }
 }
 
-fn end_membership(l: &Ledger, t: &mut RoomTrack) {
+fn end_membership(l: &Ledger, t: &mut RoomTrack, at_us: Option<u64>) {
     if std::mem::take(&mut t.member_since_us) != 0 {
-        l.leave(t.room);
+        l.leave(t.room, at_us);
     }
 }
 
@@ -394,8 +394,11 @@ impl Client {
     /// Generator-side accounting: this client is no longer a member of any room.
     fn end_memberships(&mut self, ctx: &RunCtx) {
         if let Some(l) = &ctx.ledger {
+            let now = std::time::Instant::now();
+            // Leaves after the last stage (the end of the drain) race with nothing.
+            let at = (ctx.clock.run_us(now) < ctx.end_us).then(|| ctx.clock.epoch_us(now));
             for t in &mut self.tracks {
-                end_membership(l, t);
+                end_membership(l, t, at);
             }
         }
     }

@@ -105,11 +105,26 @@ pub enum Receipt {
     Late,
 }
 
+/// What expiring entries left missing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Missing {
+    /// Deliveries never made.
+    pub lost: u64,
+    /// Of the missing ones, those explained by a receiver that left the
+    /// room after the message was sent (a leave race, not loss).
+    pub leave_races: u64,
+}
+
+/// Most departures remembered per room (a bound under heavy churn).
+const MAX_DEPARTURES: usize = 1 << 16;
+
 /// The run's ledger, shared by every worker.
 #[derive(Debug)]
 pub struct Ledger {
     shards: Vec<Mutex<Shard>>,
     members: Vec<AtomicU32>,
+    /// Per room: when members left (µs since the epoch), oldest first.
+    departures: Mutex<Vec<VecDeque<u64>>>,
     /// Open entries over all shards (the drain waits for 0).
     open: AtomicU64,
     window_us: u64,
@@ -121,6 +136,7 @@ impl Ledger {
         Self {
             shards: (0..workers.max(1)).map(|_| Mutex::default()).collect(),
             members: (0..rooms).map(|_| AtomicU32::new(0)).collect(),
+            departures: Mutex::new(vec![VecDeque::new(); rooms]),
             open: AtomicU64::new(0),
             window_us: window.as_micros() as u64,
             echo_to_sender,
@@ -141,9 +157,21 @@ impl Ledger {
         }
     }
 
-    pub fn leave(&self, room: u32) {
+    /// A member left `room` (or was dropped). `at_us` (µs since the epoch)
+    /// makes it a possible leave race for messages sent before; `None` for
+    /// the leaves at the end of the run, which race with nothing.
+    pub fn leave(&self, room: u32, at_us: Option<u64>) {
         if let Some(m) = self.members.get(room as usize) {
             let _ = m.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        }
+        if let Some(at) = at_us {
+            let mut d = self.departures.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(q) = d.get_mut(room as usize) {
+                if q.len() >= MAX_DEPARTURES {
+                    q.pop_front();
+                }
+                q.push_back(at);
+            }
         }
     }
 
@@ -204,13 +232,33 @@ impl Ledger {
     }
 
     /// Expires worker `w`'s entries recorded before `now_us - window` (and
-    /// the oldest beyond [`MAX_ENTRIES`]); returns the deliveries they missed.
-    pub fn expire(&self, w: usize, now_us: u64) -> u64 {
+    /// the oldest beyond [`MAX_ENTRIES`]); returns the deliveries they
+    /// missed, the part that members who left since explain apart.
+    pub fn expire(&self, w: usize, now_us: u64) -> Missing {
+        let missing = self.take_expired(w, now_us);
+        if missing.is_empty() {
+            return Missing::default();
+        }
+        let mut d = self.departures.lock().unwrap_or_else(|e| e.into_inner());
+        let out = attribute(&d, missing);
+        // Departures older than two windows explain no open entry any more.
+        let old = now_us.saturating_sub(2 * self.window_us);
+        for q in d.iter_mut() {
+            while q.front().is_some_and(|&at| at < old) {
+                q.pop_front();
+            }
+        }
+        out
+    }
+
+    /// Removes expired entries: (room, snapshot time, deliveries missing)
+    /// of each incomplete one.
+    fn take_expired(&self, w: usize, now_us: u64) -> Vec<(u32, u64, u64)> {
         let Some(shard) = self.shards.get(w) else {
-            return 0;
+            return Vec::new();
         };
         let mut s = shard.lock().unwrap_or_else(|e| e.into_inner());
-        let mut lost = 0;
+        let mut lost = Vec::new();
         let cutoff = now_us.saturating_sub(self.window_us);
         while let Some(&(key, snap)) = s.order.front() {
             if snap > cutoff && s.order.len() <= MAX_ENTRIES {
@@ -220,7 +268,7 @@ impl Ledger {
             if let Some(e) = s.open.remove(&key) {
                 if e.received < e.expected {
                     self.open.fetch_sub(1, Ordering::Relaxed);
-                    lost += u64::from(e.expected - e.received);
+                    lost.push((e.room, e.snap_us, u64::from(e.expected - e.received)));
                 }
             }
         }
@@ -236,10 +284,31 @@ impl Ledger {
         self.open.load(Ordering::Relaxed)
     }
 
-    /// The end of the drain: every open entry's missing deliveries (the tail).
-    pub fn finish(&self) -> u64 {
-        (0..self.shards.len()).map(|w| self.expire(w, u64::MAX)).sum()
+    /// The end of the drain: every open entry's missing deliveries (the
+    /// tail), less the leave races of members that left during the run
+    /// (the leaves at the end of the run are not recorded as departures).
+    pub fn finish(&self) -> Missing {
+        let missing: Vec<_> = (0..self.shards.len())
+            .flat_map(|w| self.take_expired(w, u64::MAX))
+            .collect();
+        let d = self.departures.lock().unwrap_or_else(|e| e.into_inner());
+        attribute(&d, missing)
     }
+}
+
+/// Splits missing deliveries `(room, snapshot, n)` into leave races (one
+/// per member that left the room after the send) and loss.
+fn attribute(departures: &[VecDeque<u64>], missing: Vec<(u32, u64, u64)>) -> Missing {
+    let mut out = Missing::default();
+    for (room, snap, n) in missing {
+        let left = departures
+            .get(room as usize)
+            .map_or(0, |q| q.iter().filter(|&&at| at > snap).count() as u64);
+        let races = left.min(n);
+        out.leave_races += races;
+        out.lost += n - races;
+    }
+    out
 }
 
 /// Per receiver, per sender: which of the sender's messages arrived (the
@@ -323,25 +392,44 @@ mod tests {
         assert_eq!(l.receive(tok(1, 1), since), Receipt::Credited { intended_us: 50 });
         assert_eq!(l.open(), 0, "complete");
         assert_eq!(l.receive(tok(1, 1), since), Receipt::Unconfirmed, "a surplus receipt");
-        assert_eq!(l.expire(1, 10_000_201), 0, "nothing missing");
+        assert_eq!(l.expire(1, 10_000_201), Missing::default(), "nothing missing");
         assert_eq!(l.receive(tok(1, 1), since), Receipt::Late);
 
         // One of two deliveries never comes: lost when the window passes.
         l.send(tok(3, 1), 0, 1_000, true, || 1_000);
         l.receive(tok(3, 1), since);
-        assert_eq!(l.expire(1, 5_000_000), 0, "inside the window");
-        assert_eq!(l.expire(1, 11_000_001), 1);
+        assert_eq!(l.expire(1, 5_000_000), Missing::default(), "inside the window");
+        assert_eq!(l.expire(1, 11_000_001), Missing { lost: 1, leave_races: 0 });
         assert_eq!(l.open(), 0);
         // Open at the end: the tail.
         l.send(tok(2, 1), 0, 1, false, || 2);
-        assert_eq!(l.finish(), 3);
+        assert_eq!(l.finish(), Missing { lost: 3, leave_races: 0 });
         // Echo to sender counts the sender too; empty rooms record nothing.
         let e = Ledger::new(1, 2, Duration::from_secs(1), true);
         e.join(0);
         assert_eq!(e.send(tok(0, 1), 0, 0, true, || 0), 1);
         assert_eq!(e.send(tok(0, 2), 1, 0, false, || 0), 0);
-        e.leave(1);
+        e.leave(1, None);
         assert_eq!(e.send(tok(0, 3), 1, 0, false, || 0), 0, "never below zero");
+    }
+
+    /// A member that leaves after a message was sent, before receiving it,
+    /// is a leave race; a departure before the send explains nothing.
+    #[test]
+    fn leaves_after_a_send_are_races_not_loss() {
+        let l = Ledger::new(1, 1, Duration::from_secs(1), false);
+        for _ in 0..4 {
+            l.join(0);
+        }
+        l.leave(0, Some(50)); // before the send: not owed, nothing to explain
+        assert_eq!(l.send(tok(0, 1), 0, 90, true, || 100), 2);
+        l.leave(0, Some(150));
+        assert_eq!(l.expire(0, 2_000_000), Missing { lost: 1, leave_races: 1 });
+        // Leaves at the end of the run race with nothing: the tail is lost.
+        l.join(0);
+        assert_eq!(l.send(tok(0, 2), 0, 2_000_000, true, || 2_000_000), 2);
+        l.leave(0, None);
+        assert_eq!(l.finish(), Missing { lost: 2, leave_races: 0 });
     }
 
     #[test]

@@ -153,6 +153,7 @@ pub fn merge_counters(a: &mut Counters, b: &Counters) {
     a.server_restarts += b.server_restarts;
     a.deliveries_unconfirmed += b.deliveries_unconfirmed;
     a.deliveries_late += b.deliveries_late;
+    a.leave_races += b.leave_races;
     merge_map(&mut a.unmatched, &b.unmatched);
     for s in &b.unmatched_samples {
         if a.unmatched_samples.len() < crate::results::MAX_UNMATCHED_SAMPLES {

@@ -238,7 +238,7 @@ async fn run(
     }
     let server_pids = sampler.server_pids();
     // Every client has finished: what is still open was never delivered.
-    let ledger_tail = ctx.ledger.as_ref().map_or(0, |l| l.finish());
+    let ledger_tail = ctx.ledger.as_ref().map(|l| l.finish()).unwrap_or_default();
     Ok(build::results(
         plan,
         Collected {

@@ -236,8 +236,10 @@ async fn run(
                 second += 1;
                 if let Some(l) = &ctx.ledger {
                     // Deliveries still missing after the window: lost.
-                    let lost = l.expire(w, ctx.clock.now_epoch_us());
-                    state.rec.borrow_mut().counters().lost += lost;
+                    let m = l.expire(w, ctx.clock.now_epoch_us());
+                    let mut rec = state.rec.borrow_mut();
+                    rec.counters().lost += m.lost;
+                    rec.counters().leave_races += m.leave_races;
                 }
                 let iv = state.rec.borrow_mut().rotate(second);
                 let _ = tx.send(WorkerMsg::Tick(Box::new(iv)));

@@ -204,6 +204,11 @@ pub struct Counters {
     /// message's delivery window had closed (already counted in `lost`).
     #[serde(default)]
     pub deliveries_late: u64,
+    /// Generator-side accounting: deliveries owed to a member that left
+    /// the room (or was dropped) after the message was sent, before it
+    /// arrived (leave races); not counted in `lost` or `deliveries_expected`.
+    #[serde(default)]
+    pub leave_races: u64,
     /// Frames no matcher recognised, by kind: `non_json`, `binary`,
     /// `no_match`, `no_id` (a chat delivery without bench's id).
     #[serde(default)]

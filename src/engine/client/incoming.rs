@@ -245,7 +245,7 @@ impl Client {
             Event::Left { room } => {
                 if let Some(slot) = slot_of(tracks, &room) {
                     if let Some(l) = &ctx.ledger {
-                        super::end_membership(l, &mut tracks[slot]);
+                        super::end_membership(l, &mut tracks[slot], Some(now_us));
                     }
                     rec.counters().lost += tracks[slot].stop();
                 }

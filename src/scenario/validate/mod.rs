@@ -123,6 +123,15 @@ impl Validator<'_> {
         }
         self.source_addrs_reach(&target.endpoint, &run.source_addrs)?;
         self.broadcast_rooms(&target, &rooms)?;
+        if let (Protocol::Json, Some(i)) = (
+            target.protocol,
+            populations.iter().position(|p| p.resume),
+        ) {
+            return Err(self.at_key(
+                &format!("clients[{i}].resume"),
+                "`resume` needs a server with per-room seqs to resume from; protocol = \"json\" has none",
+            ));
+        }
         let total: Duration = stages.iter().map(|s| s.duration).sum();
         let faults = self.faults(raw.faults.unwrap_or_default(), &target, total)?;
         Ok(Plan {
