@@ -423,6 +423,14 @@ mod tests {
                 "docs/scenario.md has no table row for `{key}` in [target.socketio]"
             );
         }
+        assert!(docs.contains("### `[target.json]`"));
+        let json_docs = include_str!("../../docs/json.md");
+        for key in crate::scenario::json::TOP {
+            assert!(
+                docs.contains(&format!("| `{key}` |")) && json_docs.contains(&format!("| `{key}` |")),
+                "docs/scenario.md or docs/json.md has no table row for `{key}` in [target.json]"
+            );
+        }
     }
 
     #[test]
