@@ -30,4 +30,6 @@ pub enum Command {
     Baseline(crate::compare_cmd::BaselineCommand),
     /// Find the highest load that meets the SLOs, and project instance counts.
     Capacity(crate::capacity::CapacityArgs),
+    /// Connect once, print the first frames and a starter [target.json].
+    Probe(crate::probe::ProbeArgs),
 }

@@ -342,3 +342,28 @@ fn reconnect_churn_is_not_loss() {
     assert_eq!(n(&r, "deliveries_received"), n(&r, "deliveries_expected"), "{c}");
     assert!(n(&r, "deliveries_received") > 0, "{c}");
 }
+
+/// `bench probe` against the broadcast peer guesses a `[target.json]`
+/// that runs as is: from a URL to a measured run.
+#[test]
+fn probe_guesses_a_table_that_runs() {
+    let peer = Peer::start("json-broadcast.js", &[]);
+    let out = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args(["probe", &format!("ws://{}/", peer.addr), "--wait", "500ms", "--send"])
+        .arg(r#"{"type":"message","message":"hello from bench"}"#)
+        .output()
+        .expect("run bench probe");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains(r#"#   < {"type":"welcome""#), "{stdout}");
+    assert!(stdout.contains(r#"chat = { "/type" = "broadcast" }"#), "{stdout}");
+    assert!(stdout.contains(r#"welcome = { "/type" = "welcome" }"#), "{stdout}");
+    assert!(stdout.contains("text = \"/message\""), "{stdout}");
+    // The guess, pasted under [target], measures the server.
+    let target = format!("protocol = \"json\"\n{stdout}");
+    let r = run(&peer, &target, ONE_ROOM, "");
+    let c = &r["counters"];
+    assert!(n(&r, "deliveries_received") > 0, "{c}");
+    assert_eq!((n(&r, "lost"), n(&r, "duplicates")), (0, 0), "{c}");
+    assert_eq!(n(&r, "deliveries_received"), n(&r, "deliveries_expected"), "{c}");
+}
