@@ -42,7 +42,9 @@ pub fn execute(args: ProbeArgs) -> anyhow::Result<Outcome> {
     let wait = wire::units::parse_duration(&args.wait)
         .map_err(|e| anyhow::Error::new(UsageError(format!("--wait: {e}"))))?;
     if url.secure {
-        return Err(anyhow::Error::new(UsageError("wss:// is not supported by bench".into())));
+        return Err(anyhow::Error::new(UsageError(
+            "wss:// is not supported by bench".into(),
+        )));
     }
     let host = format!("{}:{}", url.host, url.port);
     let addr = host
@@ -50,7 +52,11 @@ pub fn execute(args: ProbeArgs) -> anyhow::Result<Outcome> {
         .with_context(|| format!("resolve {host}"))?
         .next()
         .with_context(|| format!("{host} resolves to no address"))?;
-    let target = if url.path.is_empty() { "/".to_owned() } else { url.path.clone() };
+    let target = if url.path.is_empty() {
+        "/".to_owned()
+    } else {
+        url.path.clone()
+    };
     let spec = ProbeSpec {
         addr,
         host: &host,
@@ -70,9 +76,11 @@ pub fn execute(args: ProbeArgs) -> anyhow::Result<Outcome> {
 /// A frame's kind: (pointer, value) of its discriminator key, if any.
 fn discriminator(v: &Value) -> Option<(String, Value)> {
     let o = v.as_object()?;
-    DISCRIMINATORS
-        .iter()
-        .find_map(|k| o.get(*k).filter(|v| v.is_string()).map(|v| (format!("/{k}"), v.clone())))
+    DISCRIMINATORS.iter().find_map(|k| {
+        o.get(*k)
+            .filter(|v| v.is_string())
+            .map(|v| (format!("/{k}"), v.clone()))
+    })
 }
 
 /// Every string leaf as (pointer, value).
@@ -98,8 +106,17 @@ fn leaves(v: &Value, at: &str, out: &mut Vec<(String, String)>) {
 fn timestamp_pointer(v: &Value) -> Option<String> {
     let o = v.as_object()?;
     o.iter().find_map(|(k, val)| {
-        let named = ["timestamp", "ts", "time", "sentAt", "sent_at", "createdAt", "created_at", "date"]
-            .contains(&k.as_str());
+        let named = [
+            "timestamp",
+            "ts",
+            "time",
+            "sentAt",
+            "sent_at",
+            "createdAt",
+            "created_at",
+            "date",
+        ]
+        .contains(&k.as_str());
         let iso = val
             .as_str()
             .is_some_and(|s| chrono::DateTime::parse_from_rfc3339(s).is_ok());
@@ -127,7 +144,11 @@ fn inline(v: &Value) -> String {
 
 /// A matcher line for a frame kind.
 fn matcher(name: &str, (p, v): &(String, Value)) -> String {
-    format!("{name} = {{ {} = {} }}\n", Value::String(p.clone()), inline(v))
+    format!(
+        "{name} = {{ {} = {} }}\n",
+        Value::String(p.clone()),
+        inline(v)
+    )
 }
 
 /// What a kind name suggests it is.
@@ -176,7 +197,10 @@ pub fn starter(url: &str, frames: &[Frame], sent: &[String]) -> String {
         let _ = writeln!(out, "#   < {}{note}", shown.replace('\n', " "));
     }
     // The strings we sent, to find our message in what came back.
-    let sent_json: Vec<Value> = sent.iter().filter_map(|s| serde_json::from_str(s).ok()).collect();
+    let sent_json: Vec<Value> = sent
+        .iter()
+        .filter_map(|s| serde_json::from_str(s).ok())
+        .collect();
     let mut sent_leaves = Vec::new();
     for v in &sent_json {
         leaves(v, "", &mut sent_leaves);
@@ -242,7 +266,11 @@ pub fn starter(url: &str, frames: &[Frame], sent: &[String]) -> String {
     out.push_str("\n[target.json.match]\n");
     let mut seen_kinds: Vec<Value> = Vec::new();
     let mut roles: Vec<&str> = Vec::new();
-    match chat.as_ref().and_then(|(i, _, _)| parsed[*i].as_ref()).and_then(discriminator) {
+    match chat
+        .as_ref()
+        .and_then(|(i, _, _)| parsed[*i].as_ref())
+        .and_then(discriminator)
+    {
         Some(d) => {
             out.push_str(&matcher("chat", &d));
             seen_kinds.push(d.1.clone());
@@ -251,7 +279,9 @@ pub fn starter(url: &str, frames: &[Frame], sent: &[String]) -> String {
         None => out.push_str("chat = { \"/type\" = \"FILL ME\" }   # no chat delivery seen\n"),
     }
     for (i, v) in parsed.iter().enumerate() {
-        let Some(d) = v.as_ref().and_then(discriminator) else { continue };
+        let Some(d) = v.as_ref().and_then(discriminator) else {
+            continue;
+        };
         if seen_kinds.contains(&d.1) {
             continue;
         }
@@ -276,7 +306,11 @@ pub fn starter(url: &str, frames: &[Frame], sent: &[String]) -> String {
         None => out.push_str("# text = \"/message\"\n"),
     }
     if has_room {
-        let p = if chat_frame.is_some_and(|f| f.get("room").is_some()) { "/room" } else { "/roomId" };
+        let p = if chat_frame.is_some_and(|f| f.get("room").is_some()) {
+            "/room"
+        } else {
+            "/roomId"
+        };
         let _ = writeln!(out, "room = \"{p}\"");
     }
     if let Some(p) = chat_frame.and_then(timestamp_pointer) {
@@ -304,9 +338,18 @@ mod tests {
         assert!(s.contains("#   < <3 bytes of binary>"), "{s}");
         assert!(s.contains(r#"chat = { "/type" = "broadcast" }"#), "{s}");
         assert!(s.contains(r#"welcome = { "/type" = "welcome" }"#), "{s}");
-        assert!(s.contains(r#"chat = { "message" = "{text}", "type" = "message" }"#), "{s}");
-        assert!(s.contains("text = \"/message\"") && s.contains("timestamp = \"/timestamp\""), "{s}");
-        assert!(s.contains("membership = \"all\"") && s.contains("echo_to_sender = true"), "{s}");
+        assert!(
+            s.contains(r#"chat = { "message" = "{text}", "type" = "message" }"#),
+            "{s}"
+        );
+        assert!(
+            s.contains("text = \"/message\"") && s.contains("timestamp = \"/timestamp\""),
+            "{s}"
+        );
+        assert!(
+            s.contains("membership = \"all\"") && s.contains("echo_to_sender = true"),
+            "{s}"
+        );
         // The starter is a valid [target.json].
         let doc: toml::Value = toml::from_str(&s).unwrap();
         JsonOptions::from_toml(&doc["target"]["json"]).unwrap();
@@ -314,7 +357,11 @@ mod tests {
 
     #[test]
     fn nothing_sent_still_gives_valid_toml() {
-        let s = starter("ws://x/", &[Frame::Text(r#"{"event":"hello"}"#.into())], &[]);
+        let s = starter(
+            "ws://x/",
+            &[Frame::Text(r#"{"event":"hello"}"#.into())],
+            &[],
+        );
         assert!(s.contains(r#"welcome = { "/event" = "hello" }"#), "{s}");
         let doc: toml::Value = toml::from_str(&s).unwrap();
         assert!(doc["target"]["json"]["match"]["chat"].is_table());

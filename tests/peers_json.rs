@@ -20,7 +20,8 @@ use serde_json::Value;
 /// The peer's own counts (`GET /stats`).
 fn stats(addr: SocketAddr) -> Value {
     let mut s = TcpStream::connect(addr).expect("connect to /stats");
-    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     s.write_all(b"GET /stats HTTP/1.0\r\nHost: x\r\n\r\n")
         .expect("request");
     let mut resp = String::new();
@@ -84,8 +85,8 @@ fn n(r: &Value, k: &str) -> u64 {
 /// results.json of a json run still follows docs/results-schema.json.
 fn assert_schema(r: &Value) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/results-schema.json");
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("schema"))
-        .expect("schema JSON");
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("schema")).expect("schema JSON");
     let v = jsonschema::validator_for(&schema).expect("the schema itself is valid");
     let errors: Vec<String> = v
         .iter_errors(r)
@@ -100,18 +101,34 @@ fn assert_all_delivered(r: &Value, peer: &Value) {
     assert_eq!(r["interrupted"], Value::Bool(false));
     assert_eq!(n(r, "connections_opened"), 20, "{c}");
     assert!(n(r, "chat_sent") > 0, "{c}");
-    assert_eq!(peer["messages"].as_u64(), Some(n(r, "chat_sent")), "{peer} {c}");
+    assert_eq!(
+        peer["messages"].as_u64(),
+        Some(n(r, "chat_sent")),
+        "{peer} {c}"
+    );
     assert!(n(r, "deliveries_received") > 0, "{c}");
-    assert_eq!(n(r, "deliveries_received"), n(r, "deliveries_expected"), "{c}");
+    assert_eq!(
+        n(r, "deliveries_received"),
+        n(r, "deliveries_expected"),
+        "{c}"
+    );
     assert_eq!((n(r, "lost"), n(r, "duplicates")), (0, 0), "{c}");
     // Join races (a delivery before bench saw the welcome/join ack) are
     // deliveries the peer made too, counted apart.
-    let seen = n(r, "deliveries_received") + n(r, "deliveries_unconfirmed") + n(r, "deliveries_late");
+    let seen =
+        n(r, "deliveries_received") + n(r, "deliveries_unconfirmed") + n(r, "deliveries_late");
     assert_eq!(peer["deliveries"].as_u64(), Some(seen), "{peer} {c}");
     assert_eq!(peer["dropped"].as_u64(), Some(0), "{peer}");
     assert_eq!(c["unmatched"], serde_json::json!({}), "{c}");
     assert_eq!(c["errors"], serde_json::json!({}), "{c}");
-    assert!(r["metrics"]["delivery_latency"]["count"].as_u64().unwrap_or(0) > 0, "{}", r["metrics"]);
+    assert!(
+        r["metrics"]["delivery_latency"]["count"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0,
+        "{}",
+        r["metrics"]
+    );
 }
 
 /// The peer's drops are bench's loss, within 1 % (a drop to a client in
@@ -125,9 +142,14 @@ fn assert_drops_are_loss(r: &Value, peer: &Value) {
         lost.abs_diff(dropped) <= (dropped / 100).max(1),
         "lost {lost} vs the peer's dropped {dropped}: {c}"
     );
-    assert_eq!(n(r, "deliveries_expected"), n(r, "deliveries_received") + lost, "{c}");
+    assert_eq!(
+        n(r, "deliveries_expected"),
+        n(r, "deliveries_received") + lost,
+        "{c}"
+    );
     assert_eq!(n(r, "duplicates"), 0, "{c}");
-    let seen = n(r, "deliveries_received") + n(r, "deliveries_unconfirmed") + n(r, "deliveries_late");
+    let seen =
+        n(r, "deliveries_received") + n(r, "deliveries_unconfirmed") + n(r, "deliveries_late");
     assert_eq!(peer["deliveries"].as_u64(), Some(seen), "{peer} {c}");
 }
 
@@ -156,7 +178,11 @@ fn a_broadcast_to_all_server_is_fully_accounted() {
     assert_all_delivered(&r, &stats(peer.addr));
     assert_schema(&r);
     // The text heartbeat was timed.
-    assert!(r["metrics"]["ping_rtt"]["count"].as_u64().unwrap_or(0) > 0, "{}", r["metrics"]);
+    assert!(
+        r["metrics"]["ping_rtt"]["count"].as_u64().unwrap_or(0) > 0,
+        "{}",
+        r["metrics"]
+    );
 }
 
 #[test]
@@ -208,10 +234,19 @@ fn a_rooms_server_with_first_message_auth_is_fully_accounted() {
     let r = run(&peer, &rooms_target(), ROOMS, "ping_interval = \"300ms\"");
     let s = stats(peer.addr);
     assert_all_delivered(&r, &s);
-    assert_eq!(n(&r, "acks_received"), n(&r, "chat_sent"), "{}", r["counters"]);
+    assert_eq!(
+        n(&r, "acks_received"),
+        n(&r, "chat_sent"),
+        "{}",
+        r["counters"]
+    );
     assert!(r["metrics"]["ack_latency"]["count"].as_u64().unwrap_or(0) > 0);
     // WebSocket-level pings timed; the server's JSON pings answered.
-    assert!(r["metrics"]["ping_rtt"]["count"].as_u64().unwrap_or(0) > 0, "{}", r["metrics"]);
+    assert!(
+        r["metrics"]["ping_rtt"]["count"].as_u64().unwrap_or(0) > 0,
+        "{}",
+        r["metrics"]
+    );
     assert!(s["pongs"].as_u64().unwrap_or(0) > 0, "{s}");
     assert_eq!(s["auth_failures"].as_u64(), Some(0), "{s}");
     assert_schema(&r);
@@ -219,7 +254,10 @@ fn a_rooms_server_with_first_message_auth_is_fully_accounted() {
 
 #[test]
 fn a_rooms_server_that_drops_messages_shows_them_as_lost() {
-    let peer = Peer::start("json-rooms.js", &["--jwt-secret", SECRET, "--drop-every", "5"]);
+    let peer = Peer::start(
+        "json-rooms.js",
+        &["--jwt-secret", SECRET, "--drop-every", "5"],
+    );
     let r = run(&peer, &rooms_target(), ROOMS, "");
     assert_drops_are_loss(&r, &stats(peer.addr));
 }
@@ -245,7 +283,12 @@ fn a_socketio_server_without_seq_or_ts_is_fully_accounted() {
     let peer = Peer::start("socketio-tutorial.js", &[]);
     let r = run(&peer, SIO_TUTORIAL, ROOMS, "");
     assert_all_delivered(&r, &stats(peer.addr));
-    assert_eq!(n(&r, "acks_received"), n(&r, "chat_sent"), "{}", r["counters"]);
+    assert_eq!(
+        n(&r, "acks_received"),
+        n(&r, "chat_sent"),
+        "{}",
+        r["counters"]
+    );
 }
 
 #[test]
@@ -302,11 +345,20 @@ fn target_json_mistakes_exit_2_with_file_and_line() {
 /// message's intended send time; nothing is lost, only late.
 #[test]
 fn a_stalled_broadcast_server_shows_the_stall_in_delivery_latency() {
-    let peer = Peer::start("json-broadcast.js", &["--stall-after", "1500ms", "--stall-for", "800ms"]);
+    let peer = Peer::start(
+        "json-broadcast.js",
+        &["--stall-after", "1500ms", "--stall-for", "800ms"],
+    );
     let r = run(&peer, BROADCAST, ONE_ROOM, "");
     assert_all_delivered(&r, &stats(peer.addr));
-    let max = r["metrics"]["delivery_latency"]["max"].as_f64().expect("max");
-    assert!(max >= 700.0, "the 800 ms stall is missing from delivery_latency: {}", r["metrics"]["delivery_latency"]);
+    let max = r["metrics"]["delivery_latency"]["max"]
+        .as_f64()
+        .expect("max");
+    assert!(
+        max >= 700.0,
+        "the 800 ms stall is missing from delivery_latency: {}",
+        r["metrics"]["delivery_latency"]
+    );
 }
 
 /// Frames no matcher knows are counted by kind and the first few kept as
@@ -317,16 +369,25 @@ fn unmatched_frames_are_counted_and_sampled() {
     let target = BROADCAST.replace("welcome = { \"/type\" = \"welcome\" }\n", "");
     let r = run(&peer, &target, ONE_ROOM, "");
     let c = &r["counters"];
-    assert_eq!(c["unmatched"]["no_match"], 20, "one greeting per client: {c}");
+    assert_eq!(
+        c["unmatched"]["no_match"], 20,
+        "one greeting per client: {c}"
+    );
     let samples = c["unmatched_samples"].as_array().expect("samples");
     assert_eq!(samples.len(), 5, "{c}");
     assert!(
-        samples[0].as_str().is_some_and(|s| s.starts_with(r#"no_match: {"type":"welcome""#)),
+        samples[0]
+            .as_str()
+            .is_some_and(|s| s.starts_with(r#"no_match: {"type":"welcome""#)),
         "{c}"
     );
     // Without a greeting to wait for, clients are ready at once and nothing is lost.
     assert_eq!((n(&r, "lost"), n(&r, "duplicates")), (0, 0), "{c}");
-    assert_eq!(n(&r, "deliveries_received"), n(&r, "deliveries_expected"), "{c}");
+    assert_eq!(
+        n(&r, "deliveries_received"),
+        n(&r, "deliveries_expected"),
+        "{c}"
+    );
 }
 
 /// Clients that reconnect every ~second (close 1000, connect, re-auth,
@@ -339,7 +400,11 @@ fn reconnect_churn_is_not_loss() {
     let c = &r["counters"];
     assert!(n(&r, "reconnects") > 10, "the scenario churned: {c}");
     assert_eq!((n(&r, "lost"), n(&r, "duplicates")), (0, 0), "{c}");
-    assert_eq!(n(&r, "deliveries_received"), n(&r, "deliveries_expected"), "{c}");
+    assert_eq!(
+        n(&r, "deliveries_received"),
+        n(&r, "deliveries_expected"),
+        "{c}"
+    );
     assert!(n(&r, "deliveries_received") > 0, "{c}");
 }
 
@@ -349,15 +414,31 @@ fn reconnect_churn_is_not_loss() {
 fn probe_guesses_a_table_that_runs() {
     let peer = Peer::start("json-broadcast.js", &[]);
     let out = Command::new(env!("CARGO_BIN_EXE_bench"))
-        .args(["probe", &format!("ws://{}/", peer.addr), "--wait", "500ms", "--send"])
+        .args([
+            "probe",
+            &format!("ws://{}/", peer.addr),
+            "--wait",
+            "500ms",
+            "--send",
+        ])
         .arg(r#"{"type":"message","message":"hello from bench"}"#)
         .output()
         .expect("run bench probe");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains(r#"#   < {"type":"welcome""#), "{stdout}");
-    assert!(stdout.contains(r#"chat = { "/type" = "broadcast" }"#), "{stdout}");
-    assert!(stdout.contains(r#"welcome = { "/type" = "welcome" }"#), "{stdout}");
+    assert!(
+        stdout.contains(r#"chat = { "/type" = "broadcast" }"#),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(r#"welcome = { "/type" = "welcome" }"#),
+        "{stdout}"
+    );
     assert!(stdout.contains("text = \"/message\""), "{stdout}");
     // The guess, pasted under [target], measures the server.
     let target = format!("protocol = \"json\"\n{stdout}");
@@ -365,5 +446,9 @@ fn probe_guesses_a_table_that_runs() {
     let c = &r["counters"];
     assert!(n(&r, "deliveries_received") > 0, "{c}");
     assert_eq!((n(&r, "lost"), n(&r, "duplicates")), (0, 0), "{c}");
-    assert_eq!(n(&r, "deliveries_received"), n(&r, "deliveries_expected"), "{c}");
+    assert_eq!(
+        n(&r, "deliveries_received"),
+        n(&r, "deliveries_expected"),
+        "{c}"
+    );
 }

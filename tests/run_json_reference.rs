@@ -63,7 +63,10 @@ fn json_dialect_accounts_the_reference_server_like_v1() {
         .arg(&file)
         .status()
         .expect("run bench");
-    assert!(matches!(status.code(), Some(0 | 5)), "bench run exited with {status}");
+    assert!(
+        matches!(status.code(), Some(0 | 5)),
+        "bench run exited with {status}"
+    );
     let r: Value =
         serde_json::from_slice(&std::fs::read(out.join("results.json")).expect("results"))
             .expect("JSON");
@@ -74,7 +77,11 @@ fn json_dialect_accounts_the_reference_server_like_v1() {
     assert_eq!(n("acks_received"), n("chat_sent"), "{c}");
     assert!(n("deliveries_received") > 0, "{c}");
     assert_eq!(n("deliveries_received"), n("deliveries_expected"), "{c}");
-    assert_eq!((n("lost"), n("duplicates"), n("deliveries_late")), (0, 0, 0), "{c}");
+    assert_eq!(
+        (n("lost"), n("duplicates"), n("deliveries_late")),
+        (0, 0, 0),
+        "{c}"
+    );
     assert_eq!(c["errors"], serde_json::json!({}), "{c}");
     // Only the typing frames (no matcher for them here) are unmatched.
     for (kind, count) in c["unmatched"].as_object().expect("unmatched") {
@@ -82,9 +89,21 @@ fn json_dialect_accounts_the_reference_server_like_v1() {
         assert!(count.as_u64().unwrap_or(0) > 0);
     }
     for s in c["unmatched_samples"].as_array().into_iter().flatten() {
-        assert!(s.as_str().is_some_and(|s| s.contains(r#""type":"typing""#)), "{c}");
+        assert!(
+            s.as_str().is_some_and(|s| s.contains(r#""type":"typing""#)),
+            "{c}"
+        );
     }
-    for metric in ["delivery_latency", "delivery_latency_service", "ack_latency", "ping_rtt"] {
-        assert!(r["metrics"][metric]["count"].as_u64().unwrap_or(0) > 0, "{metric}: {}", r["metrics"]);
+    for metric in [
+        "delivery_latency",
+        "delivery_latency_service",
+        "ack_latency",
+        "ping_rtt",
+    ] {
+        assert!(
+            r["metrics"][metric]["count"].as_u64().unwrap_or(0) > 0,
+            "{metric}: {}",
+            r["metrics"]
+        );
     }
 }

@@ -124,7 +124,9 @@ impl JsonSession {
     fn classify<'v>(&mut self, v: &'v Value, raw: &'v str, out: &mut Outbox) -> Event<'v> {
         let opts = Arc::clone(&self.opts);
         let (m, x) = (&opts.matchers, &opts.extract);
-        let is = |k: &Option<crate::scenario::shapes::Matcher>| k.as_ref().is_some_and(|k| matches(k, v));
+        let is = |k: &Option<crate::scenario::shapes::Matcher>| {
+            k.as_ref().is_some_and(|k| matches(k, v))
+        };
         if is(&m.welcome) {
             return Event::Welcome {
                 user: str_at(v, x.sender.as_deref()).unwrap_or_default(),
@@ -133,10 +135,7 @@ impl JsonSession {
         }
         if is(&m.joined) {
             let room = str_at(v, x.room.as_deref())
-                .map(|r| {
-                    self.joins.retain(|j| j != r.as_ref());
-                    r
-                })
+                .inspect(|r| self.joins.retain(|j| j != r.as_ref()))
                 .or_else(|| self.joins.pop_front().map(Cow::Owned));
             return match room {
                 Some(room) => Event::Joined {
@@ -222,12 +221,26 @@ impl Session for JsonSession {
         match *action {
             Action::Auth { token } => {
                 if let Some(hello) = &t.hello {
-                    Self::send(out, hello, &Vars { token: Some(token), ..base });
+                    Self::send(
+                        out,
+                        hello,
+                        &Vars {
+                            token: Some(token),
+                            ..base
+                        },
+                    );
                 }
             }
             Action::Join { room } => {
                 if let Some(join) = &t.join {
-                    Self::send(out, join, &Vars { room: Some(room), ..base });
+                    Self::send(
+                        out,
+                        join,
+                        &Vars {
+                            room: Some(room),
+                            ..base
+                        },
+                    );
                     if opts.matchers.joined.is_some() {
                         push_bounded(&mut self.joins, room.to_owned());
                     }
@@ -235,15 +248,34 @@ impl Session for JsonSession {
             }
             Action::Leave { room } => {
                 if let Some(leave) = &t.leave {
-                    Self::send(out, leave, &Vars { room: Some(room), ..base });
+                    Self::send(
+                        out,
+                        leave,
+                        &Vars {
+                            room: Some(room),
+                            ..base
+                        },
+                    );
                 }
             }
             Action::Typing { room } => {
                 if let Some(typing) = &t.typing {
-                    Self::send(out, typing, &Vars { room: Some(room), ..base });
+                    Self::send(
+                        out,
+                        typing,
+                        &Vars {
+                            room: Some(room),
+                            ..base
+                        },
+                    );
                 }
             }
-            Action::Chat { room, id, text, ts_us } => {
+            Action::Chat {
+                room,
+                id,
+                text,
+                ts_us,
+            } => {
                 let vars = Vars {
                     room: Some(room),
                     id: Some(id),
@@ -266,7 +298,14 @@ impl Session for JsonSession {
                 }
                 Heartbeat::Json => {
                     if let Some(ping) = &t.ping {
-                        Self::send(out, ping, &Vars { ts: Some(ts_us), ..base });
+                        Self::send(
+                            out,
+                            ping,
+                            &Vars {
+                                ts: Some(ts_us),
+                                ..base
+                            },
+                        );
                         push_bounded(&mut self.pings, ts_us);
                     }
                 }
@@ -377,7 +416,11 @@ error = "/code"
         let d = Json::new(options(""));
         assert_eq!(
             d.caps(),
-            Caps { welcomes: true, confirms_joins: true, acks_chats: true }
+            Caps {
+                welcomes: true,
+                confirms_joins: true,
+                acks_chats: true
+            }
         );
         let mut s = d.session();
         s.bind(7);
@@ -385,10 +428,21 @@ error = "/code"
         s.on_open(&mut out);
         s.encode(&Action::Join { room: "r1" }, &mut out);
         s.encode(
-            &Action::Chat { room: "r1", id: "7.1.0", text: "~7.1.0~ hi", ts_us: 1_700_000_000_123_456 },
+            &Action::Chat {
+                room: "r1",
+                id: "7.1.0",
+                text: "~7.1.0~ hi",
+                ts_us: 1_700_000_000_123_456,
+            },
             &mut out,
         );
-        s.encode(&Action::Resume { room: "r1", after: 3 }, &mut out);
+        s.encode(
+            &Action::Resume {
+                room: "r1",
+                after: 3,
+            },
+            &mut out,
+        );
         assert_eq!(
             sent(&mut out),
             [
@@ -405,7 +459,15 @@ error = "/code"
         let mut s = d.session();
         let mut out = Outbox::new();
         s.encode(&Action::Join { room: "r1" }, &mut out);
-        s.encode(&Action::Chat { room: "r1", id: "0.1.5", text: "t", ts_us: 1 }, &mut out);
+        s.encode(
+            &Action::Chat {
+                room: "r1",
+                id: "0.1.5",
+                text: "t",
+                ts_us: 1,
+            },
+            &mut out,
+        );
         s.encode(&Action::Ping { ts_us: 99 }, &mut out);
         let (events, replies) = decode(
             &mut s,
@@ -470,13 +532,22 @@ chat = { "/type" = "broadcast" }
         let d = Json::new(JsonOptions::from_toml(&toml::from_str(text).unwrap()).unwrap());
         assert_eq!(
             d.caps(),
-            Caps { welcomes: false, confirms_joins: false, acks_chats: false }
+            Caps {
+                welcomes: false,
+                confirms_joins: false,
+                acks_chats: false
+            }
         );
         let mut s = d.session();
         let (events, _) = decode(
             &mut s,
-            &[Incoming::Text(br#"{"type":"broadcast","message":"~1.2.3~ t","timestamp":"2024-01-01T00:00:00Z"}"#)],
+            &[Incoming::Text(
+                br#"{"type":"broadcast","message":"~1.2.3~ t","timestamp":"2024-01-01T00:00:00Z"}"#,
+            )],
         );
-        assert!(events[0].contains(r#"text: Some("{\"type\":\"broadcast\",\"message\":\"~1.2.3~ t\""#), "{events:?}");
+        assert!(
+            events[0].contains(r#"text: Some("{\"type\":\"broadcast\",\"message\":\"~1.2.3~ t\""#),
+            "{events:?}"
+        );
     }
 }

@@ -210,7 +210,10 @@ mod tests {
         assert_eq!(ts_at(&v, Some("/s")), Some(1_700_000_000_000_000));
         assert_eq!(ts_at(&v, Some("/a/s")), None);
         let m = Matcher {
-            fields: vec![("/a/s".into(), json!("x")), ("/s".into(), json!(1_700_000_000u64))],
+            fields: vec![
+                ("/a/s".into(), json!("x")),
+                ("/s".into(), json!(1_700_000_000u64)),
+            ],
         };
         assert!(matches(&m, &v));
         assert!(!matches(&m, &json!({"a": {"s": "x"}})));

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::clock::Clock;
-use super::schedule;
 use super::ledger::Ledger;
+use super::schedule;
 use crate::dialect::{Caps, Dialect};
 use crate::scenario::socketio::Accounting;
 use crate::scenario::{json, AuthMode, Plan};

@@ -178,7 +178,14 @@ impl Ledger {
     /// Records a sent chat; returns its expected deliveries. `now_us` must be
     /// read after this call's membership read, so any receiver counted here
     /// has `member_since <= now_us` (taken inside, after the read).
-    pub fn send(&self, t: Token, room: u32, intended_us: u64, sender_member: bool, now: impl Fn() -> u64) -> u32 {
+    pub fn send(
+        &self,
+        t: Token,
+        room: u32,
+        intended_us: u64,
+        sender_member: bool,
+        now: impl Fn() -> u64,
+    ) -> u32 {
         let members = self
             .members
             .get(room as usize)
@@ -363,14 +370,32 @@ mod tests {
 
     #[test]
     fn tokens_parse_and_are_found_inside_text() {
-        assert_eq!(Token::parse("3.17.120"), Some(Token { client: 3, n: 17, lag: 120 }));
-        assert_eq!(Token::parse("~3.17.120~"), Some(Token { client: 3, n: 17, lag: 120 }));
+        assert_eq!(
+            Token::parse("3.17.120"),
+            Some(Token {
+                client: 3,
+                n: 17,
+                lag: 120
+            })
+        );
+        assert_eq!(
+            Token::parse("~3.17.120~"),
+            Some(Token {
+                client: 3,
+                n: 17,
+                lag: 120
+            })
+        );
         assert_eq!(Token::parse("3.17"), None);
         assert_eq!(Token::parse("3.17.1.2"), None);
         assert_eq!(Token::parse("a.b.c"), None);
         assert_eq!(
             Token::find(r#"{"message":"alice: ~x~ ~4.5.6~ the quick"}"#),
-            Some(Token { client: 4, n: 5, lag: 6 })
+            Some(Token {
+                client: 4,
+                n: 5,
+                lag: 6
+            })
         );
         assert_eq!(Token::find("no token ~ here"), None);
     }
@@ -385,25 +410,55 @@ mod tests {
         // Sender is a member: 2 others expected.
         assert_eq!(l.send(tok(1, 1), 0, 50, true, || 200), 2);
         assert_eq!(l.open(), 1);
-        assert_eq!(l.receive(tok(1, 1), since), Receipt::Credited { intended_us: 50 });
+        assert_eq!(
+            l.receive(tok(1, 1), since),
+            Receipt::Credited { intended_us: 50 }
+        );
         // A receiver that joined after the send: a race, not a delivery.
         assert_eq!(l.receive(tok(1, 1), |_| Some(300)), Receipt::Unconfirmed);
         assert_eq!(l.receive(tok(1, 1), |_| None), Receipt::Unconfirmed);
-        assert_eq!(l.receive(tok(1, 1), since), Receipt::Credited { intended_us: 50 });
+        assert_eq!(
+            l.receive(tok(1, 1), since),
+            Receipt::Credited { intended_us: 50 }
+        );
         assert_eq!(l.open(), 0, "complete");
-        assert_eq!(l.receive(tok(1, 1), since), Receipt::Unconfirmed, "a surplus receipt");
-        assert_eq!(l.expire(1, 10_000_201), Missing::default(), "nothing missing");
+        assert_eq!(
+            l.receive(tok(1, 1), since),
+            Receipt::Unconfirmed,
+            "a surplus receipt"
+        );
+        assert_eq!(
+            l.expire(1, 10_000_201),
+            Missing::default(),
+            "nothing missing"
+        );
         assert_eq!(l.receive(tok(1, 1), since), Receipt::Late);
 
         // One of two deliveries never comes: lost when the window passes.
         l.send(tok(3, 1), 0, 1_000, true, || 1_000);
         l.receive(tok(3, 1), since);
-        assert_eq!(l.expire(1, 5_000_000), Missing::default(), "inside the window");
-        assert_eq!(l.expire(1, 11_000_001), Missing { lost: 1, leave_races: 0 });
+        assert_eq!(
+            l.expire(1, 5_000_000),
+            Missing::default(),
+            "inside the window"
+        );
+        assert_eq!(
+            l.expire(1, 11_000_001),
+            Missing {
+                lost: 1,
+                leave_races: 0
+            }
+        );
         assert_eq!(l.open(), 0);
         // Open at the end: the tail.
         l.send(tok(2, 1), 0, 1, false, || 2);
-        assert_eq!(l.finish(), Missing { lost: 3, leave_races: 0 });
+        assert_eq!(
+            l.finish(),
+            Missing {
+                lost: 3,
+                leave_races: 0
+            }
+        );
         // Echo to sender counts the sender too; empty rooms record nothing.
         let e = Ledger::new(1, 2, Duration::from_secs(1), true);
         e.join(0);
@@ -424,12 +479,24 @@ mod tests {
         l.leave(0, Some(50)); // before the send: not owed, nothing to explain
         assert_eq!(l.send(tok(0, 1), 0, 90, true, || 100), 2);
         l.leave(0, Some(150));
-        assert_eq!(l.expire(0, 2_000_000), Missing { lost: 1, leave_races: 1 });
+        assert_eq!(
+            l.expire(0, 2_000_000),
+            Missing {
+                lost: 1,
+                leave_races: 1
+            }
+        );
         // Leaves at the end of the run race with nothing: the tail is lost.
         l.join(0);
         assert_eq!(l.send(tok(0, 2), 0, 2_000_000, true, || 2_000_000), 2);
         l.leave(0, None);
-        assert_eq!(l.finish(), Missing { lost: 2, leave_races: 0 });
+        assert_eq!(
+            l.finish(),
+            Missing {
+                lost: 2,
+                leave_races: 0
+            }
+        );
     }
 
     #[test]

@@ -427,7 +427,8 @@ mod tests {
         let json_docs = include_str!("../../docs/json.md");
         for key in crate::scenario::json::TOP {
             assert!(
-                docs.contains(&format!("| `{key}` |")) && json_docs.contains(&format!("| `{key}` |")),
+                docs.contains(&format!("| `{key}` |"))
+                    && json_docs.contains(&format!("| `{key}` |")),
                 "docs/scenario.md or docs/json.md has no table row for `{key}` in [target.json]"
             );
         }

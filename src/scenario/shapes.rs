@@ -169,8 +169,7 @@ pub fn string(v: &Value, key: &str) -> Result<String, KeyError> {
 }
 
 pub fn boolean(v: &Value, key: &str) -> Result<bool, KeyError> {
-    v.as_bool()
-        .ok_or_else(|| err(key, "must be true or false"))
+    v.as_bool().ok_or_else(|| err(key, "must be true or false"))
 }
 
 /// One of `choices`, with a suggestion for a near miss.
@@ -212,12 +211,17 @@ mod tests {
 
     #[test]
     fn unknown_placeholders_are_named_with_a_suggestion() {
-        let e = check_template(&json!({"t": "{romo}"}), "templates.chat", PLACEHOLDERS)
-            .unwrap_err();
+        let e =
+            check_template(&json!({"t": "{romo}"}), "templates.chat", PLACEHOLDERS).unwrap_err();
         assert_eq!(e.key, "templates.chat");
         assert!(e.why.contains("unknown placeholder `{romo}`"), "{}", e.why);
         assert!(e.why.contains("did you mean `{room}`?"), "{}", e.why);
-        assert!(check_template(&json!(["{ts_us}", 3, {"x": "{iso_time}"}]), "k", PLACEHOLDERS).is_ok());
+        assert!(check_template(
+            &json!(["{ts_us}", 3, {"x": "{iso_time}"}]),
+            "k",
+            PLACEHOLDERS
+        )
+        .is_ok());
     }
 
     #[test]
@@ -226,14 +230,19 @@ mod tests {
             assert!(check_pointer(ok, "k").is_ok(), "{ok}");
         }
         let e = check_pointer("type", "extract.room").unwrap_err();
-        assert!(e.why.contains("must start with `/`, e.g. \"/type\""), "{}", e.why);
+        assert!(
+            e.why.contains("must start with `/`, e.g. \"/type\""),
+            "{}",
+            e.why
+        );
         assert!(check_pointer("/a~2", "k").is_err());
         assert!(check_pointer("/a~", "k").is_err());
     }
 
     #[test]
     fn matchers_refuse_empty_tables_and_bad_pointers() {
-        let v: Value = toml::from_str("m = {}\nn = { type = \"x\" }\no = { \"/type\" = \"b\" }").unwrap();
+        let v: Value =
+            toml::from_str("m = {}\nn = { type = \"x\" }\no = { \"/type\" = \"b\" }").unwrap();
         let e = Matcher::from_toml(&v["m"], "match.chat").unwrap_err();
         assert!(e.why.contains("can never tell frames apart"), "{}", e.why);
         let e = Matcher::from_toml(&v["n"], "match.chat").unwrap_err();

@@ -21,10 +21,10 @@ use serde_json::{Map, Value};
 
 use super::engineio::{EnginePacket, Handshake};
 use super::packet::{placeholder, Packet, PacketType, Reassembler};
-use crate::dialect::shapes::{fill, Vars};
 use super::SocketIoOptions;
-use crate::scenario::socketio::Accounting;
+use crate::dialect::shapes::{fill, Vars};
 use crate::dialect::{parse_ts_us, Action, DecodeError, Event, Outbox};
+use crate::scenario::socketio::Accounting;
 
 /// Where encoded Engine.IO packets go: WebSocket frames or a polling batch.
 pub trait Wire {

@@ -79,7 +79,10 @@ impl Client {
             }
             Message::Pong(p) => {
                 // Our WebSocket-level heartbeat carries its send time.
-                if let Some(ts) = std::str::from_utf8(&p).ok().and_then(|s| s.parse::<u64>().ok()) {
+                if let Some(ts) = std::str::from_utf8(&p)
+                    .ok()
+                    .and_then(|s| s.parse::<u64>().ok())
+                {
                     let rtt = ctx.clock.now_epoch_us().saturating_sub(ts);
                     ws.rec.borrow_mut().record(MetricId::PingRtt, rtt);
                 }
@@ -304,7 +307,10 @@ impl Receiver<'_> {
                 c.deliveries_received += 1;
                 let lat = now_us.saturating_sub(intended_us);
                 rec.record(MetricId::DeliveryLatency, lat);
-                rec.record(MetricId::DeliveryLatencyService, lat.saturating_sub(token.lag));
+                rec.record(
+                    MetricId::DeliveryLatencyService,
+                    lat.saturating_sub(token.lag),
+                );
             }
             Receipt::Unconfirmed => c.deliveries_unconfirmed += 1,
             Receipt::Late => c.deliveries_late += 1,

@@ -49,7 +49,9 @@ pub async fn first_frames(spec: &ProbeSpec<'_>) -> anyhow::Result<Vec<Frame>> {
     let mut frames = Vec::new();
     while frames.len() < spec.max_frames {
         match decoder.decode(&mut buf)? {
-            Some(Message::Text(t)) => frames.push(Frame::Text(String::from_utf8_lossy(&t).into_owned())),
+            Some(Message::Text(t)) => {
+                frames.push(Frame::Text(String::from_utf8_lossy(&t).into_owned()))
+            }
             Some(Message::Binary(b)) => frames.push(Frame::Binary(b.len())),
             Some(Message::Ping(p)) => stream.write_all(&client_frame(OpCode::Pong, &p)).await?,
             Some(Message::Pong(_)) => {}
@@ -62,7 +64,10 @@ pub async fn first_frames(spec: &ProbeSpec<'_>) -> anyhow::Result<Vec<Frame>> {
         }
     }
     let _ = stream
-        .write_all(&client_frame(OpCode::Close, &wire::ws::close_payload(1000, "")))
+        .write_all(&client_frame(
+            OpCode::Close,
+            &wire::ws::close_payload(1000, ""),
+        ))
         .await;
     Ok(frames)
 }

@@ -56,7 +56,8 @@ impl JsonOptions {
             None => DEFAULT_DELIVERY_WINDOW,
             Some(v) => {
                 let s = string(v, "delivery_window")?;
-                let d = wire::units::parse_duration(&s).map_err(|e| err("delivery_window", e.to_string()))?;
+                let d = wire::units::parse_duration(&s)
+                    .map_err(|e| err("delivery_window", e.to_string()))?;
                 if d.is_zero() {
                     return Err(err("delivery_window", "must be longer than 0 s"));
                 }
@@ -116,13 +117,19 @@ impl JsonOptions {
 
     /// Whether the hello frame carries the first-message auth token.
     pub fn hello_has_token(&self) -> bool {
-        self.templates.hello.as_ref().is_some_and(|h| uses(h, "token"))
+        self.templates
+            .hello
+            .as_ref()
+            .is_some_and(|h| uses(h, "token"))
     }
 }
 
 fn templates(v: Option<&Value>) -> Result<JsonTemplates, KeyError> {
     let Some(v) = v else {
-        return Err(err("templates.chat", "missing: `[target.json.templates] chat = { ... }` says how a chat message is sent"));
+        return Err(err(
+            "templates.chat",
+            "missing: `[target.json.templates] chat = { ... }` says how a chat message is sent",
+        ));
     };
     let mut t = JsonTemplates::default();
     let mut chat = None;
@@ -204,7 +211,9 @@ fn heartbeat(t: &toml::map::Map<String, Value>) -> Result<Heartbeat, KeyError> {
         .map(|v| choice(v, "heartbeat", &["json", "websocket", "text"]))
         .transpose()?;
     match (kind, ping, pong) {
-        (Some("text") | None, Some(ping), Some(pong)) => Ok(Heartbeat::Text(TextPing { ping, pong })),
+        (Some("text") | None, Some(ping), Some(pong)) => {
+            Ok(Heartbeat::Text(TextPing { ping, pong }))
+        }
         (Some("text"), _, _) | (None, Some(_), None) | (None, None, Some(_)) => Err(err(
             "heartbeat",
             "a text heartbeat needs both `ping_text` (sent) and `pong_text` (the server's answer)",
@@ -245,7 +254,10 @@ timestamp = "/timestamp"
         let o = parse(BROADCAST).unwrap();
         assert_eq!(o.membership, Membership::All);
         assert_eq!(o.templates.chat["message"], json!("{text}"));
-        assert_eq!(o.matchers.chat.fields[0], ("/type".into(), json!("broadcast")));
+        assert_eq!(
+            o.matchers.chat.fields[0],
+            ("/type".into(), json!("broadcast"))
+        );
         assert_eq!(o.extract.text.as_deref(), Some("/message"));
         assert_eq!(o.heartbeat, Heartbeat::Json);
         assert_eq!(o.delivery_window, DEFAULT_DELIVERY_WINDOW);
@@ -256,9 +268,23 @@ timestamp = "/timestamp"
     fn heartbeats() {
         let o = parse(&format!("heartbeat = \"websocket\"\n{BROADCAST}")).unwrap();
         assert_eq!(o.heartbeat, Heartbeat::Websocket);
-        let o = parse(&format!("ping_text = \"ping\"\npong_text = \"pong\"\n{BROADCAST}")).unwrap();
-        assert_eq!(o.heartbeat, Heartbeat::Text(TextPing { ping: "ping".into(), pong: "pong".into() }));
-        assert_eq!(parse(&format!("ping_text = \"ping\"\n{BROADCAST}")).unwrap_err().key, "heartbeat");
+        let o = parse(&format!(
+            "ping_text = \"ping\"\npong_text = \"pong\"\n{BROADCAST}"
+        ))
+        .unwrap();
+        assert_eq!(
+            o.heartbeat,
+            Heartbeat::Text(TextPing {
+                ping: "ping".into(),
+                pong: "pong".into()
+            })
+        );
+        assert_eq!(
+            parse(&format!("ping_text = \"ping\"\n{BROADCAST}"))
+                .unwrap_err()
+                .key,
+            "heartbeat"
+        );
         let e = parse(&format!("heartbeat = \"websockte\"\n{BROADCAST}")).unwrap_err();
         assert!(e.why.contains("did you mean \"websocket\""), "{}", e.why);
     }

@@ -123,10 +123,9 @@ impl Validator<'_> {
         }
         self.source_addrs_reach(&target.endpoint, &run.source_addrs)?;
         self.broadcast_rooms(&target, &rooms)?;
-        if let (Protocol::Json, Some(i)) = (
-            target.protocol,
-            populations.iter().position(|p| p.resume),
-        ) {
+        if let (Protocol::Json, Some(i)) =
+            (target.protocol, populations.iter().position(|p| p.resume))
+        {
             return Err(self.at_key(
                 &format!("clients[{i}].resume"),
                 "`resume` needs a server with per-room seqs to resume from; protocol = \"json\" has none",
