@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::shapes::{fill, matches, str_at, ts_at, Vars};
+use super::shapes::{fill, Lazy, Vars, View};
 use super::{Action, Caps, DecodeError, Dialect, Event, Incoming, Outbox, Session};
 use crate::scenario::json::{Heartbeat, JsonOptions, Membership};
 
@@ -121,20 +121,20 @@ impl JsonSession {
     }
 
     /// One parsed frame → one event.
-    fn classify<'v>(&mut self, v: &'v Value, raw: &'v str, out: &mut Outbox) -> Event<'v> {
+    fn classify<'v>(&mut self, v: &impl View<'v>, raw: &'v str, out: &mut Outbox) -> Event<'v> {
         let opts = Arc::clone(&self.opts);
         let (m, x) = (&opts.matchers, &opts.extract);
-        let is = |k: &Option<crate::scenario::shapes::Matcher>| {
-            k.as_ref().is_some_and(|k| matches(k, v))
-        };
+        let is =
+            |k: &Option<crate::scenario::shapes::Matcher>| k.as_ref().is_some_and(|k| v.matches(k));
         if is(&m.welcome) {
             return Event::Welcome {
-                user: str_at(v, x.sender.as_deref()).unwrap_or_default(),
+                user: v.str_at(x.sender.as_deref()).unwrap_or_default(),
                 instance: None,
             };
         }
         if is(&m.joined) {
-            let room = str_at(v, x.room.as_deref())
+            let room = v
+                .str_at(x.room.as_deref())
                 .inspect(|r| self.joins.retain(|j| j != r.as_ref()))
                 .or_else(|| self.joins.pop_front().map(Cow::Owned));
             return match room {
@@ -147,34 +147,38 @@ impl JsonSession {
             };
         }
         if is(&m.ack) {
-            let id = str_at(v, x.id.as_deref()).or_else(|| self.acks.pop_front().map(Cow::Owned));
+            let id = v
+                .str_at(x.id.as_deref())
+                .or_else(|| self.acks.pop_front().map(Cow::Owned));
             return match id {
                 Some(id) => Event::Ack { id, seq: 0 },
                 None => Event::Ignored,
             };
         }
-        if matches(&m.chat, v) {
+        if v.matches(&m.chat) {
             return Event::Delivery {
-                room: str_at(v, x.room.as_deref()),
-                id: str_at(v, x.id.as_deref()),
+                room: v.str_at(x.room.as_deref()),
+                id: v.str_at(x.id.as_deref()),
                 // Without a text pointer, bench's id is looked for in the whole frame.
                 text: match &x.text {
-                    Some(p) => str_at(v, Some(p)),
+                    Some(p) => v.str_at(Some(p)),
                     None => Some(Cow::Borrowed(raw)),
                 },
             };
         }
         if is(&m.presence) {
             return Event::Presence {
-                room: str_at(v, x.room.as_deref()).unwrap_or_default(),
-                user: str_at(v, x.sender.as_deref()).unwrap_or_default(),
+                room: v.str_at(x.room.as_deref()).unwrap_or_default(),
+                user: v.str_at(x.sender.as_deref()).unwrap_or_default(),
                 online: true,
             };
         }
         if is(&m.error) {
             return Event::Error {
-                code: str_at(v, x.error.as_deref()).unwrap_or(Cow::Borrowed("error")),
-                id: str_at(v, x.id.as_deref()),
+                code: v
+                    .str_at(x.error.as_deref())
+                    .unwrap_or(Cow::Borrowed("error")),
+                id: v.str_at(x.id.as_deref()),
             };
         }
         if is(&m.ping) {
@@ -189,7 +193,7 @@ impl JsonSession {
                 ts_us: self
                     .pings
                     .pop_front()
-                    .or_else(|| ts_at(v, x.timestamp.as_deref())),
+                    .or_else(|| v.ts_at(x.timestamp.as_deref())),
             };
         }
         Event::Unmatched {
@@ -337,17 +341,27 @@ impl Session for JsonSession {
                 return Ok(());
             }
         }
-        let (Ok(raw), Ok(v)) = (
-            std::str::from_utf8(text),
-            serde_json::from_slice::<Value>(text),
-        ) else {
+        let not_json = |sink: &mut dyn FnMut(Event<'_>)| {
             sink(Event::Unmatched {
                 kind: "non_json",
                 sample: sample(text),
-            });
+            })
+        };
+        let Ok(raw) = std::str::from_utf8(text) else {
+            not_json(sink);
             return Ok(());
         };
-        let ev = self.classify(&v, raw, out);
+        // Fast path: a borrowed, lazily read object; else the full parse.
+        if let Some(lazy) = Lazy::parse(raw) {
+            let ev = self.classify(&lazy, raw, out);
+            sink(ev);
+            return Ok(());
+        }
+        let Ok(v) = serde_json::from_str::<Value>(raw) else {
+            not_json(sink);
+            return Ok(());
+        };
+        let ev = self.classify(&&v, raw, out);
         sink(ev);
         Ok(())
     }

@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::scenario::shapes::Matcher;
@@ -138,6 +139,146 @@ pub(crate) fn ts_at(v: &Value, pointer: Option<&str>) -> Option<u64> {
     }
 }
 
+/// Read access to one incoming JSON document by pointer, so a dialect
+/// can match and extract without caring how the frame was parsed.
+pub(crate) trait View<'v> {
+    fn matches(&self, m: &Matcher) -> bool;
+    fn str_at(&self, pointer: Option<&str>) -> Option<Cow<'v, str>>;
+    fn ts_at(&self, pointer: Option<&str>) -> Option<u64>;
+}
+
+/// A fully parsed document (the slow path: escaped keys, non-objects).
+impl<'v> View<'v> for &'v Value {
+    fn matches(&self, m: &Matcher) -> bool {
+        matches(m, self)
+    }
+    fn str_at(&self, pointer: Option<&str>) -> Option<Cow<'v, str>> {
+        str_at(self, pointer)
+    }
+    fn ts_at(&self, pointer: Option<&str>) -> Option<u64> {
+        ts_at(self, pointer)
+    }
+}
+
+/// A JSON object read lazily: its top-level members as borrowed raw
+/// slices; nested values are parsed only when a pointer goes into them,
+/// and strings are borrowed unless escaped. The per-frame fast path of the
+/// json dialect (a full `Value` allocates every key and string).
+pub(crate) struct Lazy<'v> {
+    top: Vec<(&'v str, &'v RawValue)>,
+}
+
+/// An object's members, borrowed (fails on escaped keys: then the slow path).
+struct Members<'de>(Vec<(&'de str, &'de RawValue)>);
+
+impl<'de> serde::Deserialize<'de> for Members<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Members<'de>, A::Error> {
+                let mut out = Vec::with_capacity(8);
+                while let Some(k) = m.next_key::<&'de str>()? {
+                    out.push((k, m.next_value::<&'de RawValue>()?));
+                }
+                Ok(Members(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+fn unescape(seg: &str) -> Cow<'_, str> {
+    if seg.contains('~') {
+        Cow::Owned(seg.replace("~1", "/").replace("~0", "~"))
+    } else {
+        Cow::Borrowed(seg)
+    }
+}
+
+impl<'v> Lazy<'v> {
+    /// `None` unless `text` is a JSON object with plain (unescaped) keys.
+    pub(crate) fn parse(text: &'v str) -> Option<Self> {
+        serde_json::from_str::<Members<'v>>(text)
+            .ok()
+            .map(|m| Self { top: m.0 })
+    }
+
+    fn node(&self, pointer: &str) -> Option<&'v RawValue> {
+        let mut segs = pointer.split('/').skip(1);
+        let first = unescape(segs.next()?);
+        let mut cur = self.top.iter().find(|(k, _)| *k == first)?.1;
+        for seg in segs {
+            let seg = unescape(seg);
+            let text = cur.get().trim_start();
+            cur = if text.starts_with('{') {
+                let m: Members<'v> = serde_json::from_str(cur.get()).ok()?;
+                m.0.into_iter().find(|(k, _)| *k == seg)?.1
+            } else if text.starts_with('[') {
+                let a: Vec<&'v RawValue> = serde_json::from_str(cur.get()).ok()?;
+                *a.get(seg.parse::<usize>().ok()?)?
+            } else {
+                return None;
+            };
+        }
+        Some(cur)
+    }
+
+    fn string(raw: &'v RawValue) -> Option<Cow<'v, str>> {
+        // A string without escapes is its own text between the quotes.
+        let t = raw.get();
+        if let Some(inner) = t.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+            if !inner.contains('\\') {
+                return Some(Cow::Borrowed(inner));
+            }
+        }
+        match serde_json::from_str::<&'v str>(raw.get()) {
+            Ok(s) => Some(Cow::Borrowed(s)),
+            Err(_) => serde_json::from_str::<String>(raw.get())
+                .ok()
+                .map(Cow::Owned),
+        }
+    }
+}
+
+impl<'v> View<'v> for Lazy<'v> {
+    fn matches(&self, m: &Matcher) -> bool {
+        m.fields.iter().all(|(p, want)| {
+            let Some(raw) = self.node(p) else {
+                return false;
+            };
+            match want {
+                Value::String(w) => Self::string(raw).is_some_and(|s| s == w.as_str()),
+                _ => serde_json::from_str::<Value>(raw.get()).is_ok_and(|v| v == *want),
+            }
+        })
+    }
+
+    fn str_at(&self, pointer: Option<&str>) -> Option<Cow<'v, str>> {
+        let raw = self.node(pointer?)?;
+        let text = raw.get().trim_start();
+        if text.starts_with('"') {
+            Self::string(raw)
+        } else if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+            Some(Cow::Borrowed(text.trim_end()))
+        } else {
+            None
+        }
+    }
+
+    fn ts_at(&self, pointer: Option<&str>) -> Option<u64> {
+        let raw = self.node(pointer?)?;
+        let v: Value = serde_json::from_str(raw.get()).ok()?;
+        ts_at(&v, Some(""))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,5 +359,40 @@ mod tests {
         assert!(matches(&m, &v));
         assert!(!matches(&m, &json!({"a": {"s": "x"}})));
         assert!(!matches(&m, &json!("x")));
+    }
+
+    /// The lazy fast path reads exactly what the full parse reads.
+    #[test]
+    fn lazy_view_agrees_with_the_full_parse() {
+        let text = r#"{"type":"chat","n":{"a":[1,{"b":"x\"y"}]},"id":7,"s":"a\u00e9","t":"2023-11-14T22:13:20.123Z","ms":1700000000123,"f":true}"#;
+        let lazy = Lazy::parse(text).unwrap();
+        let full: Value = serde_json::from_str(text).unwrap();
+        let full = &full;
+        for p in [
+            "/type", "/n/a/1/b", "/id", "/s", "/t", "/ms", "/f", "/n/a/0", "/nope", "/n/a/9",
+            "/type/x",
+        ] {
+            assert_eq!(lazy.str_at(Some(p)), full.str_at(Some(p)), "{p}");
+            assert_eq!(lazy.ts_at(Some(p)), full.ts_at(Some(p)), "{p}");
+        }
+        for (p, want) in [
+            ("/type", json!("chat")),
+            ("/n/a/1/b", json!("x\"y")),
+            ("/id", json!(7)),
+            ("/f", json!(true)),
+            ("/n/a/0", json!(1)),
+            ("/type", json!("other")),
+            ("/id", json!("7")),
+        ] {
+            let m = Matcher {
+                fields: vec![(p.into(), want)],
+            };
+            assert_eq!(lazy.matches(&m), full.matches(&m), "{p}");
+        }
+        assert!(Lazy::parse("[1]").is_none() && Lazy::parse("nope").is_none());
+        assert!(
+            Lazy::parse(r#"{"a\u0062":1}"#).is_none(),
+            "escaped keys take the slow path"
+        );
     }
 }
