@@ -32,4 +32,6 @@ pub enum Command {
     Capacity(crate::capacity::CapacityArgs),
     /// Merge shard files (`bench run --shard`) into one results.json and report.
     Merge(crate::shard_cmd::MergeArgs),
+    /// Connect once, print the first frames and a starter [target.json].
+    Probe(crate::probe::ProbeArgs),
 }

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod exit;
 pub mod export;
 pub mod format;
+pub mod probe;
 pub mod report;
 pub mod results;
 pub mod rng;
@@ -35,6 +36,7 @@ pub fn main_with(cli: cli::Cli) -> Outcome {
         Command::Baseline(cmd) => compare_cmd::execute_baseline(cmd),
         Command::Capacity(args) => capacity::execute(args),
         Command::Merge(args) => shard_cmd::execute_merge(args),
+        Command::Probe(args) => probe::execute(args),
     };
     match result {
         Ok(outcome) => outcome,

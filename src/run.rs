@@ -79,6 +79,15 @@ pub fn execute(args: RunArgs) -> anyhow::Result<Outcome> {
         .processes
         .or(plan.run.processes)
         .unwrap_or_else(|| engine::procs::auto_count(plan.peak_clients(), nofile));
+    if processes > 1 && plan.target.generator_accounting() {
+        return Err(anyhow::Error::new(crate::exit::UsageError(format!(
+            "{processes} generator processes, but delivery accounting done by the generator \
+             (protocol = \"json\", or [target.socketio] accounting = \"generator\") needs every \
+             client in one process: set [run] processes = 1 (or --processes 1) and at most \
+             {} clients for this file-descriptor limit",
+            engine::procs::clients_per_process(nofile.unwrap_or(1024))
+        ))));
+    }
     let report = if processes > 1 {
         let procs = engine::procs::ProcsRun {
             count: processes,

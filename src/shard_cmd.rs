@@ -48,6 +48,13 @@ pub fn run_shard(args: &RunArgs, spec: &str) -> anyhow::Result<Outcome> {
         target_url: args.url.clone(),
     };
     let mut plan = scenario::parse(&text, &name, Some(&args.scenario), &overrides)?;
+    if spec.count > 1 && plan.target.generator_accounting() {
+        return Err(usage(format!(
+            "--shard {spec}: delivery accounting done by the generator (protocol = \"json\", or \
+             [target.socketio] accounting = \"generator\") needs every client in one process, \
+             so such a run cannot be sharded"
+        )));
+    }
     if let Some(u) = &args.worker_url {
         // A worker process: the coordinator owns the server and its faults.
         let url =

@@ -207,6 +207,20 @@ fn counters(w: &mut String, r: &RunResults) {
             thousands(c.late_sends)
         );
     }
+    if !c.unmatched.is_empty() {
+        // [target.json] frames no matcher knew: the first few are in results.json.
+        let kinds: Vec<String> = c
+            .unmatched
+            .iter()
+            .map(|(k, n)| format!("{k} {}", thousands(*n)))
+            .collect();
+        let _ = writeln!(
+            w,
+            "  unmatched        {:>14}   ({}; samples in results.json)",
+            thousands(c.unmatched.values().sum()),
+            kinds.join(", ")
+        );
+    }
     let _ = writeln!(w, "connections");
     let _ = writeln!(
         w,
@@ -363,6 +377,7 @@ const SHOWN_COUNTERS: &[&str] = &[
     "tls_resumed",
     "tls_wire_bytes_sent",
     "tls_wire_bytes_received",
+    "unmatched",
 ];
 
 /// Any other non-zero counter, so counters added to the model later are

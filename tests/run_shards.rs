@@ -527,4 +527,17 @@ fn bad_input_is_refused_with_exit_2() {
 
     let o = bench(&["merge", &dir.path().to_string_lossy()], &[]);
     assert_eq!(code(&o), 2, "no shard files: {}", stderr(&o));
+
+    // Generator-side accounting shares one ledger between the worker
+    // threads of one process: it cannot be split (refused before any socket).
+    let json = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/json-rooms.toml");
+    let o = bench(&["run", json, "--processes", "2"], &[]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("one process"), "{}", stderr(&o));
+    let o = bench(
+        &["run", json, "--shard", "0/2", "--url", "ws://127.0.0.1:9/"],
+        &[],
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot be sharded"), "{}", stderr(&o));
 }

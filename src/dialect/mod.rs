@@ -12,6 +12,8 @@
 //! an event sink. They never touch the socket, the clock or the metrics.
 
 pub mod chat;
+pub mod json;
+pub(crate) mod shapes;
 pub mod socketio;
 
 use std::borrow::Cow;
@@ -128,6 +130,20 @@ pub enum Event<'a> {
         code: u16,
         reason: Cow<'a, str>,
     },
+    /// A chat delivery from a server that numbers nothing (no per-room
+    /// seq): accounted by the generator from bench's id, found in `id` or
+    /// inside `text` (see `engine::ledger`).
+    Delivery {
+        room: Option<Cow<'a, str>>,
+        id: Option<Cow<'a, str>>,
+        text: Option<Cow<'a, str>>,
+    },
+    /// A frame no matcher recognised, by kind (`non_json`, `binary`,
+    /// `no_match`), with its start for `results.json` samples.
+    Unmatched {
+        kind: &'static str,
+        sample: Cow<'a, str>,
+    },
     /// A dialect-level frame was answered from the session itself (e.g. an
     /// Engine.IO pong): counted, nothing else to do.
     Replied,
@@ -208,6 +224,14 @@ impl Outbox {
         self.data(OpCode::Text, payload);
     }
 
+    /// An RFC 6455 ping (never compressed; dropped on unframed transports).
+    pub fn ping(&mut self, payload: &[u8]) {
+        if self.unframed.is_none() {
+            self.frames += 1;
+            encode_frame(OpCode::Ping, payload, Some(rand::random()), &mut self.buf);
+        }
+    }
+
     pub fn binary(&mut self, payload: &[u8]) {
         self.data(OpCode::Binary, payload);
     }
@@ -242,10 +266,39 @@ pub trait Dialect: Send + Sync {
     fn upgrade_target(&self, url_path: &str) -> String;
     /// Fresh per-connection state.
     fn session(&self) -> Box<dyn Session>;
+    /// What the server is known to send back (v1 and Socket.IO: everything).
+    fn caps(&self) -> Caps {
+        Caps::default()
+    }
+}
+
+/// What a dialect's server confirms. Without a confirmation the engine
+/// assumes the step done as soon as it is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    /// A greeting (`Event::Welcome`) before joins.
+    pub welcomes: bool,
+    /// Join confirmations (`Event::Joined`).
+    pub confirms_joins: bool,
+    /// Chat acks (`Event::Ack`).
+    pub acks_chats: bool,
+}
+
+impl Default for Caps {
+    fn default() -> Self {
+        Self {
+            welcomes: true,
+            confirms_joins: true,
+            acks_chats: true,
+        }
+    }
 }
 
 /// Per-connection protocol state. Called from one task only.
 pub trait Session: Send {
+    /// Tells the session which client it serves (`{client}`, `{user}` in
+    /// templates). Called once, before [`Session::on_open`].
+    fn bind(&mut self, _client: u32) {}
     /// Right after the WebSocket handshake, before any action. A dialect
     /// that needs an exchange first (Engine.IO open → Socket.IO CONNECT)
     /// starts it here or on the first incoming message, and keeps actions
@@ -271,6 +324,13 @@ pub fn for_target(target: &TargetPlan) -> anyhow::Result<Arc<dyn Dialect>> {
         Protocol::Socketio => Ok(Arc::new(socketio::SocketIo::new(
             target.socketio.clone().unwrap_or_default(),
         ))),
+        Protocol::Json => {
+            let opts = target
+                .json
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("protocol = \"json\" without [target.json]"))?;
+            Ok(Arc::new(json::Json::new(opts)))
+        }
     }
 }
 

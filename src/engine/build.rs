@@ -73,6 +73,8 @@ pub struct Collected {
     pub invalid: Vec<String>,
     /// Generator processes whose CPU the self-check sums.
     pub generator_processes: usize,
+    /// Generator-side accounting: deliveries still missing when the drain ended.
+    pub ledger_tail: super::ledger::Missing,
 }
 
 fn ms(us: u64) -> f64 {
@@ -218,7 +220,8 @@ fn in_window(plan: &Plan, s: &Second) -> bool {
 pub fn results(plan: &Plan, col: Collected) -> RunResults {
     let totals = &col.totals;
     let mut counters = totals.counters.clone();
-    let tail = col.rooms.tail_lost();
+    let tail = col.rooms.tail_lost() + col.ledger_tail.lost;
+    counters.leave_races += col.ledger_tail.leave_races;
     counters.lost += tail;
     counters.lost_tail += tail;
     counters.deliveries_expected = counters.deliveries_received + counters.lost;

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use tokio::time::sleep_until;
 
 use super::ctx::{RunCtx, LAG_TOLERANCE_US};
+use super::ledger::{Ledger, SenderWindow, Token};
 use super::link::{self, Link};
 use super::metrics::{MetricId, Recorder};
 use super::pacing::{Pacer, Poisson};
@@ -65,6 +66,8 @@ struct Client {
     /// A hash of the server instance id of the last `welcome` that had one
     /// (8 bytes per client instead of a string).
     instance: Option<u64>,
+    /// Generator-side accounting: what arrived from each sender (empty otherwise).
+    seen: std::collections::HashMap<u32, SenderWindow>,
 }
 
 /// Runs client `i` through all its windows. Returns when done or stopped.
@@ -105,6 +108,7 @@ pub async fn run(ctx: Rc<RunCtxRef>, ws: Rc<WorkerState>, i: u32, mut stop: watc
         counted: false,
         outcome: ClientOutcome::default(),
         instance: None,
+        seen: std::collections::HashMap::new(),
     };
     // A panic outside a session (inside one, `live_window` catches it).
     if let Err(msg) = panic::catch(c.all_windows(ctx, &ws, windows, &mut stop)).await {
@@ -116,6 +120,21 @@ pub async fn run(ctx: Rc<RunCtxRef>, ws: Rc<WorkerState>, i: u32, mut stop: watc
     }
     ws.ready.borrow_mut().record(stage, c.outcome);
 }
+/// Generator-side accounting: `t`'s client is a confirmed member from now
+/// on (the time is taken before the count grows; see `Ledger::send`).
+fn become_member(l: &Ledger, t: &mut RoomTrack, now_us: u64) {
+    if t.member_since_us == 0 {
+        t.member_since_us = now_us.max(1);
+        l.join(t.room);
+    }
+}
+
+fn end_membership(l: &Ledger, t: &mut RoomTrack, at_us: Option<u64>) {
+    if std::mem::take(&mut t.member_since_us) != 0 {
+        l.leave(t.room, at_us);
+    }
+}
+
 /// Wrapper so the context can be shared by `Rc` inside a worker and by `Arc` across them.
 pub struct RunCtxRef(pub std::sync::Arc<RunCtx>);
 
@@ -218,7 +237,7 @@ impl Client {
         loop {
             if Instant::now() >= end {
                 // Still disconnected at the end: whatever is pending is lost.
-                self.finish_tracks(ws, false);
+                self.finish_tracks(ctx, ws, false);
                 return false;
             }
             let t0 = Instant::now();
@@ -341,7 +360,8 @@ impl Client {
 
     /// Stops tracking every room; adds what is pending to `lost`, and with
     /// `tail` also reports each still-joined room's last seq for tail loss.
-    fn finish_tracks(&mut self, ws: &WorkerState, tail: bool) {
+    fn finish_tracks(&mut self, ctx: &RunCtx, ws: &WorkerState, tail: bool) {
+        self.end_memberships(ctx);
         let mut lost = 0;
         let mut rooms = ws.rooms.borrow_mut();
         for t in &mut self.tracks {
@@ -361,11 +381,15 @@ impl Client {
     }
 
     /// While draining: caught up when no chat of ours awaits its ack and
-    /// every joined room has reached the goal's top seq.
-    fn drain_check(&self, ws: &WorkerState) {
+    /// every joined room has reached the goal's top seq (with generator-side
+    /// accounting: no message of the run still waits for a delivery).
+    fn drain_check(&self, ctx: &RunCtx, ws: &WorkerState) {
         let goal = ws.goal.borrow();
         let mut book = ws.drain.borrow_mut();
         let mut caught_up = self.pending_acks.is_empty();
+        if let Some(l) = &ctx.ledger {
+            caught_up &= l.open() == 0;
+        }
         for t in self.tracks.iter().filter(|t| t.joined && t.tracking) {
             book.saw(t.room, t.last);
             caught_up &= t.last >= goal.top.get(t.room as usize).copied().unwrap_or(0);
@@ -373,15 +397,28 @@ impl Client {
         book.checked(self.local(ws), goal.gen, caught_up);
     }
 
+    /// Generator-side accounting: this client is no longer a member of any room.
+    fn end_memberships(&mut self, ctx: &RunCtx) {
+        if let Some(l) = &ctx.ledger {
+            let now = std::time::Instant::now();
+            // Leaves after the last stage (the end of the drain) race with nothing.
+            let at = (ctx.clock.run_us(now) < ctx.end_us).then(|| ctx.clock.epoch_us(now));
+            for t in &mut self.tracks {
+                end_membership(l, t, at);
+            }
+        }
+    }
+
     /// After a drop: keep room state for a resume, or give it up.
     fn after_drop(&mut self, ctx: &RunCtx, ws: &WorkerState) {
+        self.end_memberships(ctx);
         if self.pop(ctx).resume {
             for t in &mut self.tracks {
                 t.joined = false;
             }
             self.pending_acks.clear();
         } else {
-            self.finish_tracks(ws, false);
+            self.finish_tracks(ctx, ws, false);
         }
     }
 
@@ -426,6 +463,12 @@ impl Client {
             self.n += 1;
             let id = format!("{}.{}.{}", self.i, self.n, lag);
             self.text_buf.clear();
+            if ctx.ledger.is_some() {
+                // Generator-side accounting finds the id inside the text.
+                self.text_buf.push('~');
+                self.text_buf.push_str(&id);
+                self.text_buf.push_str("~ ");
+            }
             while self.text_buf.len() < size {
                 let take = (size - self.text_buf.len()).min(FILLER.len());
                 self.text_buf.push_str(&FILLER[..take]);
@@ -440,7 +483,20 @@ impl Client {
                 },
                 ob,
             );
-            self.pending_acks.push_back((self.n, ts_us, slot));
+            if ctx.caps.acks_chats {
+                self.pending_acks.push_back((self.n, ts_us, slot));
+            }
+            if let Some(l) = &ctx.ledger {
+                let t = &self.tracks[slot as usize];
+                let token = Token {
+                    client: self.i,
+                    n: self.n,
+                    lag,
+                };
+                l.send(token, t.room, ts_us, t.member_since_us != 0, || {
+                    ctx.clock.now_epoch_us()
+                });
+            }
             let mut rec = ws.rec.borrow_mut();
             rec.record(MetricId::ScheduleLag, lag);
             let c = rec.counters();

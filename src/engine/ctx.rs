@@ -7,9 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::clock::Clock;
+use super::ledger::Ledger;
 use super::schedule;
-use crate::dialect::Dialect;
-use crate::scenario::{AuthMode, Plan};
+use crate::dialect::{Caps, Dialect};
+use crate::scenario::socketio::Accounting;
+use crate::scenario::{json, AuthMode, Plan};
 
 /// Sends later than this past their intended time count as `late_sends`.
 pub const LAG_TOLERANCE_US: u64 = 10_000;
@@ -36,6 +38,10 @@ pub struct RunCtx {
     pub shard: super::shard::ShardSpec,
     /// `wss://`: the run's TLS client (set with [`RunCtx::with_tls`]).
     pub tls: Option<super::link::tls::TlsClient>,
+    /// What the server confirms (greeting, joins, acks).
+    pub caps: Caps,
+    /// Generator-side accounting, for servers that number nothing.
+    pub ledger: Option<Ledger>,
 }
 
 impl RunCtx {
@@ -62,7 +68,20 @@ impl RunCtx {
         if sources.is_empty() && addr.ip().is_loopback() && addr.is_ipv4() {
             sources = auto_sources(plan.peak_clients());
         }
+        let t = &plan.target;
+        let generator = match (&t.json, &t.socketio) {
+            (Some(j), _) => Some((j.delivery_window, j.echo_to_sender)),
+            (None, Some(s)) if s.accounting == Accounting::Generator => {
+                Some((json::DEFAULT_DELIVERY_WINDOW, s.echo_to_sender))
+            }
+            _ => None,
+        };
+        let ledger = generator.map(|(window, echo)| {
+            Ledger::new(plan.run.workers, plan.rooms.count as usize, window, echo)
+        });
         Self {
+            caps: dialect.caps(),
+            ledger,
             target: dialect.upgrade_target(url_path),
             end_us: plan.duration().as_micros() as u64,
             drain: plan.run.drain,

@@ -17,6 +17,7 @@
 //! the POSTs) and two tasks — several times a WebSocket client's memory.
 
 pub mod polling;
+pub mod probe;
 pub mod sio_client;
 pub mod tls;
 

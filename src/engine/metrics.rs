@@ -170,6 +170,15 @@ pub fn merge_counters(a: &mut Counters, b: &Counters) {
     a.tls_resumed += b.tls_resumed;
     a.tls_wire_bytes_sent += b.tls_wire_bytes_sent;
     a.tls_wire_bytes_received += b.tls_wire_bytes_received;
+    a.deliveries_unconfirmed += b.deliveries_unconfirmed;
+    a.deliveries_late += b.deliveries_late;
+    a.leave_races += b.leave_races;
+    merge_map(&mut a.unmatched, &b.unmatched);
+    for s in &b.unmatched_samples {
+        if a.unmatched_samples.len() < crate::results::MAX_UNMATCHED_SAMPLES {
+            a.unmatched_samples.push(s.clone());
+        }
+    }
 }
 
 /// A worker's live recorder: the current interval plus gauges.

@@ -15,6 +15,7 @@ pub mod clock;
 pub mod ctx;
 pub mod drain;
 pub mod faults;
+pub mod ledger;
 pub mod link;
 pub mod live;
 pub mod metrics;
@@ -324,6 +325,8 @@ async fn run(
     }
     let server_pids = sampler.server_pids();
     let processes = sampler.processes();
+    // Every client has finished: what is still open was never delivered.
+    let ledger_tail = ctx.ledger.as_ref().map(|l| l.finish()).unwrap_or_default();
     let pacing = timer::pacing_stats(plan.run.pacing, &agg.pacing, duration_s);
     let (book, out) = (agg.parts.take(), agg.out.take());
     let instances: Vec<String> = agg.instances.iter().cloned().collect();
@@ -342,6 +345,7 @@ async fn run(
         shards: Vec::new(),
         invalid: Vec::new(),
         generator_processes: 1,
+        ledger_tail,
     };
     parts::finish(&mut col, book, out, instances)?;
     let mut results = build::results(plan, col);

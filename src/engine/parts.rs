@@ -583,6 +583,7 @@ pub fn merge_files(plan: &Plan, count: u32, files: Vec<ShardFile>) -> Collected 
         shards: Vec::new(),
         invalid: Vec::new(),
         generator_processes: count as usize,
+        ledger_tail: Default::default(),
     };
     col.invalid.extend(book.invalid());
     col.shards = std::mem::take(&mut book.infos);

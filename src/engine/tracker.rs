@@ -49,6 +49,9 @@ pub struct RoomTrack {
     /// The server epoch (restarts seen in this room by this worker) these
     /// seqs belong to; see `RoomTotals::restarted`.
     pub epoch: u32,
+    /// Generator-side accounting: when this client became a confirmed
+    /// member (µs since the epoch); 0 when it is not one.
+    pub member_since_us: u64,
 }
 
 /// Most seqs held back per room before its `joined` arrives.

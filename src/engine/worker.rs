@@ -252,6 +252,13 @@ async fn run(
         tokio::select! {
             _ = tick.tick() => {
                 second += 1;
+                if let Some(l) = &ctx.ledger {
+                    // Deliveries still missing after the window: lost.
+                    let m = l.expire(w, ctx.clock.now_epoch_us());
+                    let mut rec = state.rec.borrow_mut();
+                    rec.counters().lost += m.lost;
+                    rec.counters().leave_races += m.leave_races;
+                }
                 let iv = state.rec.borrow_mut().rotate(second);
                 let _ = tx.send(WorkerMsg::Tick(Box::new(iv)));
             }

@@ -237,11 +237,36 @@ pub struct Counters {
     pub tls_wire_bytes_sent: u64,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub tls_wire_bytes_received: u64,
+    /// Generator-side accounting: deliveries to a client that was not yet a
+    /// confirmed member when the message was sent (join/leave races); not
+    /// deliveries, not loss.
+    #[serde(default)]
+    pub deliveries_unconfirmed: u64,
+    /// Generator-side accounting: deliveries that arrived after their
+    /// message's delivery window had closed (already counted in `lost`).
+    #[serde(default)]
+    pub deliveries_late: u64,
+    /// Generator-side accounting: deliveries owed to a member that left
+    /// the room (or was dropped) after the message was sent, before it
+    /// arrived (leave races); not counted in `lost` or `deliveries_expected`.
+    #[serde(default)]
+    pub leave_races: u64,
+    /// Frames no matcher recognised, by kind: `non_json`, `binary`,
+    /// `no_match`, `no_id` (a chat delivery without bench's id).
+    #[serde(default)]
+    pub unmatched: BTreeMap<String, u64>,
+    /// The first few unmatched frames (`kind: frame`, truncated), so the
+    /// matchers can be fixed; at most [`MAX_UNMATCHED_SAMPLES`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmatched_samples: Vec<String>,
 }
 
 fn is_zero(v: &u64) -> bool {
     *v == 0
 }
+
+/// Unmatched frames kept as samples in `counters.unmatched_samples`.
+pub const MAX_UNMATCHED_SAMPLES: usize = 5;
 
 impl Counters {
     pub fn connections_failed_total(&self) -> u64 {

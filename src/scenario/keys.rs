@@ -156,7 +156,10 @@ struct Walker {
 /// Tables whose keys another module checks (`[target.socketio]`, see
 /// `SocketIoOptions::from_toml`): every key is recorded, none rejected here.
 fn checked_elsewhere(table: &str) -> bool {
-    table == "target.socketio" || table.starts_with("target.socketio.")
+    table == "target.socketio"
+        || table.starts_with("target.socketio.")
+        || table == "target.json"
+        || table.starts_with("target.json.")
 }
 
 impl Walker {
@@ -420,6 +423,15 @@ mod tests {
             assert!(
                 docs.contains(&format!("| `{key}` |")),
                 "docs/scenario.md has no table row for `{key}` in [target.socketio]"
+            );
+        }
+        assert!(docs.contains("### `[target.json]`"));
+        let json_docs = include_str!("../../docs/json.md");
+        for key in crate::scenario::json::TOP {
+            assert!(
+                docs.contains(&format!("| `{key}` |"))
+                    && json_docs.contains(&format!("| `{key}` |")),
+                "docs/scenario.md or docs/json.md has no table row for `{key}` in [target.json]"
             );
         }
     }

@@ -9,10 +9,12 @@
 
 mod bundled;
 mod diag;
+pub mod json;
 mod keys;
 pub mod metrics;
 pub mod plan;
 mod raw;
+pub mod shapes;
 pub mod socketio;
 pub mod units;
 mod validate;

@@ -91,6 +91,9 @@ pub struct TargetPlan {
     /// `[target.socketio]` (only with `protocol = "socketio"`; `None` means
     /// the defaults). Its static `auth` payload is never serialized.
     pub socketio: Option<super::socketio::SocketIoOptions>,
+    /// `[target.json]` (required with `protocol = "json"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub json: Option<super::json::JsonOptions>,
     /// `[target] deflate`: offer permessage-deflate with these parameters.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deflate: Option<DeflatePlan>,
@@ -104,6 +107,20 @@ pub struct TargetPlan {
     /// `wss://`: the TLS client's options (`None`: plain `ws://`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsPlan>,
+}
+
+impl TargetPlan {
+    /// Delivery accounting done by the generator (`protocol = "json"`, or
+    /// Socket.IO with `accounting = "generator"`): its ledger is shared by
+    /// the worker threads of one process, so such a run cannot be split
+    /// over processes or shards.
+    pub fn generator_accounting(&self) -> bool {
+        self.json.is_some()
+            || self
+                .socketio
+                .as_ref()
+                .is_some_and(|s| s.accounting == super::socketio::Accounting::Generator)
+    }
 }
 
 /// A redis-server bench starts: its own invocation (`redis-server` on a
@@ -206,6 +223,8 @@ pub enum Protocol {
     Chat,
     /// Engine.IO v4 + Socket.IO v5.
     Socketio,
+    /// Any JSON-over-WebSocket server, shaped by `[target.json]`.
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -418,7 +437,7 @@ pub struct RunOptions {
 
 /// Durations serialize as the scenario file writes them (`"30s"`,
 /// `"250ms"`), so `results.json`'s `scenario` reads like the input.
-fn human_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn human_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&wire::units::format_duration(*d))
 }
 

@@ -55,6 +55,8 @@ pub struct RawTarget {
     pub redis: Option<RawRedis>,
     /// `[target.tls]`: the `wss://` client's options.
     pub tls: Option<RawTls>,
+    /// `[target.json]`: checked by `JsonOptions::from_toml`.
+    pub json: Option<toml::Value>,
 }
 
 /// `[target.redis]`: bench starts a redis-server (its own invocation on a

@@ -21,9 +21,10 @@ use serde_json::{Map, Value};
 
 use super::engineio::{EnginePacket, Handshake};
 use super::packet::{placeholder, Packet, PacketType, Reassembler};
-use super::template::{fill, Vars};
 use super::SocketIoOptions;
+use crate::dialect::shapes::{fill, Vars};
 use crate::dialect::{parse_ts_us, Action, DecodeError, Event, Outbox};
+use crate::scenario::socketio::Accounting;
 
 /// Where encoded Engine.IO packets go: WebSocket frames or a polling batch.
 pub trait Wire {
@@ -435,7 +436,17 @@ impl SioCore {
         let f = &self.opts.fields;
         let ev = &self.opts.events;
         let arg = args.first().unwrap_or(&Value::Null);
-        let event = if name == ev.chat {
+        let generator = self.opts.accounting == Accounting::Generator;
+        let chat = name == *ev.delivery.as_ref().unwrap_or(&ev.chat);
+        let event = if chat && generator {
+            // The server's seq and ts (if any) are not needed: bench's id is
+            // in `id` or inside the text (see `engine::ledger`).
+            Event::Delivery {
+                room: str_field(arg, &f.room),
+                id: str_field(arg, &f.id),
+                text: str_field(arg, &f.text),
+            }
+        } else if chat {
             Event::Chat {
                 room: str_field(arg, &f.room).ok_or_else(|| missing(name, &f.room))?,
                 seq: arg
@@ -498,7 +509,12 @@ impl SioCore {
             },
             Pending::Chat(id) => Event::Ack {
                 id: Cow::Borrowed(id),
-                seq: seq.ok_or_else(|| missing("chat ack", &f.seq))?,
+                seq: match (seq, self.opts.accounting) {
+                    (Some(seq), _) => seq,
+                    // Generator accounting needs no seq from the ack.
+                    (None, Accounting::Generator) => 0,
+                    (None, Accounting::Seq) => return Err(missing("chat ack", &f.seq)),
+                },
             },
             Pending::Resume(room) => Event::Resumed {
                 room: Cow::Borrowed(room),

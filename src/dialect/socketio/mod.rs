@@ -4,7 +4,7 @@
 //! - [`packet`]: Socket.IO packets, acks, binary attachments;
 //! - options (namespace, auth, event names, payload templates) are part of
 //!   the plan and live in [`crate::scenario::socketio`], re-exported here;
-//! - [`template`]: those templates filled with an action's values;
+//! - templates are filled by the shared `dialect::shapes`;
 //! - [`core`]: the transport-independent client state machine;
 //! - [`session`]: the [`Dialect`](crate::dialect::Dialect) over WebSocket;
 //!
@@ -21,7 +21,6 @@ pub mod core;
 pub mod engineio;
 pub mod packet;
 pub mod session;
-pub mod template;
 
 pub use crate::scenario::socketio::{
     EventNames, Fields, OptionError, SocketIoOptions, Templates, Transport,

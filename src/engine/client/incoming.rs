@@ -8,12 +8,15 @@
 //! stays there. It is a plain `impl Client` block, so nothing changes per
 //! message: no extra allocation, indirection or dispatch.
 
+use std::collections::HashMap;
+
 use bytes::Bytes;
 use wire::ws::{close_payload, Message, OpCode};
 
 use super::Client;
 use crate::dialect::{Event, Incoming, Outbox, Session};
 use crate::engine::ctx::RunCtx;
+use crate::engine::ledger::{Ledger, Order, Receipt, SenderWindow, Token};
 use crate::engine::link::Link;
 use crate::engine::metrics::{MetricId, Recorder};
 use crate::engine::tracker::{RoomTrack, SeqOutcome};
@@ -74,7 +77,17 @@ impl Client {
                 io.queue_control(OpCode::Pong, &p);
                 return;
             }
-            Message::Pong(_) => return,
+            Message::Pong(p) => {
+                // Our WebSocket-level heartbeat carries its send time.
+                if let Some(ts) = std::str::from_utf8(&p)
+                    .ok()
+                    .and_then(|s| s.parse::<u64>().ok())
+                {
+                    let rtt = ctx.clock.now_epoch_us().saturating_sub(ts);
+                    ws.rec.borrow_mut().record(MetricId::PingRtt, rtt);
+                }
+                return;
+            }
             Message::Close(c) => {
                 let code = c.map_or(1005, |c| c.code);
                 io.queue_control(OpCode::Close, &close_payload(code, ""));
@@ -92,12 +105,32 @@ impl Client {
         let me = self.i;
         let tracks = &mut self.tracks;
         let pending_acks = &mut self.pending_acks;
+        let seen = &mut self.seen;
         let mut rooms = ws.rooms.borrow_mut();
         let slot_of = |tracks: &[RoomTrack], room: &str| -> Option<usize> {
             let idx = ctx.room_index(room)?;
             tracks.iter().position(|t| t.room == idx)
         };
         let res = sess.decode(incoming, ob, &mut |ev| match ev {
+            Event::Delivery { id, text, .. } => {
+                let Some(ledger) = &ctx.ledger else {
+                    return;
+                };
+                let r = Receiver {
+                    ledger,
+                    me,
+                    tracks,
+                    seen,
+                };
+                r.deliver(&mut rec, id.as_deref(), text.as_deref(), now_us);
+            }
+            Event::Unmatched { kind, sample } => {
+                let c = rec.counters();
+                Recorder::count_in(&mut c.unmatched, kind);
+                if c.unmatched_samples.len() < crate::results::MAX_UNMATCHED_SAMPLES {
+                    c.unmatched_samples.push(format!("{kind}: {sample}"));
+                }
+            }
             Event::Chat {
                 room,
                 seq,
@@ -188,6 +221,9 @@ impl Client {
                     t.epoch = rooms.current_epoch(t.room);
                 }
                 let j = t.on_joined(seq, keep);
+                if let Some(l) = &ctx.ledger {
+                    super::become_member(l, t, now_us);
+                }
                 let c = rec.counters();
                 c.lost += j.lost;
                 c.deliveries_received += j.early_delivered;
@@ -221,6 +257,9 @@ impl Client {
             Event::Close { code, .. } => follow.closed = Some(code),
             Event::Left { room } => {
                 if let Some(slot) = slot_of(tracks, &room) {
+                    if let Some(l) = &ctx.ledger {
+                        super::end_membership(l, &mut tracks[slot], Some(now_us));
+                    }
                     rec.counters().lost += tracks[slot].stop();
                 }
             }
@@ -228,6 +267,63 @@ impl Client {
         });
         if res.is_err() {
             Recorder::count_in(&mut rec.counters().errors, "decode");
+        }
+    }
+}
+
+/// One receiver's side of generator-side accounting (`engine::ledger`).
+struct Receiver<'a> {
+    ledger: &'a Ledger,
+    me: u32,
+    tracks: &'a [RoomTrack],
+    seen: &'a mut HashMap<u32, SenderWindow>,
+}
+
+impl Receiver<'_> {
+    /// A chat delivery: bench's id from `id`, else from inside `text`;
+    /// deduplicated per sender, then credited to the sender's entry.
+    fn deliver(self, rec: &mut Recorder, id: Option<&str>, text: Option<&str>, now_us: u64) {
+        let token = id
+            .and_then(Token::parse)
+            .or_else(|| text.and_then(Token::find));
+        let Some(token) = token else {
+            Recorder::count_in(&mut rec.counters().unmatched, "no_id");
+            return;
+        };
+        if token.client == self.me && !self.ledger.echo_to_sender {
+            // Our own chat, echoed by a server said not to: nothing owed.
+            Recorder::count_in(&mut rec.counters().unmatched, "own_echo");
+            return;
+        }
+        let order = self.seen.entry(token.client).or_default().see(token.n);
+        let c = rec.counters();
+        match order {
+            Order::Duplicate => {
+                c.duplicates += 1;
+                return;
+            }
+            Order::OutOfOrder => c.out_of_order += 1,
+            Order::New => {}
+        }
+        let tracks = self.tracks;
+        let since = |room: u32| {
+            tracks
+                .iter()
+                .find(|t| t.room == room && t.member_since_us != 0)
+                .map(|t| t.member_since_us)
+        };
+        match self.ledger.receive(token, since) {
+            Receipt::Credited { intended_us } => {
+                c.deliveries_received += 1;
+                let lat = now_us.saturating_sub(intended_us);
+                rec.record(MetricId::DeliveryLatency, lat);
+                rec.record(
+                    MetricId::DeliveryLatencyService,
+                    lat.saturating_sub(token.lag),
+                );
+            }
+            Receipt::Unconfirmed => c.deliveries_unconfirmed += 1,
+            Receipt::Late => c.deliveries_late += 1,
         }
     }
 }

@@ -73,6 +73,7 @@ impl Client {
     ) -> End {
         let (ctx, ws) = (a.ctx, a.ws);
         let mut sess: Box<dyn Session> = ctx.dialect.session();
+        sess.bind(self.i);
         let mut ob = io.outbox();
         sess.on_open(&mut ob);
         if let Some(token) = &first_msg_token {
@@ -94,6 +95,8 @@ impl Client {
             next_probe: drain_end,
             follow: Follow::default(),
         };
+        // A server that sends no greeting: the session is established now.
+        st.follow.welcomed = !ctx.caps.welcomes;
         // Bytes read past the handshake head are already buffered.
         let mut buffered = true;
         // One timer and one stop watch for the whole session, not one per
@@ -126,7 +129,7 @@ impl Client {
             match wake {
                 Wake::Stop => {
                     io.abort(1000, "interrupted");
-                    self.finish_tracks(ws, false);
+                    self.finish_tracks(ctx, ws, false);
                     return End::Stop;
                 }
                 Wake::IoError => return self.dropped(ctx, ws, "abnormal"),
@@ -257,6 +260,10 @@ impl Client {
             st.welcomed = true;
             self.on_instance(ctx, ws, st.follow.instance.take());
             st.resumes_pending += self.join_all(ctx, sess, ob);
+            if !ctx.caps.confirms_joins {
+                // Nothing will confirm the joins: they count as done when sent.
+                st.joined += self.assume_joined(ctx);
+            }
         }
         st.follow.welcomed = false;
         st.joined += std::mem::take(&mut st.follow.joined);
@@ -295,6 +302,19 @@ impl Client {
             }
         }
         resumes
+    }
+
+    /// Joins the server never confirms: tracked and (with generator-side
+    /// accounting) members from now on. Returns the rooms.
+    fn assume_joined(&mut self, ctx: &RunCtx) -> u32 {
+        let now_us = ctx.clock.now_epoch_us();
+        for t in &mut self.tracks {
+            t.on_joined(0, false);
+            if let Some(l) = &ctx.ledger {
+                super::become_member(l, t, now_us);
+            }
+        }
+        self.tracks.len() as u32
     }
 
     /// The client is ready: counted, its outage (if any) measured, timers armed.
@@ -353,11 +373,11 @@ impl Client {
         let now = Instant::now();
         if st.draining {
             if now >= st.drain_end || ws.goal.borrow().done {
-                self.finish_tracks(ws, true);
+                self.finish_tracks(ctx, ws, true);
                 return TimerAction::Leave;
             }
             if now >= st.next_probe {
-                self.drain_check(ws);
+                self.drain_check(ctx, ws);
                 st.next_probe = now + PROBE;
             }
             return TimerAction::Continue;
@@ -365,11 +385,11 @@ impl Client {
         if now >= a.end {
             if st.drainer && st.ready {
                 st.draining = true;
-                self.drain_check(ws);
+                self.drain_check(ctx, ws);
                 st.next_probe = now + PROBE;
                 return TimerAction::Continue;
             }
-            self.finish_tracks(ws, false);
+            self.finish_tracks(ctx, ws, false);
             return TimerAction::Leave;
         }
         if !st.ready {

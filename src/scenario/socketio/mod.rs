@@ -40,6 +40,9 @@ pub struct EventNames {
     pub ping: String,
     /// Server → client.
     pub presence: String,
+    /// Server → client: the event a chat arrives as, when the server
+    /// renames it (e.g. `message:send` in, `message:new` out); `None` = `chat`.
+    pub delivery: Option<String>,
 }
 
 impl Default for EventNames {
@@ -52,6 +55,7 @@ impl Default for EventNames {
             resume: "resume".into(),
             ping: "ping".into(),
             presence: "presence".into(),
+            delivery: None,
         }
     }
 }
@@ -95,6 +99,9 @@ pub struct Fields {
     pub status: String,
     /// Ack field that marks a refusal, e.g. `{"error":"NOT_IN_ROOM"}`.
     pub error: String,
+    /// Chat text (read only with `accounting = "generator"`, where bench's
+    /// message id travels inside the text).
+    pub text: String,
 }
 
 impl Default for Fields {
@@ -109,6 +116,7 @@ impl Default for Fields {
             user: "user".into(),
             status: "status".into(),
             error: "error".into(),
+            text: "text".into(),
         }
     }
 }
@@ -129,6 +137,22 @@ pub struct SocketIoOptions {
     pub fields: Fields,
     /// Send chat text as a binary attachment (BINARY_EVENT) instead of a string.
     pub binary_text: bool,
+    /// Who accounts deliveries: the server's per-room `seq` (v1), or the
+    /// generator itself, for servers that echo no `seq`/`ts` (docs/metrics.md).
+    pub accounting: Accounting,
+    /// With generator accounting: the server sends a chat back to its sender too.
+    pub echo_to_sender: bool,
+}
+
+/// How deliveries are accounted (see docs/metrics.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Accounting {
+    /// From the server's per-room seq (protocol v1 semantics).
+    #[default]
+    Seq,
+    /// From bench's own ids and membership knowledge.
+    Generator,
 }
 
 impl Default for SocketIoOptions {
@@ -142,6 +166,17 @@ impl Default for SocketIoOptions {
             templates: Templates::default(),
             fields: Fields::default(),
             binary_text: false,
+            accounting: Accounting::Seq,
+            echo_to_sender: false,
+        }
+    }
+}
+
+impl From<crate::scenario::shapes::KeyError> for OptionError {
+    fn from(e: crate::scenario::shapes::KeyError) -> Self {
+        Self {
+            key: e.key,
+            why: e.why,
         }
     }
 }
@@ -183,6 +218,7 @@ impl SocketIoOptions {
             ("events.resume", &e.resume),
             ("events.ping", &e.ping),
             ("events.presence", &e.presence),
+            ("events.delivery", e.delivery.as_ref().unwrap_or(&e.chat)),
         ] {
             // Socket.IO reserves these on the client side.
             if name.is_empty()

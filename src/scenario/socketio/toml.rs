@@ -4,33 +4,21 @@
 //! error's `key` is relative to `[target.socketio]` (e.g. `events.chat`), so
 //! the loader can locate it in the file. Keys: docs/socketio.md.
 
-use serde_json::Value as Json;
 use toml::Value;
 
-use super::{OptionError, SocketIoOptions, Transport};
+use super::{Accounting, OptionError, SocketIoOptions, Transport};
+use crate::scenario::shapes::{self, boolean, check_template, string, to_json, PLACEHOLDERS};
 
-/// `; did you mean `x`?` for the closest candidate (as the scenario loader words it).
-fn suggestion(wrong: &str, candidates: &[&str]) -> String {
-    match nearest(wrong, candidates) {
-        Some(best) => format!("; did you mean `{best}`?"),
-        None => format!("; expected one of `{}`", candidates.join("`, `")),
-    }
+fn err(key: impl Into<String>, why: impl Into<String>) -> OptionError {
+    shapes::err(key, why).into()
 }
 
-fn value_suggestion(wrong: &str, candidates: &[&str]) -> String {
-    match nearest(wrong, candidates) {
-        Some(best) => format!("; did you mean \"{best}\"?"),
-        None => format!("; expected one of \"{}\"", candidates.join("\", \"")),
-    }
-}
-
-fn nearest<'c>(wrong: &str, candidates: &[&'c str]) -> Option<&'c str> {
-    candidates
-        .iter()
-        .map(|c| (strsim::jaro_winkler(wrong, c), *c))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
+fn table<'v>(
+    v: &'v Value,
+    key: &str,
+    allowed: &[&str],
+) -> Result<&'v toml::map::Map<String, Value>, OptionError> {
+    Ok(shapes::table(v, key, allowed)?)
 }
 
 /// The keys of `[target.socketio]` itself (docs are checked against them).
@@ -43,60 +31,17 @@ pub const TOP: &[&str] = &[
     "events",
     "templates",
     "fields",
+    "accounting",
+    "echo_to_sender",
 ];
 const EVENTS: &[&str] = &[
-    "join", "leave", "chat", "typing", "resume", "ping", "presence",
+    "join", "leave", "chat", "typing", "resume", "ping", "presence", "delivery",
 ];
 const TEMPLATES: &[&str] = &["join", "leave", "chat", "typing", "resume", "ping"];
 const FIELDS: &[&str] = &[
-    "room", "seq", "from", "id", "ts", "members", "user", "status", "error",
+    "room", "seq", "from", "id", "ts", "members", "user", "status", "error", "text",
 ];
 const TRANSPORTS: &[&str] = &["websocket", "polling", "polling_upgrade"];
-
-fn err(key: impl Into<String>, why: impl Into<String>) -> OptionError {
-    OptionError {
-        key: key.into(),
-        why: why.into(),
-    }
-}
-
-fn table<'v>(
-    v: &'v Value,
-    key: &str,
-    allowed: &[&str],
-) -> Result<&'v toml::map::Map<String, Value>, OptionError> {
-    let t = v.as_table().ok_or_else(|| err(key, "must be a table"))?;
-    for k in t.keys() {
-        if !allowed.contains(&k.as_str()) {
-            let full = if key.is_empty() {
-                k.clone()
-            } else {
-                format!("{key}.{k}")
-            };
-            return Err(err(full, format!("unknown key{}", suggestion(k, allowed))));
-        }
-    }
-    Ok(t)
-}
-
-fn string(v: &Value, key: &str) -> Result<String, OptionError> {
-    v.as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| err(key, "must be a string"))
-}
-
-/// TOML → JSON for `auth` and templates (datetimes become strings).
-fn to_json(v: &Value) -> Json {
-    match v {
-        Value::String(s) => Json::String(s.clone()),
-        Value::Integer(i) => Json::from(*i),
-        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
-        Value::Boolean(b) => Json::Bool(*b),
-        Value::Datetime(d) => Json::String(d.to_string()),
-        Value::Array(a) => Json::Array(a.iter().map(to_json).collect()),
-        Value::Table(t) => Json::Object(t.iter().map(|(k, v)| (k.clone(), to_json(v))).collect()),
-    }
-}
 
 impl SocketIoOptions {
     /// Builds and validates options from the `[target.socketio]` table.
@@ -105,6 +50,15 @@ impl SocketIoOptions {
         let mut o = SocketIoOptions::default();
         if let Some(v) = t.get("namespace") {
             o.namespace = string(v, "namespace")?;
+        }
+        if let Some(v) = t.get("accounting") {
+            o.accounting = match shapes::choice(v, "accounting", &["seq", "generator"])? {
+                "seq" => Accounting::Seq,
+                _ => Accounting::Generator,
+            };
+        }
+        if let Some(v) = t.get("echo_to_sender") {
+            o.echo_to_sender = boolean(v, "echo_to_sender")?;
         }
         if let Some(v) = t.get("transport") {
             let s = string(v, "transport")?;
@@ -117,7 +71,7 @@ impl SocketIoOptions {
                         "transport",
                         format!(
                             "unknown transport \"{other}\"{}",
-                            value_suggestion(other, TRANSPORTS)
+                            crate::scenario::diag::value_suggestion(other, TRANSPORTS)
                         ),
                     ))
                 }
@@ -133,15 +87,17 @@ impl SocketIoOptions {
             o.auth_token_field = string(v, "auth_token_field")?;
         }
         if let Some(v) = t.get("binary_text") {
-            o.binary_text = v
-                .as_bool()
-                .ok_or_else(|| err("binary_text", "must be true or false"))?;
+            o.binary_text = boolean(v, "binary_text")?;
         }
         if let Some(v) = t.get("events") {
             for (k, v) in table(v, "events", EVENTS)? {
                 let key = format!("events.{k}");
                 let name = string(v, &key)?;
                 let e = &mut o.events;
+                if k == "delivery" {
+                    e.delivery = Some(name);
+                    continue;
+                }
                 let slot = match k.as_str() {
                     "join" => &mut e.join,
                     "leave" => &mut e.leave,
@@ -165,7 +121,9 @@ impl SocketIoOptions {
                     "resume" => &mut tp.resume,
                     _ => &mut tp.ping,
                 };
-                *slot = to_json(v);
+                let value = to_json(v);
+                check_template(&value, &format!("templates.{k}"), PLACEHOLDERS)?;
+                *slot = value;
             }
         }
         if let Some(v) = t.get("fields") {
@@ -182,6 +140,7 @@ impl SocketIoOptions {
                     "members" => &mut f.members,
                     "user" => &mut f.user,
                     "status" => &mut f.status,
+                    "text" => &mut f.text,
                     _ => &mut f.error,
                 };
                 *slot = name;

@@ -48,7 +48,7 @@ pub mod defaults {
     pub const OUTPUT_ROOT: &str = "reports";
 }
 
-const PROTOCOLS: &[&str] = &["chat", "socketio"];
+const PROTOCOLS: &[&str] = &["chat", "socketio", "json"];
 const AUTH_MODES: &[&str] = &["query", "header", "first_message"];
 const DISTRIBUTIONS: &[&str] = &["uniform", "zipf"];
 const FORMATS: &[&str] = &["json", "html", "junit", "markdown"];
@@ -123,6 +123,15 @@ impl Validator<'_> {
         let processes = bundled.as_ref().map(|c| c.processes);
         if let Some(config) = bundled {
             self.fits_bundled_server(&config, &target, &stages, &rooms, &populations)?;
+        }
+        self.broadcast_rooms(&target, &rooms)?;
+        if let (Protocol::Json, Some(i)) =
+            (target.protocol, populations.iter().position(|p| p.resume))
+        {
+            return Err(self.at_key(
+                &format!("clients[{i}].resume"),
+                "`resume` needs a server with per-room seqs to resume from; protocol = \"json\" has none",
+            ));
         }
         let total: Duration = stages.iter().map(|s| s.duration).sum();
         let faults = self.faults(raw.faults.unwrap_or_default(), &target, total, processes)?;

@@ -4,6 +4,7 @@
 
 use reference_server::config::Config as ServerConfig;
 
+use crate::scenario::json::{JsonOptions, Membership};
 use crate::scenario::socketio::SocketIoOptions;
 
 use super::*;
@@ -23,6 +24,7 @@ impl Validator<'_> {
             PROTOCOLS,
         )? {
             "socketio" => Protocol::Socketio,
+            "json" => Protocol::Json,
             _ => Protocol::Chat,
         };
         let server = t.server.unwrap_or_default();
@@ -206,6 +208,7 @@ impl Validator<'_> {
             })?),
         };
         let redis = t.redis.map(|r| self.redis(r, &endpoint)).transpose()?;
+        let json = self.json_options(t.json.as_ref(), protocol, auth.as_ref())?;
         let deflate = t.deflate.map(|d| self.deflate(d)).transpose()?.flatten();
         if deflate.is_some()
             && socketio
@@ -225,6 +228,7 @@ impl Validator<'_> {
                 server_pids,
                 server_process,
                 socketio,
+                json,
                 deflate,
                 redis,
                 redis_pids: Vec::new(),
@@ -286,6 +290,92 @@ impl Validator<'_> {
             command: r.command,
             url,
         })
+    }
+
+    /// A broadcast-to-all server (`membership = "all"`) has one audience:
+    /// exactly one room, which every client is in.
+    pub(super) fn broadcast_rooms(&self, target: &TargetPlan, rooms: &RoomPlan) -> Result<()> {
+        let all = target
+            .json
+            .as_ref()
+            .is_some_and(|j| j.membership == Membership::All);
+        if all && (rooms.count != 1 || rooms.per_client != 1 || rooms.size.is_some()) {
+            let key = if rooms.size.is_some() {
+                "rooms.size"
+            } else if rooms.count != 1 {
+                "rooms.count"
+            } else {
+                "rooms.per_client"
+            };
+            return Err(self.at_key(
+                key,
+                format!(
+                    "[target.json] membership = \"all\" (a server that broadcasts to every client) needs [rooms] count = 1 and per_client = 1, got count = {} and per_client = {}",
+                    rooms.count, rooms.per_client
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `[target.json]`: required with `protocol = "json"`, refused otherwise.
+    fn json_options(
+        &self,
+        raw: Option<&toml::Value>,
+        protocol: Protocol,
+        auth: Option<&AuthPlan>,
+    ) -> Result<Option<JsonOptions>> {
+        let v = match (raw, protocol) {
+            (None, Protocol::Json) => {
+                return Err(self.missing(
+                    "target",
+                    "json",
+                    ": protocol = \"json\" needs a [target.json] table with templates and matchers (docs/json.md)",
+                ))
+            }
+            (None, _) => return Ok(None),
+            (Some(_), p) if p != Protocol::Json => {
+                return Err(self.at_key(
+                    "target.json",
+                    "[target.json] applies only with [target] protocol = \"json\"",
+                ))
+            }
+            (Some(v), _) => v,
+        };
+        let o = JsonOptions::from_toml(v).map_err(|e| {
+            let path = if e.key.is_empty() {
+                "target.json".to_owned()
+            } else {
+                format!("target.json.{}", e.key)
+            };
+            match e.why.strip_prefix("unknown key") {
+                Some(hint) => {
+                    let (table, key) = path.rsplit_once('.').unwrap_or(("", &path));
+                    let at = format!("unknown key `{key}` {}{hint}", table_display(table));
+                    self.at_key(&path, at)
+                }
+                None if e.why.starts_with("missing") => {
+                    let (table, key) = path.rsplit_once('.').unwrap_or(("", &path));
+                    let why = e.why.trim_start_matches("missing").trim_start_matches(':');
+                    self.missing(table, key, &format!(":{why}"))
+                }
+                None => self.bad(&path, e.why),
+            }
+        })?;
+        let first_message = auth.is_some_and(|a| a.mode == AuthMode::FirstMessage);
+        if o.hello_has_token() && !first_message {
+            return Err(self.bad(
+                "target.json.templates.hello",
+                "`{token}` needs [target.auth] with mode = \"first_message\" (bench mints the token)",
+            ));
+        }
+        if first_message && !o.hello_has_token() {
+            return Err(self.at_key(
+                "target.auth",
+                "with protocol = \"json\", first-message auth is sent as [target.json.templates] hello; put `{token}` in it",
+            ));
+        }
+        Ok(Some(o))
     }
 
     /// `deflate = true | false | { ... }`.
