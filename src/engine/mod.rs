@@ -221,57 +221,8 @@ async fn run(
             _ = tick.tick() => {
                 let sample = sampler.sample();
                 let due = clock.start.elapsed().as_secs().saturating_sub(parts::LAG_S);
-                while let Some(iv) = agg.finalize_next(sample, due) {
-                    let c = &iv.counters;
-                    // A second of only refused connects, with nobody connected.
-                    refused_streak = if c.connections_failed.get("refused").copied().unwrap_or(0) > 0
-                        && c.connections_opened == 0
-                        && iv.connected == 0
-                    {
-                        refused_streak + 1
-                    } else {
-                        0
-                    };
-                    let snap = build::snapshot(plan, iv);
-                    live.update(&live::LiveLine {
-                        t: snap.t,
-                        stage: snap.stage,
-                        stages: plan.stages.len(),
-                        connected: snap.clients_connected,
-                        target: snap.clients_target,
-                        chat_per_s: snap.chat_sent,
-                        deliveries_per_s: snap.deliveries,
-                        p99_ms: agg.p99_so_far(),
-                        errors: agg.totals.counters.errors_total(),
-                    });
-                    if agg.parts.is_none() {
-                        break;
-                    }
-                }
-                if let Some(why) = agg.part_failure() {
-                    reason = Some(why);
-                } else if let Some(why) = agg.ports_exhausted() {
-                    reason = Some(why);
-                } else if let Some(st) = target.exited() {
-                    reason = Some(format!("the target server exited ({st})"));
-                } else if let Some(max) = plan.run.max_unreachable.filter(|m| refused_streak as f64 > m.as_secs_f64()) {
-                    reason = Some(format!(
-                        "the target refused every connection for {refused_streak} s, longer than max_unreachable {}",
-                        wire::units::format_duration(max)
-                    ));
-                } else if let Some(share) = plan.run.abort_on_connect_failure_share {
-                    // Attempts of clients never ready yet, warm-up included:
-                    // reconnects after a drop are the scenario working.
-                    let (opened, failed) = agg.connects;
-                    let attempts = failed + opened;
-                    if attempts >= MIN_ATTEMPTS_TO_JUDGE && failed as f64 / attempts as f64 >= share {
-                        let t = clock.run_us(Instant::now());
-                        reason = Some(format!(
-                            "stage {} failed: {failed} of {attempts} first connection attempts failed",
-                            schedule::stage_at(&plan.stages, t) + 1
-                        ));
-                    }
-                }
+                refused_streak = on_tick(plan, &mut agg, &mut live, sample, due, refused_streak);
+                reason = stop_reason(plan, &mut agg, &mut target, &clock, refused_streak);
                 if Instant::now() > hard_end && interrupted.is_none() {
                     reason = Some("clients did not finish after the drain period".into());
                 }
@@ -323,10 +274,125 @@ async fn run(
             let _ = h.join();
         }
     }
-    let server_pids = sampler.server_pids();
-    let processes = sampler.processes();
     // Every client has finished: what is still open was never delivered.
     let ledger_tail = ctx.ledger.as_ref().map(|l| l.finish()).unwrap_or_default();
+    let run = Finished {
+        started_at,
+        duration_s,
+        interrupted,
+        ledger_tail,
+    };
+    assemble(plan, &sampler, agg, run)
+}
+
+/// Seconds that finished: each into the live view, and the count of
+/// consecutive seconds of nothing but refused connects (returned).
+fn on_tick(
+    plan: &Plan,
+    agg: &mut Aggregator,
+    live: &mut live::LiveView,
+    sample: sampler::Sample,
+    due: u64,
+    mut refused_streak: usize,
+) -> usize {
+    while let Some(iv) = agg.finalize_next(sample, due) {
+        let c = &iv.counters;
+        // A second of only refused connects, with nobody connected.
+        refused_streak = if c.connections_failed.get("refused").copied().unwrap_or(0) > 0
+            && c.connections_opened == 0
+            && iv.connected == 0
+        {
+            refused_streak + 1
+        } else {
+            0
+        };
+        let snap = build::snapshot(plan, iv);
+        live.update(&live::LiveLine {
+            t: snap.t,
+            stage: snap.stage,
+            stages: plan.stages.len(),
+            connected: snap.clients_connected,
+            target: snap.clients_target,
+            chat_per_s: snap.chat_sent,
+            deliveries_per_s: snap.deliveries,
+            p99_ms: agg.p99_so_far(),
+            errors: agg.totals.counters.errors_total(),
+        });
+        if agg.parts.is_none() {
+            break;
+        }
+    }
+    refused_streak
+}
+
+/// Why the run must stop now, if it must: a dead worker process, no
+/// ephemeral ports left, the target gone or refusing everything, or too
+/// many first connection attempts failing.
+fn stop_reason(
+    plan: &Plan,
+    agg: &mut Aggregator,
+    target: &mut target::Target,
+    clock: &clock::Clock,
+    refused_streak: usize,
+) -> Option<String> {
+    if let Some(why) = agg.part_failure() {
+        return Some(why);
+    }
+    if let Some(why) = agg.ports_exhausted() {
+        return Some(why);
+    }
+    if let Some(st) = target.exited() {
+        return Some(format!("the target server exited ({st})"));
+    }
+    if let Some(max) = plan
+        .run
+        .max_unreachable
+        .filter(|m| refused_streak as f64 > m.as_secs_f64())
+    {
+        return Some(format!(
+            "the target refused every connection for {refused_streak} s, longer than max_unreachable {}",
+            wire::units::format_duration(max)
+        ));
+    }
+    let share = plan.run.abort_on_connect_failure_share?;
+    // Attempts of clients never ready yet, warm-up included: reconnects
+    // after a drop are the scenario working.
+    let (opened, failed) = agg.connects;
+    let attempts = failed + opened;
+    if attempts >= MIN_ATTEMPTS_TO_JUDGE && failed as f64 / attempts as f64 >= share {
+        let t = clock.run_us(Instant::now());
+        return Some(format!(
+            "stage {} failed: {failed} of {attempts} first connection attempts failed",
+            schedule::stage_at(&plan.stages, t) + 1
+        ));
+    }
+    None
+}
+
+/// What the run loop knows at its end, besides the aggregate.
+struct Finished {
+    started_at: String,
+    duration_s: f64,
+    interrupted: Option<String>,
+    /// Generator-side accounting: what was still open when every client finished.
+    ledger_tail: ledger::Missing,
+}
+
+/// The aggregate, the samples and the end state become the run's results.
+fn assemble(
+    plan: &Plan,
+    sampler: &sampler::Sampler,
+    mut agg: Aggregator,
+    run: Finished,
+) -> anyhow::Result<RunResults> {
+    let Finished {
+        started_at,
+        duration_s,
+        interrupted,
+        ledger_tail,
+    } = run;
+    let server_pids = sampler.server_pids();
+    let processes = sampler.processes();
     let pacing = timer::pacing_stats(plan.run.pacing, &agg.pacing, duration_s);
     let (book, out) = (agg.parts.take(), agg.out.take());
     let instances: Vec<String> = agg.instances.iter().cloned().collect();

@@ -8,9 +8,9 @@
 //! stays there. It is a plain `impl Client` block, so nothing changes per
 //! message: no extra allocation, indirection or dispatch.
 
-use std::collections::HashMap;
+use std::cell::RefMut;
+use std::collections::{HashMap, VecDeque};
 
-use bytes::Bytes;
 use wire::ws::{close_payload, Message, OpCode};
 
 use super::Client;
@@ -36,96 +36,135 @@ pub(super) struct Follow {
     pub(super) instance: Option<String>,
 }
 
+/// What handling one incoming message needs from its session: the
+/// context struct of [`Client::on_message`].
+pub(super) struct Inbound<'a> {
+    pub(super) ctx: &'a RunCtx,
+    pub(super) ws: &'a WorkerState,
+    pub(super) sess: &'a mut dyn Session,
+    pub(super) io: &'a mut Link,
+    pub(super) ob: &'a mut Outbox,
+    pub(super) now_us: u64,
+    pub(super) follow: &'a mut Follow,
+}
+
+/// Header bytes of a frame with an `n`-byte payload, plus the payload.
+fn frame_len(n: usize) -> u64 {
+    n as u64
+        + if n < 126 {
+            2
+        } else if n < 65536 {
+            4
+        } else {
+            10
+        }
+}
+
 impl Client {
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn on_message(
-        &mut self,
-        ctx: &RunCtx,
-        ws: &WorkerState,
-        sess: &mut dyn Session,
-        io: &mut Link,
-        ob: &mut Outbox,
-        // The message and the bytes its frames took on the wire.
-        (msg, wire_len): (Message, usize),
-        now_us: u64,
-        follow: &mut Follow,
-    ) {
-        let payload_len = |n: usize| {
-            n as u64
-                + if n < 126 {
-                    2
-                } else if n < 65536 {
-                    4
-                } else {
-                    10
-                }
+    /// One WebSocket message and the bytes its frames took on the wire:
+    /// control frames are answered here, data goes through the dialect and
+    /// each event it yields to [`Events`].
+    pub(super) fn on_message(&mut self, inb: &mut Inbound<'_>, (msg, wire_len): (Message, usize)) {
+        let (data, text) = match msg {
+            Message::Text(b) => (b, true),
+            Message::Binary(b) => (b, false),
+            control => return on_control(inb, control),
         };
-        let data: Bytes;
-        let incoming = match msg {
-            Message::Text(b) => {
-                data = b;
-                Incoming::Text(&data)
-            }
-            Message::Binary(b) => {
-                data = b;
-                Incoming::Binary(&data)
-            }
-            Message::Ping(p) => {
-                let mut rec = ws.rec.borrow_mut();
-                rec.counters().frames_received += 1;
-                rec.counters().bytes_received += payload_len(p.len());
-                io.queue_control(OpCode::Pong, &p);
-                return;
-            }
-            Message::Pong(p) => {
-                // Our WebSocket-level heartbeat carries its send time.
-                if let Some(ts) = std::str::from_utf8(&p)
-                    .ok()
-                    .and_then(|s| s.parse::<u64>().ok())
-                {
-                    let rtt = ctx.clock.now_epoch_us().saturating_sub(ts);
-                    ws.rec.borrow_mut().record(MetricId::PingRtt, rtt);
-                }
-                return;
-            }
-            Message::Close(c) => {
-                let code = c.map_or(1005, |c| c.code);
-                io.queue_control(OpCode::Close, &close_payload(code, ""));
-                follow.closed = Some(code);
-                return;
-            }
+        let incoming = if text {
+            Incoming::Text(&data)
+        } else {
+            Incoming::Binary(&data)
         };
-        let mut rec = ws.rec.borrow_mut();
+        let ctx = inb.ctx;
+        let mut rec = inb.ws.rec.borrow_mut();
         let c = rec.counters();
         c.frames_received += 1;
-        c.bytes_received += payload_len(data.len());
+        c.bytes_received += frame_len(data.len());
         c.payload_bytes_received += data.len() as u64;
         c.wire_bytes_received += wire_len as u64;
-        let resume = self.pop(ctx).resume;
-        let me = self.i;
-        let tracks = &mut self.tracks;
-        let pending_acks = &mut self.pending_acks;
-        let seen = &mut self.seen;
-        let mut rooms = ws.rooms.borrow_mut();
-        let slot_of = |tracks: &[RoomTrack], room: &str| -> Option<usize> {
-            let idx = ctx.room_index(room)?;
-            tracks.iter().position(|t| t.room == idx)
+        let mut ev = Events {
+            ctx,
+            resume: self.pop(ctx).resume,
+            me: self.i,
+            now_us: inb.now_us,
+            tracks: &mut self.tracks,
+            pending_acks: &mut self.pending_acks,
+            seen: &mut self.seen,
+            rooms: inb.ws.rooms.borrow_mut(),
+            rec,
+            follow: &mut *inb.follow,
         };
-        let res = sess.decode(incoming, ob, &mut |ev| match ev {
+        if inb
+            .sess
+            .decode(incoming, inb.ob, &mut |e| ev.on(e))
+            .is_err()
+        {
+            Recorder::count_in(&mut ev.rec.counters().errors, "decode");
+        }
+    }
+}
+
+/// Ping (answered with a pong), pong (our heartbeat's RTT) and close.
+fn on_control(inb: &mut Inbound<'_>, msg: Message) {
+    match msg {
+        Message::Ping(p) => {
+            let mut rec = inb.ws.rec.borrow_mut();
+            rec.counters().frames_received += 1;
+            rec.counters().bytes_received += frame_len(p.len());
+            inb.io.queue_control(OpCode::Pong, &p);
+        }
+        Message::Pong(p) => {
+            // Our WebSocket-level heartbeat carries its send time.
+            if let Some(ts) = std::str::from_utf8(&p)
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+            {
+                let rtt = inb.ctx.clock.now_epoch_us().saturating_sub(ts);
+                inb.ws.rec.borrow_mut().record(MetricId::PingRtt, rtt);
+            }
+        }
+        Message::Close(c) => {
+            let code = c.map_or(1005, |c| c.code);
+            inb.io
+                .queue_control(OpCode::Close, &close_payload(code, ""));
+            inb.follow.closed = Some(code);
+        }
+        Message::Text(_) | Message::Binary(_) => {}
+    }
+}
+
+/// The events of one message, handled with the worker's recorder and room
+/// totals borrowed once for the whole message (not once per event).
+struct Events<'a> {
+    ctx: &'a RunCtx,
+    resume: bool,
+    me: u32,
+    now_us: u64,
+    tracks: &'a mut Vec<RoomTrack>,
+    pending_acks: &'a mut VecDeque<(u64, u64, u32)>,
+    seen: &'a mut HashMap<u32, SenderWindow>,
+    rooms: RefMut<'a, RoomTotals>,
+    rec: RefMut<'a, Recorder>,
+    follow: &'a mut Follow,
+}
+
+impl Events<'_> {
+    fn on(&mut self, ev: Event<'_>) {
+        match ev {
             Event::Delivery { id, text, .. } => {
-                let Some(ledger) = &ctx.ledger else {
+                let Some(ledger) = &self.ctx.ledger else {
                     return;
                 };
                 let r = Receiver {
                     ledger,
-                    me,
-                    tracks,
-                    seen,
+                    me: self.me,
+                    tracks: self.tracks,
+                    seen: self.seen,
                 };
-                r.deliver(&mut rec, id.as_deref(), text.as_deref(), now_us);
+                r.deliver(&mut self.rec, id.as_deref(), text.as_deref(), self.now_us);
             }
             Event::Unmatched { kind, sample } => {
-                let c = rec.counters();
+                let c = self.rec.counters();
                 Recorder::count_in(&mut c.unmatched, kind);
                 if c.unmatched_samples.len() < crate::results::MAX_UNMATCHED_SAMPLES {
                     c.unmatched_samples.push(format!("{kind}: {sample}"));
@@ -137,136 +176,155 @@ impl Client {
                 id,
                 ts_us,
                 ..
-            } => {
-                let Some(slot) = slot_of(tracks, &room) else {
-                    return;
-                };
-                let t = &mut tracks[slot];
-                // A resume replays our own messages too: seen, not delivered.
-                if id.split('.').next().and_then(|c| c.parse::<u32>().ok()) == Some(me) {
-                    t.on_own(seq);
-                    return;
-                }
-                let outcome = t.on_seq(seq);
-                if t.tracking {
-                    rooms.saw(t.room, seq);
-                }
-                let replay = seq <= t.replay_upto;
-                let c = rec.counters();
-                match outcome {
-                    SeqOutcome::Duplicate if t.resuming => {
-                        c.resume_overlap += 1;
-                        return;
-                    }
-                    SeqOutcome::Duplicate => {
-                        c.duplicates += 1;
-                        return;
-                    }
-                    // Before the room's `joined`: settled when it arrives.
-                    SeqOutcome::Early => return,
-                    SeqOutcome::Filled if !replay => c.out_of_order += 1,
-                    _ => {}
-                }
-                c.deliveries_received += 1;
-                if let Some(ts) = ts_us {
-                    let lat = now_us.saturating_sub(ts);
-                    if replay {
-                        rec.record(MetricId::ReplayLatency, lat);
-                    } else {
-                        rec.record(MetricId::DeliveryLatency, lat);
-                        if let Some(lag) = id.rsplit('.').next().and_then(|l| l.parse::<u64>().ok())
-                        {
-                            rec.record(MetricId::DeliveryLatencyService, lat.saturating_sub(lag));
-                        }
-                    }
-                }
-            }
-            Event::Ack { id, seq } => {
-                rec.counters().acks_received += 1;
-                let mut parts = id.split('.');
-                let (_, n, lag) = (parts.next(), parts.next(), parts.next());
-                let (Some(n), Some(lag)) = (
-                    n.and_then(|n| n.parse::<u64>().ok()),
-                    lag.and_then(|l| l.parse::<u64>().ok()),
-                ) else {
-                    return;
-                };
-                while pending_acks.front().is_some_and(|&(m, _, _)| m < n) {
-                    pending_acks.pop_front();
-                }
-                if let Some(&(m, ts, slot)) = pending_acks.front() {
-                    if m == n {
-                        pending_acks.pop_front();
-                        let lat = now_us.saturating_sub(ts);
-                        rec.record(MetricId::AckLatency, lat);
-                        rec.record(MetricId::AckLatencyService, lat.saturating_sub(lag));
-                        if let Some(t) = tracks.get_mut(slot as usize) {
-                            t.on_own(seq);
-                            rooms.acked(t.room, seq);
-                        }
-                    }
-                }
-            }
-            Event::Joined { room, seq, .. } => {
-                let Some(slot) = slot_of(tracks, &room) else {
-                    return;
-                };
-                let t = &mut tracks[slot];
-                if seq < t.last {
-                    // The room's seqs started over: the server restarted.
-                    new_epoch(t, &mut rooms, resume, rec.counters());
-                }
-                let keep = resume && t.tracking;
-                if !keep {
-                    t.epoch = rooms.current_epoch(t.room);
-                }
-                let j = t.on_joined(seq, keep);
-                if let Some(l) = &ctx.ledger {
-                    super::become_member(l, t, now_us);
-                }
-                let c = rec.counters();
-                c.lost += j.lost;
-                c.deliveries_received += j.early_delivered;
-                follow.joined += 1;
-            }
+            } => self.chat(&room, seq, &id, ts_us),
+            Event::Ack { id, seq } => self.ack(&id, seq),
+            Event::Joined { room, seq, .. } => self.joined(&room, seq),
             Event::Resumed { room, .. } => {
-                if let Some(slot) = slot_of(tracks, &room) {
-                    tracks[slot].resuming = false;
+                if let Some(slot) = self.slot_of(&room) {
+                    self.tracks[slot].resuming = false;
                 }
-                follow.resumed += 1;
+                self.follow.resumed += 1;
             }
             Event::Welcome { instance, .. } => {
-                follow.welcomed = true;
-                follow.instance = instance.map(|i| i.into_owned());
+                self.follow.welcomed = true;
+                self.follow.instance = instance.map(|i| i.into_owned());
             }
             Event::Pong { ts_us: Some(ts) } => {
-                rec.record(MetricId::PingRtt, now_us.saturating_sub(ts));
+                self.rec
+                    .record(MetricId::PingRtt, self.now_us.saturating_sub(ts));
             }
-            Event::Error { code, id } => {
-                Recorder::count_in(&mut rec.counters().errors, &code);
-                // A refused chat (RATE_LIMITED, UNAVAILABLE, ...) gets no ack:
-                // it is answered, so the drain does not wait for it.
-                let n = id
-                    .as_deref()
-                    .and_then(|id| id.split('.').nth(1)?.parse::<u64>().ok());
-                if let Some(n) = n {
-                    pending_acks.retain(|&(m, _, _)| m != n);
-                }
-            }
-            Event::Rejected { reason } => follow.rejected = Some(reason.into_owned()),
-            Event::Close { code, .. } => follow.closed = Some(code),
+            Event::Error { code, id } => self.error(&code, id.as_deref()),
+            Event::Rejected { reason } => self.follow.rejected = Some(reason.into_owned()),
+            Event::Close { code, .. } => self.follow.closed = Some(code),
             Event::Left { room } => {
-                if let Some(slot) = slot_of(tracks, &room) {
-                    if let Some(l) = &ctx.ledger {
-                        super::end_membership(l, &mut tracks[slot], Some(now_us));
+                if let Some(slot) = self.slot_of(&room) {
+                    if let Some(l) = &self.ctx.ledger {
+                        super::end_membership(l, &mut self.tracks[slot], Some(self.now_us));
                     }
-                    rec.counters().lost += tracks[slot].stop();
+                    self.rec.counters().lost += self.tracks[slot].stop();
                 }
             }
             _ => {}
-        });
-        if res.is_err() {
-            Recorder::count_in(&mut rec.counters().errors, "decode");
+        }
+    }
+
+    /// This client's slot for `room`, if it is a member.
+    fn slot_of(&self, room: &str) -> Option<usize> {
+        let idx = self.ctx.room_index(room)?;
+        self.tracks.iter().position(|t| t.room == idx)
+    }
+
+    /// A room message: seq tracking (loss, duplicates, order) and latency.
+    fn chat(&mut self, room: &str, seq: u64, id: &str, ts_us: Option<u64>) {
+        let Some(slot) = self.slot_of(room) else {
+            return;
+        };
+        let t = &mut self.tracks[slot];
+        // A resume replays our own messages too: seen, not delivered.
+        if id.split('.').next().and_then(|c| c.parse::<u32>().ok()) == Some(self.me) {
+            t.on_own(seq);
+            return;
+        }
+        let outcome = t.on_seq(seq);
+        if t.tracking {
+            self.rooms.saw(t.room, seq);
+        }
+        let replay = seq <= t.replay_upto;
+        let c = self.rec.counters();
+        match outcome {
+            SeqOutcome::Duplicate if t.resuming => {
+                c.resume_overlap += 1;
+                return;
+            }
+            SeqOutcome::Duplicate => {
+                c.duplicates += 1;
+                return;
+            }
+            // Before the room's `joined`: settled when it arrives.
+            SeqOutcome::Early => return,
+            SeqOutcome::Filled if !replay => c.out_of_order += 1,
+            _ => {}
+        }
+        c.deliveries_received += 1;
+        let Some(ts) = ts_us else {
+            return;
+        };
+        let lat = self.now_us.saturating_sub(ts);
+        if replay {
+            self.rec.record(MetricId::ReplayLatency, lat);
+        } else {
+            self.rec.record(MetricId::DeliveryLatency, lat);
+            if let Some(lag) = id.rsplit('.').next().and_then(|l| l.parse::<u64>().ok()) {
+                self.rec
+                    .record(MetricId::DeliveryLatencyService, lat.saturating_sub(lag));
+            }
+        }
+    }
+
+    /// The ack of one of our chats: ack latency, and its seq is ours.
+    fn ack(&mut self, id: &str, seq: u64) {
+        self.rec.counters().acks_received += 1;
+        let mut parts = id.split('.');
+        let (_, n, lag) = (parts.next(), parts.next(), parts.next());
+        let (Some(n), Some(lag)) = (
+            n.and_then(|n| n.parse::<u64>().ok()),
+            lag.and_then(|l| l.parse::<u64>().ok()),
+        ) else {
+            return;
+        };
+        let pending = &mut *self.pending_acks;
+        while pending.front().is_some_and(|&(m, _, _)| m < n) {
+            pending.pop_front();
+        }
+        let Some(&(m, ts, slot)) = pending.front() else {
+            return;
+        };
+        if m != n {
+            return;
+        }
+        pending.pop_front();
+        let lat = self.now_us.saturating_sub(ts);
+        self.rec.record(MetricId::AckLatency, lat);
+        self.rec
+            .record(MetricId::AckLatencyService, lat.saturating_sub(lag));
+        if let Some(t) = self.tracks.get_mut(slot as usize) {
+            t.on_own(seq);
+            self.rooms.acked(t.room, seq);
+        }
+    }
+
+    /// A `joined`: tracking (re)starts at its seq; a seq below the last
+    /// one seen means the server restarted.
+    fn joined(&mut self, room: &str, seq: u64) {
+        let Some(slot) = self.slot_of(room) else {
+            return;
+        };
+        let t = &mut self.tracks[slot];
+        if seq < t.last {
+            // The room's seqs started over: the server restarted.
+            new_epoch(t, &mut self.rooms, self.resume, self.rec.counters());
+        }
+        let keep = self.resume && t.tracking;
+        if !keep {
+            t.epoch = self.rooms.current_epoch(t.room);
+        }
+        let j = t.on_joined(seq, keep);
+        if let Some(l) = &self.ctx.ledger {
+            super::become_member(l, t, self.now_us);
+        }
+        let c = self.rec.counters();
+        c.lost += j.lost;
+        c.deliveries_received += j.early_delivered;
+        self.follow.joined += 1;
+    }
+
+    /// A server error. A refused chat (RATE_LIMITED, UNAVAILABLE, ...)
+    /// gets no ack: it is answered, so the drain does not wait for it.
+    fn error(&mut self, code: &str, id: Option<&str>) {
+        Recorder::count_in(&mut self.rec.counters().errors, code);
+        let n = id.and_then(|id| id.split('.').nth(1)?.parse::<u64>().ok());
+        if let Some(n) = n {
+            self.pending_acks.retain(|&(m, _, _)| m != n);
         }
     }
 }

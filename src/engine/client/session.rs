@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use wire::ws::Fill;
 
-use super::incoming::Follow;
+use super::incoming::{Follow, Inbound};
 use super::{Client, End, Wake};
 use crate::dialect::{Action, Outbox, Session};
 use crate::engine::ctx::RunCtx;
@@ -212,7 +212,16 @@ impl Client {
                         return Some(ended);
                     }
                 };
-                self.on_message(ctx, ws, sess, io, ob, msg, now_us, &mut st.follow);
+                let mut inb = Inbound {
+                    ctx,
+                    ws,
+                    sess: &mut *sess,
+                    io: &mut *io,
+                    ob: &mut *ob,
+                    now_us,
+                    follow: &mut st.follow,
+                };
+                self.on_message(&mut inb, msg);
                 if let Some(code) = st.follow.closed.take() {
                     let _ = io.try_flush();
                     return Some(self.dropped(ctx, ws, &code.to_string()));
