@@ -120,25 +120,9 @@ impl RedisProc {
     /// SIGTERM (Redis writes its append-only file and exits), SIGKILL after
     /// a grace period; waits for the exit so the port is free again.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
+        if let Some(child) = self.child.take() {
+            super::target::stop_child(child, STOP_GRACE);
         }
-        // SAFETY: kill(2) on our own child's pid; no memory is involved.
-        unsafe {
-            libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + STOP_GRACE;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
     }
 
     /// Starts it again with the same arguments; returns the new pid.

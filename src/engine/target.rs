@@ -190,26 +190,31 @@ impl Target {
 
     /// Stops a spawned target: SIGTERM, wait up to a grace period, then kill.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
+        if let Some(child) = self.child.take() {
+            stop_child(child, STOP_GRACE);
+        }
+    }
+}
+
+/// SIGTERM, then SIGKILL after `grace`; waits for the exit so the port is
+/// free again. Shared by the target and the `[target.redis]` server.
+pub(super) fn stop_child(mut child: std::process::Child, grace: Duration) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
+    // SAFETY: kill(2) on our own child's pid; no memory is involved.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
             return;
         }
-        // SAFETY: kill(2) on our own child's pid; no memory is involved.
-        unsafe {
-            libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + STOP_GRACE;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
+        std::thread::sleep(Duration::from_millis(20));
     }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 impl Drop for Target {
